@@ -1,4 +1,30 @@
 #pragma once
-namespace onestep::cli {
-int run_main(int argc, char** argv);
+// The `onestep` command line: one executable, one file per subcommand.
+#include "config/config.h"
+
+#include <string>
+#include <vector>
+
+namespace CLI {
+class App;
 }
+
+namespace onestep::cli {
+
+int run_main(int argc, char** argv);
+
+// --config FILE|PRESET and repeated --set section.key=value, shared by the commands that take a configuration.
+struct ConfigOptions {
+  std::string config;
+  std::vector<std::string> overrides;
+};
+void add_config_options(CLI::App& command, ConfigOptions& options, bool config_required);
+// Reads the file (or preset) and applies the overrides in order.
+Json load_config(const ConfigOptions& options);
+
+void register_train_command(CLI::App& app);
+void register_sample_command(CLI::App& app);
+void register_eval_command(CLI::App& app);
+void register_info_command(CLI::App& app);
+
+}  // namespace onestep::cli
