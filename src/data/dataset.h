@@ -1,0 +1,76 @@
+#pragma once
+// Datasets held in memory (images as uint8, points as float32) and the batch loader that feeds training.
+// [data] section of the configuration. Owner: data (issue 2).
+#include "config/config.h"
+
+#include <torch/types.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace onestep {
+
+struct DataConfig {
+  // fashion-mnist | mnist | idx | cifar10 | folder | zip | points | eight-gaussians | two-moons | checkerboard | swiss-roll
+  std::string dataset = "fashion-mnist";
+  std::string path;          // file or directory; empty = the dataset's default location (Debian's package for FMNIST)
+  std::string split = "train";  // train | test
+  int64_t resolution = 0;    // 0 = native; otherwise the target H = W
+  std::string resize = "pad";  // pad (centered zero padding, 28 -> 32) | resize (bilinear)
+  bool flip = false;         // random horizontal flip per batch
+  bool labels = false;       // use class labels (conditional training)
+  int64_t subset = 0;        // 0 = all; otherwise the first `subset` items after a seeded shuffle
+  int64_t num_points = 100000;  // size of a built-in 2-D toy distribution
+  int64_t seed = 0;          // seeds toy-data generation and the subset choice
+
+  static DataConfig from_config(const Json& root);  // reads [data], rejects unknown keys
+  Json to_json() const;
+};
+
+struct Dataset {
+  torch::Tensor samples;  // uint8 [N, C, H, W] for images; float32 [N, D] for points
+  torch::Tensor labels;   // int64 [N], or undefined when the data has none
+  int64_t num_classes = 0;
+  std::string name;
+  bool is_image() const { return samples.dim() == 4; }
+  int64_t size() const { return samples.size(0); }
+};
+
+Dataset load_dataset(const DataConfig& config);
+
+// uint8 [0, 255] -> float32 [-1, 1] (x / 127.5 - 1), on the device of `images`.
+torch::Tensor images_to_float(const torch::Tensor& images);
+// float [-1, 1] -> uint8, quantized as the field does for FID: clamp(x * 127.5 + 128, 0, 255) (SPEC section 6).
+torch::Tensor float_to_images(const torch::Tensor& x);
+
+struct Batch {
+  torch::Tensor x;       // float32: images in [-1, 1] ([B, C, H, W]) or points ([B, D])
+  torch::Tensor labels;  // int64 [B] or undefined
+};
+
+// Where a loader is in its stream: enough to continue a killed run exactly.
+struct LoaderState {
+  int64_t epoch = 0;
+  int64_t position = 0;  // index into this epoch's permutation
+  Json to_json() const;
+  static LoaderState from_json(const Json& j);
+};
+
+// Deterministic shuffled batches: the permutation of epoch e depends only on (seed, e), flips on (seed, e, position).
+// A background thread prepares the next batches so that training never waits on data.
+class BatchLoader {
+ public:
+  BatchLoader(std::shared_ptr<const Dataset> data, int64_t batch_size, uint64_t seed, bool flip,
+              int prefetch = 2);
+  ~BatchLoader();
+  Batch next();
+  LoaderState state() const;          // the state *before* the next call of next()
+  void restore(const LoaderState& state);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace onestep

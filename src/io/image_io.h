@@ -1,0 +1,19 @@
+#pragma once
+// PNG output (stb_image_write), image input (stb_image: PNG/JPEG), and sample grids. Owner: data (issue 2).
+#include <torch/types.h>
+
+#include <filesystem>
+#include <string>
+
+namespace onestep {
+
+// image: uint8 [C, H, W] with C = 1 or 3.
+void write_png(const std::filesystem::path& path, const torch::Tensor& image);
+// images: uint8 [N, C, H, W] -> one PNG of a near-square grid with `padding` pixels between tiles.
+void write_png_grid(const std::filesystem::path& path, const torch::Tensor& images, int64_t columns = 0,
+                    int64_t padding = 2);
+// Reads PNG/JPEG into uint8 [C, H, W] (C = channels in the file: 1 or 3; RGBA drops alpha).
+torch::Tensor read_image(const std::filesystem::path& path);
+torch::Tensor decode_image(const std::string& bytes, const std::string& source_name);
+
+}  // namespace onestep

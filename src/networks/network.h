@@ -1,0 +1,22 @@
+#pragma once
+// The raw networks F_theta that preconditioning wraps (SongUNet: DDPM++/NCSN++, and an MLP for 2-D points).
+// Owner: networks (issue 3).
+#include "config/config.h"
+
+#include <torch/nn/module.h>
+#include <torch/types.h>
+
+#include <memory>
+
+namespace onestep {
+
+// F(x, noise_labels, class_labels, augment_labels): x [B, C, H, W] (or [B, D] for points), noise_labels [B]
+// (c_noise(sigma)), class_labels [B, label_dim] float one-hot or undefined, augment_labels [B, augment_dim] or undefined.
+class NetworkImpl : public torch::nn::Module {
+ public:
+  virtual torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& noise_labels,
+                                const torch::Tensor& class_labels = {},
+                                const torch::Tensor& augment_labels = {}) = 0;
+};
+
+}  // namespace onestep

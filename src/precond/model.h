@@ -1,0 +1,67 @@
+#pragma once
+// A model = preconditioning (SPEC section 1) around a network; built from the [model] and [precond] sections,
+// saved/loaded as safetensors whose metadata holds the configuration. Owner: networks (issue 3).
+#include "config/config.h"
+#include "networks/network.h"
+
+#include <torch/nn/module.h>
+#include <torch/types.h>
+
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <string>
+
+namespace onestep {
+
+// Edm: c_skip = sd^2/(s^2+sd^2), c_out = s*sd/sqrt(s^2+sd^2).
+// Consistency: c_skip = sd^2/((s-smin)^2+sd^2), c_out = (s-smin)*sd/sqrt(s^2+sd^2), so f(x, sigma_min) == x exactly.
+enum class Scalings { Edm, Consistency };
+
+struct PrecondConfig {
+  double sigma_data = 0.5;
+  double sigma_min = 0.002;
+  Scalings train_scalings = Scalings::Consistency;   // ECT: Edm while training,
+  Scalings sample_scalings = Scalings::Consistency;  // Consistency when sampling (SPEC section 1)
+  static PrecondConfig from_config(const Json& root);  // reads [precond]
+  Json to_json() const;
+};
+
+struct ScalingCoefficients {
+  torch::Tensor c_skip, c_out, c_in, c_noise;
+};
+ScalingCoefficients scaling_coefficients(const torch::Tensor& sigma, const PrecondConfig& config, Scalings scalings);
+
+// Holds the network as submodule "model", so parameter names equal EDM's state-dict keys
+// ("model.enc.32x32_conv.weight").
+class DenoiserImpl : public torch::nn::Module {
+ public:
+  DenoiserImpl(PrecondConfig precond, std::shared_ptr<NetworkImpl> network, Json model_config);
+  // D(x, sigma) = c_skip x + c_out F(c_in x, c_noise); sigma is [B] (or a scalar broadcast to the batch).
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& sigma, Scalings scalings,
+                        const torch::Tensor& class_labels = {}, const torch::Tensor& augment_labels = {});
+  const PrecondConfig& precond() const { return precond_; }
+  const Json& model_config() const { return model_config_; }  // the [model] section, defaults filled in
+  int64_t label_dim() const;
+  std::vector<int64_t> sample_shape() const;  // [C, H, W] or [D]
+
+ private:
+  PrecondConfig precond_;
+  std::shared_ptr<NetworkImpl> network_;
+  Json model_config_;
+};
+TORCH_MODULE(Denoiser);
+
+// Builds from the configuration root ([model] + [precond]); unknown keys are rejected.
+Denoiser build_model(const Json& root);
+
+// Weights as safetensors; metadata "onestep" = {"model": ..., "precond": ...} so a file loads without being
+// told its architecture. `prefix` selects a set of weights inside a training checkpoint ("ema.0.9999.").
+void save_model(const std::filesystem::path& path, Denoiser& model,
+                const std::map<std::string, std::string>& extra_metadata = {});
+Denoiser load_model(const std::filesystem::path& path, const std::string& prefix = "");
+
+// Multiply-accumulates of one forward pass on one sample, counted from the layers (x2 for FLOPs).
+int64_t forward_macs(Denoiser& model);
+
+}  // namespace onestep
