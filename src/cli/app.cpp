@@ -17,7 +17,7 @@ void add_config_options(CLI::App& command, ConfigOptions& options, bool config_r
 }
 
 Json load_config(const ConfigOptions& options) {
-  Json root = options.config.empty() ? Json::object() : load_toml_file(resolve_preset(options.config));
+  Json root = options.config.empty() ? Json::object() : load_config_file(resolve_preset(options.config));
   for (const auto& assignment : options.overrides) apply_override(root, assignment);
   return root;
 }

@@ -101,6 +101,42 @@ Json load_toml_file(const std::filesystem::path& path) {
   return parse_toml(buffer.str(), path.string());
 }
 
+void merge_into(Json& bottom, const Json& top) {
+  for (auto it = top.begin(); it != top.end(); ++it) {
+    if (it.value().is_object() && bottom.contains(it.key()) && bottom[it.key()].is_object())
+      merge_into(bottom[it.key()], it.value());
+    else
+      bottom[it.key()] = it.value();
+  }
+}
+
+namespace {
+Json load_with_bases(const std::filesystem::path& path, int depth) {
+  require(depth < 16, "config: 'base' chain too deep at '", path.string(), "' (a cycle?)");
+  Json own = load_toml_file(path);
+  Json merged = Json::object();
+  if (own.contains("base")) {
+    const Json& base = own["base"];
+    std::vector<std::string> names;
+    if (base.is_string()) {
+      names.push_back(base.get<std::string>());
+    } else {
+      require(base.is_array(), "config ", path.string(), ": 'base' must be a preset name or an array of names");
+      for (const auto& item : base) {
+        require(item.is_string(), "config ", path.string(), ": 'base' must be a preset name or an array of names");
+        names.push_back(item.get<std::string>());
+      }
+    }
+    for (const auto& name : names) merge_into(merged, load_with_bases(resolve_preset(name), depth + 1));
+    own.erase("base");
+  }
+  merge_into(merged, own);
+  return merged;
+}
+}  // namespace
+
+Json load_config_file(const std::filesystem::path& path) { return load_with_bases(path, 0); }
+
 std::filesystem::path presets_dir() {
   if (const char* env = std::getenv("ONESTEP_CONFIGS")) return env;
   return std::filesystem::path(ONESTEP_SOURCE_DIR) / "configs";

@@ -20,6 +20,13 @@ using Json = nlohmann::json;
 Json load_toml_file(const std::filesystem::path& path);
 Json parse_toml(const std::string& text, const std::string& source_name);
 
+// Reads a configuration file whose root may name presets to start from: `base = "unet-fmnist-cpu"` or
+// `base = ["a", "b"]`. Bases are merged in order, then the file itself on top (tables merge key by key,
+// everything else is replaced); the `base` key does not survive into the result.
+Json load_config_file(const std::filesystem::path& path);
+// Deep merge: keys of `top` replace or extend those of `bottom`.
+void merge_into(Json& bottom, const Json& top);
+
 // Resolves `--config` values: an existing path, or the name of a preset in configs/ ("fmnist-ict-cpu").
 std::filesystem::path resolve_preset(const std::string& name_or_path);
 std::filesystem::path presets_dir();

@@ -4,6 +4,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <unistd.h>
+
 using onestep::Json;
 using ::testing::HasSubstr;
 
@@ -80,4 +83,27 @@ TEST(Config, TomlRoundTrip) {
 
 TEST(Config, ResolvePresetRejectsUnknownNames) {
   EXPECT_THAT(error_of([] { onestep::resolve_preset("no-such-preset-xyz"); }), HasSubstr("neither a file nor a preset"));
+}
+
+TEST(Config, BaseChainsMergeInOrderAndFileWins) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("onestep_cfg_base_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  auto write = [&](const std::string& name, const std::string& text) {
+    std::ofstream(dir / name) << text;
+  };
+  write("a.toml", "[model]\nchannels = 32\ndropout = 0.1\n[train]\nlr = 1.0\n");
+  write("b.toml", "[model]\ndropout = 0.2\n");
+  write("top.toml", "base = ['" + (dir / "a.toml").string() + "', '" + (dir / "b.toml").string() +
+                        "']\n[train]\nlr = 2.0\n");
+  Json root = onestep::load_config_file(dir / "top.toml");
+  EXPECT_EQ(root["model"]["channels"].get<int64_t>(), 32);
+  EXPECT_DOUBLE_EQ(root["model"]["dropout"].get<double>(), 0.2);
+  EXPECT_DOUBLE_EQ(root["train"]["lr"].get<double>(), 2.0);
+  EXPECT_FALSE(root.contains("base"));
+  write("cycle.toml", "base = '" + (dir / "cycle.toml").string() + "'\n");
+  EXPECT_THAT(error_of([&] { onestep::load_config_file(dir / "cycle.toml"); }), HasSubstr("too deep"));
+  write("badbase.toml", "base = 3\n");
+  EXPECT_THAT(error_of([&] { onestep::load_config_file(dir / "badbase.toml"); }), HasSubstr("'base' must be"));
+  fs::remove_all(dir);
 }
