@@ -31,7 +31,7 @@ TEST(InfoCommand, PresetSummaryCountsParametersAndCost) {
   Result r = run_info("--preset unet-fmnist-cpu");
   ASSERT_EQ(r.status, 0) << r.output;
   EXPECT_THAT(r.output, HasSubstr("SongUNet (ddpmpp): 1x28x28"));
-  EXPECT_THAT(r.output, HasSubstr("14x14: 64 channels, 1 encoder + 2 decoder blocks, attention no"));
+  EXPECT_THAT(r.output, HasSubstr("14x14: 32 channels, 1 encoder + 2 decoder blocks, attention no"));
   EXPECT_THAT(r.output, HasSubstr("parameters: "));
   EXPECT_THAT(r.output, HasSubstr("GFLOP"));
   EXPECT_THAT(r.output, HasSubstr("sigma_min 0.002"));
