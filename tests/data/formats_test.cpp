@@ -89,6 +89,7 @@ TEST(ImageFolder, RecursiveSortedWithLabels) {
   EXPECT_THAT(error_of([&] { onestep::load_image_folder(dir.path, 6); }), HasSubstr("channels"));
   write_bytes(dir / "00003/gray.png", "broken png");
   EXPECT_THAT(error_of([&] { onestep::load_image_folder(dir.path, 6); }), HasSubstr("gray.png"));
+  std::filesystem::remove(dir / "00003/gray.png");
   write_bytes(dir / "dataset.json", R"({"labels": [["x.png"]]})");
   EXPECT_THAT(error_of([&] { onestep::load_image_folder(dir.path, 6); }), HasSubstr("dataset.json"));
 

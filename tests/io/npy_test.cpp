@@ -49,7 +49,7 @@ TEST(Npy, ReadsFilesWrittenByNumpy) {
   torch::Tensor u = onestep::read_npy(kFixtures / "u1_4.npy");
   EXPECT_TRUE(u.equal(torch::tensor({0, 1, 128, 255}, torch::kUInt8)));
   torch::Tensor i = onestep::read_npy(kFixtures / "i8_3_v2.npy");  // format version 2.0
-  EXPECT_TRUE(i.equal(torch::tensor({-1, 0, 1LL << 40}, torch::kInt64)));
+  EXPECT_TRUE(i.equal(torch::tensor({int64_t{-1}, int64_t{0}, int64_t{1} << 40}, torch::kInt64)));
   EXPECT_THAT(error_of([] { onestep::read_npy(kFixtures / "f8_fortran.npy"); }), HasSubstr("Fortran"));
   EXPECT_THAT(error_of([] { onestep::read_npy(kFixtures / "f4_bigendian.npy"); }), HasSubstr("big-endian"));
   for (const char* name : {"savez.npz", "savez_compressed.npz"}) {
@@ -118,7 +118,7 @@ TEST(Npz, DISABLED_WriteFilesForNumpyCheck) {
   const std::filesystem::path dir = "/tmp/onestep_numpy_check";
   onestep::write_npy(dir / "f4.npy", torch::arange(6, torch::kFloat32).reshape({2, 3}) / 4);
   onestep::write_npy(dir / "u1.npy", torch::tensor({0, 7, 255}, torch::kUInt8));
-  onestep::write_npy(dir / "i8.npy", torch::tensor({-5, 1LL << 40}, torch::kInt64));
+  onestep::write_npy(dir / "i8.npy", torch::tensor({int64_t{-5}, int64_t{1} << 40}, torch::kInt64));
   onestep::write_npy(dir / "i4.npy", torch::tensor({-3}, torch::kInt32));
   onestep::write_npy(dir / "f8_scalar.npy", torch::tensor(2.5, torch::kFloat64));
   onestep::write_npz(dir / "stats.npz", {{"mu", torch::tensor({1.0, 2.0}, torch::kFloat64)},
