@@ -1,0 +1,216 @@
+#include "core/error.h"
+#include "objectives/methods.h"
+#include "objectives/objective_util.h"
+#include "test_networks.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+using namespace onestep;
+using namespace onestep::testing;
+
+namespace {
+at::Generator gen(uint64_t seed) { return at::make_generator<at::CPUGeneratorImpl>(seed); }
+
+Denoiser zero_model(int64_t dim, PrecondConfig precond = edm_precond()) {
+  return Denoiser(precond, std::make_shared<ZeroNetImpl>(), points_model_config(dim));
+}
+Denoiser dropout_model(int64_t dim, PrecondConfig precond = edm_precond()) {
+  torch::manual_seed(11);
+  Denoiser m(precond, std::make_shared<DropoutNetImpl>(dim), points_model_config(dim));
+  m->train();
+  return m;
+}
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+}  // namespace
+
+TEST(Metrics, PseudoHuberIsOverTheWholeSampleNotElementwise) {
+  // One sample, diff (0.3, 0.4): whole-sample norm 0.5 -> sqrt(0.25 + 0.01) - 0.1 = 0.40990195135927845.
+  // Element-wise would give (sqrt(0.09+0.01)-0.1) + (sqrt(0.16+0.01)-0.1) = 0.5285383... : must NOT be that.
+  const auto diff = torch::tensor({0.3, 0.4}, torch::kFloat64).reshape({1, 2});
+  const double got = pseudo_huber_per_sample(diff, 0.1).item<double>();
+  EXPECT_NEAR(got, 0.40990195135927845, 1e-14);
+  EXPECT_GT(std::abs(got - 0.5285383168502218), 0.1);
+  EXPECT_NEAR(squared_l2_per_sample(diff).item<double>(), 0.25, 1e-15);
+  // Image-shaped: the norm spans C*H*W.
+  const auto img = torch::full({2, 3, 4, 4}, 0.5, torch::kFloat64);  // ||.||^2 = 48 * 0.25 = 12
+  const auto d = pseudo_huber_per_sample(img, 1.0);
+  EXPECT_NEAR(d[1].item<double>(), std::sqrt(13.0) - 1.0, 1e-14);
+}
+
+TEST(Metrics, DefaultHuberConstantForCifarAndImageNet64) {
+  EXPECT_NEAR(default_huber_c({3, 32, 32}), 0.0299298379547902, 1e-15);
+  EXPECT_NEAR(default_huber_c({3, 64, 64}), 0.0598596759095804, 1e-15);
+}
+
+TEST(EdmObjective, LossWeightAndLossMatchTheFormula) {
+  const auto w = edm_loss_weight(torch::tensor({0.5, 2.0}, torch::kFloat64), 0.5);
+  EXPECT_NEAR(w[0].item<double>(), 8.0, 1e-14);
+  EXPECT_NEAR(w[1].item<double>(), 4.25, 1e-14);
+
+  // With F = 0, D = c_skip x, so the loss is checkable with the same random draws.
+  auto model = zero_model(2);
+  EdmObjective objective({});
+  Batch batch{torch::tensor({{0.2f, -0.4f}, {0.9f, 0.1f}, {-1.0f, 0.5f}}), {}};
+  auto g = gen(5);
+  const auto out = objective.compute_loss(model, batch, {}, g);
+  auto g2 = gen(5);
+  const auto sigma = sample_lognormal(3, -1.2, 1.2, g2).to(torch::kFloat64);
+  const auto n = at::randn({3, 2}, g2, torch::kFloat32).to(torch::kFloat64);
+  const auto y = batch.x.to(torch::kFloat64);
+  const auto c_skip = (0.25 / (sigma.square() + 0.25)).reshape({3, 1});
+  const auto expected =
+      (edm_loss_weight(sigma, 0.5) * (c_skip * (y + sigma.reshape({3, 1}) * n) - y).square().sum(1)).mean();
+  EXPECT_NEAR(out.loss.item<double>(), expected.item<double>(), 1e-4 * expected.item<double>());
+  EXPECT_TRUE(out.loss.requires_grad());
+}
+
+TEST(SharedDropout, RewindGivesTheStudentsMaskToTheTeacher) {
+  auto model = dropout_model(4);
+  const auto x = torch::randn({8, 4});
+  const auto s = torch::full({8}, 1.0f);
+  SharedDropoutState state(torch::Device(torch::kCPU));
+  const auto a = model->forward(x, s, Scalings::Edm);
+  state.rewind();
+  const auto b = model->forward(x, s, Scalings::Edm);
+  state.restore();
+  EXPECT_TRUE(torch::equal(a, b));
+  const auto c = model->forward(x, s, Scalings::Edm);  // a fresh mask once restored
+  EXPECT_FALSE(torch::equal(a, c));
+}
+
+TEST(IctObjective, StudentAndTeacherShareTheDropoutMask) {
+  // Two adjacent levels 1 and 1 + 2^-23 (one float32 ulp): student and teacher inputs nearly equal, so with a shared
+  // mask the squared-L2 loss is ~0; with independent dropout masks it would be O(1).
+  auto model = dropout_model(4);
+  auto c = ConsistencyTrainingConfig::defaults_for("ict");
+  c.sigma_min = 1.0;
+  c.sigma_max = 1.0 + std::ldexp(1.0, -23);
+  c.s0 = 1;
+  c.s1 = 1;
+  c.metric = "l2";
+  c.weighting = "uniform";
+  ConsistencyTrainingObjective objective(c, {4});
+  Batch batch{torch::randn({16, 4}), {}};
+  auto g = gen(1);
+  const auto out = objective.compute_loss(model, batch, {0, 10, 0}, g);
+  EXPECT_EQ(out.stats["N"], 2);
+  EXPECT_LT(out.loss.item<double>(), 1e-8);
+}
+
+TEST(IctObjective, LambdaIsInverseLevelGapAndLossIsPseudoHuber) {
+  auto model = zero_model(3);
+  auto c = ConsistencyTrainingConfig::defaults_for("ict");
+  c.s0 = 1;
+  c.s1 = 1;  // N = 2: the only pair is (sigma_min, sigma_max)
+  ConsistencyTrainingObjective objective(c, {3});
+  EXPECT_NEAR(objective.huber_c(), 0.00054 * std::sqrt(3.0), 1e-15);
+  Batch batch{torch::tensor({{0.1f, 0.2f, 0.3f}}), {}};
+  auto g = gen(2);
+  const auto out = objective.compute_loss(model, batch, {0, 10, 0}, g);
+  EXPECT_NEAR(out.stats["mean_weight"].get<double>(), 1.0 / (80.0 - 0.002), 1e-7);
+  EXPECT_NEAR(out.stats["mean_dt"].get<double>(), 80.0 - 0.002, 1e-4);
+  // Recompute: index draw (one multinomial), then noise.
+  auto g2 = gen(2);
+  sample_indices({1.0}, 1, g2);
+  const auto z = at::randn({1, 3}, g2, torch::kFloat32).to(torch::kFloat64);
+  const auto y = batch.x.to(torch::kFloat64);
+  auto cs = [](double s) { return 0.25 / (s * s + 0.25); };
+  const auto diff = cs(80.0) * (y + 80.0 * z) - cs(0.002) * (y + 0.002 * z);
+  const double hc = objective.huber_c();
+  const double expected = (std::sqrt(diff.square().sum().item<double>() + hc * hc) - hc) / (80.0 - 0.002);
+  EXPECT_NEAR(out.loss.item<double>(), expected, 1e-5 * expected);
+}
+
+TEST(IctObjective, CurriculumStatsAndEmaTeacherOfOriginalCt) {
+  auto model = dropout_model(2);
+  model->eval();
+  Json root{{"objective", {{"method", "ct"}}}};
+  auto objective = build_objective(root, model);
+  EXPECT_EQ(objective->to_json()["metric"], "l2");
+  EXPECT_EQ(objective->to_json()["teacher"], "ema");
+  EXPECT_EQ(objective->to_json()["s1"], 150);
+  Batch batch{torch::randn({4, 2}), {}};
+  auto g = gen(3);
+  EXPECT_EQ(objective->compute_loss(model, batch, {500, 1000, 0}, g).stats["N"], 107);
+  // after_step: teacher <- mu teacher + (1 - mu) theta with mu = exp(s0 ln mu0 / N(k)).
+  objective->after_step(model, {500, 1000, 0});  // first call copies the weights
+  const auto before = model->named_parameters()["model.w1"].detach().clone();
+  { torch::NoGradGuard ng; for (auto& p : model->parameters()) p.add_(1.0); }
+  objective->after_step(model, {500, 1000, 0});
+  const double mu = ct_teacher_decay(107, 2, 0.9);
+  auto state = objective->state_tensors();
+  ASSERT_EQ(state[0].first, "teacher.model.w1");
+  EXPECT_TRUE(torch::allclose(state[0].second, before + (1 - mu), 1e-6, 1e-6));
+  // The teacher evaluation leaves the student's weights in place.
+  auto g2 = gen(4);
+  objective->compute_loss(model, batch, {500, 1000, 0}, g2);
+  EXPECT_TRUE(torch::equal(model->named_parameters()["model.w1"], before + 1.0));
+}
+
+TEST(EctObjective, RZeroTargetsTheCleanImageWithWeightOneOverT) {
+  // Paper exponent at stage 0: q^0 = 1 -> r = max(0, t (1 - n)) = 0 for every t (plain diffusion, clean target).
+  auto model = zero_model(2);
+  EctObjectiveConfig c;
+  c.mapping.paper_exponent = true;
+  EctObjective objective(c);
+  Batch batch{torch::tensor({{0.5f, -0.5f}, {0.1f, 0.7f}}), {}};
+  auto g = gen(9);
+  const auto out = objective.compute_loss(model, batch, {0, 10, 0}, g);
+  EXPECT_EQ(out.stats["stage"], 0);
+  EXPECT_EQ(out.stats["frac_r_zero"].get<double>(), 1.0);
+  auto g2 = gen(9);
+  const auto t = sample_lognormal(2, -1.1, 2.0, g2).to(torch::kFloat64);
+  const auto eps = at::randn({2, 2}, g2, torch::kFloat32).to(torch::kFloat64);
+  const auto y = batch.x.to(torch::kFloat64);
+  const auto c_skip = (0.25 / (t.square() + 0.25)).reshape({2, 1});
+  const auto dist = (c_skip * (y + t.reshape({2, 1}) * eps) - y).square().sum(1).sqrt();
+  const double expected = (dist / t).mean().item<double>();
+  EXPECT_NEAR(out.loss.item<double>(), expected, 1e-4 * expected);
+}
+
+TEST(EctObjective, StageFollowsImagesSeenAndTeacherSharesTheMask) {
+  // const mapping, q = 16, stage_length 100 images: after 250 images stage 2, r = t (1 - 1/16^3).
+  auto model = dropout_model(3);
+  Json root{{"objective", {{"method", "ect"}, {"mapping", "const"}, {"q", 16.0}, {"stage_length", 100}}}};
+  auto objective = build_objective(root, model);
+  Batch batch{torch::randn({8, 3}), {}};
+  auto g = gen(1);
+  const auto out = objective->compute_loss(model, batch, {0, 10, 250}, g);
+  EXPECT_EQ(out.stats["stage"], 2);
+  EXPECT_TRUE(std::isfinite(out.loss.item<double>()));
+  // stage 2, q^3 = 4096: dt = t / 4096, weight = 4096 / t
+  auto g2 = gen(1);
+  const auto t = sample_lognormal(8, -1.1, 2.0, g2);
+  const double expected = (4096.0 / t).mean().item<double>();
+  EXPECT_NEAR(out.stats["mean_weight"].get<double>(), expected, 1e-3 * expected);
+}
+
+TEST(ObjectiveFactory, DefaultsAndBadKeys) {
+  auto model = zero_model(2);
+  auto ict = build_objective(Json{{"objective", {{"method", "ict"}}}}, model);
+  const auto j = ict->to_json();
+  EXPECT_EQ(j["s0"], 10);
+  EXPECT_EQ(j["s1"], 1280);
+  EXPECT_EQ(j["index"], "lognormal");
+  EXPECT_EQ(j["weighting"], "inverse_dt");
+  EXPECT_EQ(j["teacher"], "current");
+  EXPECT_NEAR(j["huber_c"].get<double>(), 0.00054 * std::sqrt(2.0), 1e-15);
+  EXPECT_EQ(build_objective(Json{{"objective", {{"method", "ect"}}}}, model)->to_json()["stage_exponent"],
+            "stage_plus_one");
+  EXPECT_EQ(build_objective(Json{{"objective", {{"method", "edm"}}}}, model)->name(), "edm");
+  EXPECT_THAT(error_of([&] { build_objective(Json{{"objective", {{"method", "edm"}, {"q", 2.0}}}}, model); }),
+              ::testing::HasSubstr("q"));
+  EXPECT_THAT(error_of([&] { build_objective(Json{{"objective", {{"method", "ict"}, {"metric", "lpips"}}}}, model); }),
+              ::testing::HasSubstr("metric"));
+  EXPECT_THAT(error_of([&] { build_objective(Json{{"objective", {{"method", "foo"}}}}, model); }),
+              ::testing::HasSubstr("method"));
+}

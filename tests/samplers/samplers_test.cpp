@@ -1,0 +1,94 @@
+#include "../objectives/test_networks.h"
+#include "core/error.h"
+#include "samplers/sampler.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <gtest/gtest.h>
+
+using namespace onestep;
+using namespace onestep::testing;
+
+namespace {
+at::Generator gen(uint64_t seed) { return at::make_generator<at::CPUGeneratorImpl>(seed); }
+}  // namespace
+
+TEST(Samplers, HeunAndEulerMatchAnIndependentSolverAndConvergeToTheExactOdeSolution) {
+  // Data N(mu, a^2) has the exact denoiser D(x, s) = mu + a^2/(a^2+s^2)(x - mu), and the probability-flow ODE maps
+  // x_T to mu + a / sqrt(a^2 + T^2) (x_T - mu) at sigma = 0. Reference values from a float64 Python implementation
+  // of EDM algorithm 1 (written independently from the SPEC) for z = 1 and z = -2.
+  const double mu = 0.3, a = 0.5;
+  auto net = std::make_shared<GaussianNetImpl>(mu, a, 0.5);
+  Denoiser model(edm_precond(), net, points_model_config(2));
+  const auto z = torch::tensor({{1.0f, -2.0f}});
+  SamplerConfig heun;
+  heun.kind = "heun";
+  heun.steps = 18;
+  auto g = gen(0);
+  auto x = run_sampler(model, heun, z, g);
+  EXPECT_EQ(net->num_calls, 35);  // 18 levels: 17 Heun steps (2 evaluations) + the last Euler step to 0
+  EXPECT_NEAR(x[0][0].item<double>(), 0.8256460446122926, 1e-4);
+  EXPECT_NEAR(x[0][1].item<double>(), -0.7572278663908478, 1e-4);
+  heun.steps = 200;
+  heun.float64 = true;
+  x = run_sampler(model, heun, z, g);
+  EXPECT_NEAR(x[0][0].item<double>(), 0.7981152712811139, 5e-4);  // exact ODE solution
+  EXPECT_NEAR(x[0][1].item<double>(), -0.7018554327021651, 5e-4);
+  SamplerConfig euler;
+  euler.kind = "euler";
+  euler.steps = 18;
+  x = run_sampler(model, euler, z, g);
+  EXPECT_NEAR(x[0][0].item<double>(), 0.7214450685214475, 1e-4);
+  EXPECT_NEAR(x[0][1].item<double>(), -0.5476492407024847, 1e-4);
+}
+
+TEST(Samplers, OneStepConsistencyCallsTheModelOnceAtSigmaMax) {
+  auto net = std::make_shared<ZeroNetImpl>();
+  Denoiser model(edm_precond(), net, points_model_config(2));
+  SamplerConfig one;  // defaults: consistency, {80}
+  auto g = gen(0);
+  const auto z = torch::randn({5, 2});
+  const auto x = run_sampler(model, one, z, g);
+  ASSERT_EQ(net->calls.size(), 1u);
+  EXPECT_NEAR(net->calls[0], 80.0, 1e-3);
+  EXPECT_TRUE(torch::allclose(x, 0.25 / (6400.0 + 0.25) * 80.0 * z, 1e-5, 1e-7));  // D = c_skip x
+}
+
+TEST(Samplers, TwoStepInjectsNoiseWithStdSqrtSigmaSquaredMinusSigmaMinSquared) {
+  auto net = std::make_shared<ZeroNetImpl>();
+  PrecondConfig p = edm_precond(0.3);  // a large sigma_min makes the sigma_min^2 term visible
+  Denoiser model(p, net, points_model_config(2));
+  SamplerConfig two;
+  two.sigmas = {80.0, 0.821};
+  auto g = gen(1);
+  const auto z = torch::zeros({20000, 2});  // first step returns c_skip * 0 = 0
+  run_sampler(model, two, z, g);
+  ASSERT_EQ(net->calls.size(), 2u);
+  EXPECT_NEAR(net->calls[1], 0.821, 1e-4);
+  const double c_in = 1.0 / std::sqrt(0.821 * 0.821 + 0.25);
+  const double std_x = (net->last_input / c_in).std().item<double>();
+  EXPECT_NEAR(std_x, std::sqrt(0.821 * 0.821 - 0.09), 0.01);
+}
+
+TEST(Samplers, DeterministicForASeedAndRestoresTrainingMode) {
+  torch::manual_seed(2);
+  Denoiser model(edm_precond(), std::make_shared<DropoutNetImpl>(3), points_model_config(3));
+  model->train();
+  SamplerConfig two;
+  two.sigmas = {80.0, 0.821};
+  const auto z = torch::randn({6, 3});
+  auto g1 = gen(7), g2 = gen(7), g3 = gen(8);
+  const auto a = run_sampler(model, two, z, g1);
+  EXPECT_TRUE(torch::equal(a, run_sampler(model, two, z, g2)));  // eval mode: no dropout randomness
+  EXPECT_FALSE(torch::equal(a, run_sampler(model, two, z, g3)));
+  EXPECT_TRUE(model->is_training());
+}
+
+TEST(SamplerConfig, ReadsSectionAndRejectsBadValues) {
+  auto c = SamplerConfig::from_config(Json{{"sample", {{"kind", "heun"}, {"steps", 40}}}});
+  EXPECT_EQ(c.kind, "heun");
+  EXPECT_EQ(c.steps, 40);
+  EXPECT_EQ(c.to_json()["sigmas"], Json::array({80.0}));
+  EXPECT_THROW(SamplerConfig::from_config(Json{{"sample", {{"kind", "ddim"}}}}), Error);
+  EXPECT_THROW(SamplerConfig::from_config(Json{{"sample", {{"sigmas", {0.8, 80.0}}}}}), Error);
+  EXPECT_THROW(SamplerConfig::from_config(Json{{"sample", {{"stepz", 3}}}}), Error);
+}
