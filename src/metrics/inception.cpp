@@ -2,10 +2,10 @@
 
 #include "core/error.h"
 #include "io/safetensors.h"
+#include "metrics/module_weights.h"
 
 #include <torch/script.h>
 
-#include <set>
 
 namespace onestep {
 
@@ -205,28 +205,10 @@ torch::Tensor inception_preprocess(const torch::Tensor& images) {
 
 void load_inception_weights(InceptionV3& model, const std::filesystem::path& path) {
   require(std::filesystem::exists(path), "Inception weights not found: ", path.string(),
-          " (see README, section 'FID': convert pytorch-fid's weights with tools/convert_inception.py)");
-  const auto content = load_safetensors(path);
-  torch::NoGradGuard no_grad;
-  std::set<std::string> used;
-  const auto copy = [&](const std::string& name, torch::Tensor& target) {
-    const auto* source = content.find(name);
-    require(source != nullptr, "Inception weights ", path.string(), ": missing tensor '", name, "'");
-    require(source->sizes() == target.sizes(), "Inception weights ", path.string(), ": tensor '", name, "' has shape ",
-            source->sizes(), ", expected ", target.sizes());
-    target.copy_(*source);
-    used.insert(name);
-  };
-  for (auto& item : model->named_parameters()) copy(item.key(), item.value());
-  for (auto& item : model->named_buffers()) {
-    if (item.key().ends_with("num_batches_tracked")) continue;
-    copy(item.key(), item.value());
-  }
-  for (const auto& [name, tensor] : content.tensors) {
-    if (used.count(name) || name.starts_with("fc.") || name.ends_with("num_batches_tracked")) continue;
-    fail("Inception weights ", path.string(), ": unexpected tensor '", name,
-         "' (not pytorch-fid's FID Inception state dict?)");
-  }
+          " (see docs/evaluation.md: convert pytorch-fid's weights with tools/convert_inception.py)");
+  // fc.* is the 1008-way classifier on top of pool3, which FID does not use.
+  copy_named_tensors(*model, load_safetensors(path), "Inception weights " + path.string(),
+                     [](const std::string& name) { return name.starts_with("fc."); });
 }
 
 namespace {
@@ -297,7 +279,7 @@ std::unique_ptr<FeatureDetector> load_inception_detector(const std::filesystem::
 std::unique_ptr<FeatureDetector> load_torchscript_detector(const std::filesystem::path& path,
                                                            const torch::Device& device) {
   require(std::filesystem::exists(path), "detector file not found: ", path.string(),
-          " (see README, section 'FID': inception-2015-12-05.pt)");
+          " (see docs/evaluation.md for where to get inception-2015-12-05.pt)");
   torch::jit::Module module;
   try {
     module = torch::jit::load(path.string(), torch::kCPU);
