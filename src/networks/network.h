@@ -17,6 +17,13 @@ class NetworkImpl : public torch::nn::Module {
   virtual torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& noise_labels,
                                 const torch::Tensor& class_labels = {},
                                 const torch::Tensor& augment_labels = {}) = 0;
+  // Multiply-accumulates of one forward pass on one sample, counted from the layers (convolutions, linears,
+  // attention matmuls, resampling filters). Networks that cannot count say so with an onestep::Error.
+  virtual int64_t forward_macs() const;
 };
+
+// Builds the network of the [model] section (key `arch`: "songunet" | "mlp"); `effective` receives the
+// section with every default filled in (what the checkpoint metadata stores).
+std::shared_ptr<NetworkImpl> build_network(const Json& root, Json* effective = nullptr);
 
 }  // namespace onestep

@@ -44,6 +44,7 @@ class DenoiserImpl : public torch::nn::Module {
   const Json& model_config() const { return model_config_; }  // the [model] section, defaults filled in
   int64_t label_dim() const;
   std::vector<int64_t> sample_shape() const;  // [C, H, W] or [D]
+  NetworkImpl& network() const { return *network_; }
 
  private:
   PrecondConfig precond_;

@@ -1,0 +1,123 @@
+#include "networks/layers.h"
+
+#include "core/error.h"
+
+#include <cmath>
+
+namespace onestep {
+
+torch::Tensor weight_init(at::IntArrayRef shape, const std::string& mode, int64_t fan_in, int64_t fan_out) {
+  const double in = static_cast<double>(fan_in), out = static_cast<double>(fan_out);
+  if (mode == "xavier_uniform") return std::sqrt(6.0 / (in + out)) * (torch::rand(shape) * 2 - 1);
+  if (mode == "xavier_normal") return std::sqrt(2.0 / (in + out)) * torch::randn(shape);
+  if (mode == "kaiming_uniform") return std::sqrt(3.0 / in) * (torch::rand(shape) * 2 - 1);
+  if (mode == "kaiming_normal") return std::sqrt(1.0 / in) * torch::randn(shape);
+  fail("unknown weight init mode '", mode, "' (xavier_uniform, xavier_normal, kaiming_uniform, kaiming_normal)");
+}
+
+LinearImpl::LinearImpl(int64_t in_features_, int64_t out_features_, bool with_bias, const InitSpec& init)
+    : in_features(in_features_), out_features(out_features_) {
+  weight = register_parameter(
+      "weight", weight_init({out_features, in_features}, init.mode, in_features, out_features) * init.weight_scale);
+  if (with_bias)
+    bias = register_parameter("bias", weight_init({out_features}, init.mode, in_features, out_features) *
+                                          init.bias_scale);
+}
+
+torch::Tensor LinearImpl::forward(const torch::Tensor& x) {
+  torch::Tensor y = torch::matmul(x, weight.to(x.dtype()).t());
+  return bias.defined() ? y + bias.to(x.dtype()) : y;
+}
+
+namespace {
+using Ints = std::vector<int64_t>;
+torch::Tensor conv(const torch::Tensor& x, const torch::Tensor& w, int64_t stride, int64_t padding, int64_t groups = 1) {
+  return torch::conv2d(x, w, torch::Tensor(), Ints{stride, stride}, Ints{padding, padding}, Ints{1, 1}, groups);
+}
+torch::Tensor conv_transpose(const torch::Tensor& x, const torch::Tensor& w, int64_t stride, int64_t padding,
+                             int64_t groups) {
+  return torch::conv_transpose2d(x, w, torch::Tensor(), Ints{stride, stride}, Ints{padding, padding}, Ints{0, 0},
+                                 groups);
+}
+}  // namespace
+
+Conv2dImpl::Conv2dImpl(const Conv2dOptions& options) : options_(options) {
+  TORCH_INTERNAL_ASSERT(!(options.up && options.down));
+  const int64_t k = options.kernel;
+  if (k > 0) {
+    const int64_t fan_in = options.in_channels * k * k, fan_out = options.out_channels * k * k;
+    weight = register_parameter(
+        "weight", weight_init({options.out_channels, options.in_channels, k, k}, options.init.mode, fan_in, fan_out) *
+                      options.init.weight_scale);
+    if (options.bias)
+      bias = register_parameter("bias", weight_init({options.out_channels}, options.init.mode, fan_in, fan_out) *
+                                            options.init.bias_scale);
+  }
+  if (options.up || options.down) {
+    // Outer product of the 1-D filter, normalised to sum 1: [1, 1, n, n].
+    torch::Tensor f = torch::tensor(options.resample_filter, torch::kFloat64).to(torch::kFloat32);
+    f = torch::outer(f, f).unsqueeze(0).unsqueeze(1) / f.sum().square();
+    resample_filter = register_buffer("resample_filter", f);
+  }
+}
+
+torch::Tensor Conv2dImpl::forward(const torch::Tensor& input) {
+  torch::Tensor x = input;
+  const auto& o = options_;
+  torch::Tensor w = weight.defined() ? weight.to(x.dtype()) : torch::Tensor();
+  torch::Tensor f = resample_filter.defined() ? resample_filter.to(x.dtype()) : torch::Tensor();
+  const int64_t w_pad = w.defined() ? w.size(-1) / 2 : 0;
+  const int64_t f_pad = f.defined() ? (f.size(-1) - 1) / 2 : 0;
+  if (o.fused && o.up && w.defined()) {
+    x = conv_transpose(x, f.mul(4).tile({o.in_channels, 1, 1, 1}), 2, std::max<int64_t>(f_pad - w_pad, 0),
+                       o.in_channels);
+    x = conv(x, w, 1, std::max<int64_t>(w_pad - f_pad, 0));
+  } else if (o.fused && o.down && w.defined()) {
+    x = conv(x, w, 1, w_pad + f_pad);
+    x = conv(x, f.tile({o.out_channels, 1, 1, 1}), 2, 0, o.out_channels);
+  } else {
+    if (o.up)
+      x = conv_transpose(x, f.mul(4).tile({o.in_channels, 1, 1, 1}), 2, f_pad, o.in_channels);
+    if (o.down) x = conv(x, f.tile({o.in_channels, 1, 1, 1}), 2, f_pad, o.in_channels);
+    if (w.defined()) x = conv(x, w, 1, w_pad);
+  }
+  if (bias.defined()) x = x + bias.to(x.dtype()).reshape({1, -1, 1, 1});
+  return x;
+}
+
+int64_t Conv2dImpl::macs(int64_t& res) const {
+  const auto& o = options_;
+  const int64_t taps = resample_filter.defined() ? resample_filter.size(-1) * resample_filter.size(-1) : 0;
+  const int64_t conv = o.kernel * o.kernel * o.in_channels * o.out_channels;
+  int64_t total = 0;
+  if (o.fused && o.down && o.kernel > 0) {
+    total += conv * res * res;  // the convolution runs at the input resolution, then the filter subsamples
+    res /= 2;
+    total += taps * o.out_channels * res * res;
+    return total;
+  }
+  if (o.up) {
+    total += taps * o.in_channels * res * res;  // transposed depthwise filter: each input pixel scatters `taps`
+    res *= 2;
+  }
+  if (o.down) {
+    res /= 2;
+    total += taps * o.in_channels * res * res;
+  }
+  total += conv * res * res;
+  return total;
+}
+
+GroupNormImpl::GroupNormImpl(int64_t channels, double eps_, int64_t max_groups, int64_t min_channels_per_group)
+    : groups(std::min(max_groups, channels / min_channels_per_group)), eps(eps_) {
+  require(groups >= 1, "GroupNorm over ", channels, " channels needs at least ", min_channels_per_group,
+          " channels per group");
+  weight = register_parameter("weight", torch::ones({channels}));
+  bias = register_parameter("bias", torch::zeros({channels}));
+}
+
+torch::Tensor GroupNormImpl::forward(const torch::Tensor& x) {
+  return torch::group_norm(x, groups, weight.to(x.dtype()), bias.to(x.dtype()), eps);
+}
+
+}  // namespace onestep

@@ -1,0 +1,69 @@
+#pragma once
+// EDM's building blocks (Karras et al. 2022, training/networks.py): Linear and Conv2d with EDM's weight
+// initialisation and FIR up/down-sampling, and GroupNorm with EDM's group-count rule. Parameter and buffer
+// names equal EDM's ("weight", "bias", "resample_filter") so state dicts convert by name.
+#include <torch/nn/module.h>
+#include <torch/nn/pimpl.h>
+#include <torch/types.h>
+
+#include <string>
+#include <vector>
+
+namespace onestep {
+
+// EDM's weight_init: mode is xavier_uniform | xavier_normal | kaiming_uniform | kaiming_normal; the drawn
+// weight is multiplied by `weight_scale` and the bias by `bias_scale` (EDM's init_weight / init_bias).
+struct InitSpec {
+  std::string mode = "kaiming_normal";
+  double weight_scale = 1.0;
+  double bias_scale = 0.0;
+};
+torch::Tensor weight_init(at::IntArrayRef shape, const std::string& mode, int64_t fan_in, int64_t fan_out);
+
+class LinearImpl : public torch::nn::Module {
+ public:
+  LinearImpl(int64_t in_features, int64_t out_features, bool bias, const InitSpec& init);
+  torch::Tensor forward(const torch::Tensor& x);
+  int64_t macs() const { return in_features * out_features; }
+  int64_t in_features, out_features;
+  torch::Tensor weight, bias;
+};
+TORCH_MODULE(Linear);
+
+// A convolution with optional 2x up- or down-sampling by the separable FIR filter `resample_filter`
+// ([1,1]: box / nearest, [1,3,3,1]: bilinear-like). kernel 0 means "resample only, no weights".
+// `fused` merges the resampling into the convolution (used by NCSN++'s residual encoder).
+struct Conv2dOptions {
+  int64_t in_channels = 0, out_channels = 0, kernel = 3;
+  bool bias = true, up = false, down = false, fused = false;
+  std::vector<double> resample_filter = {1, 1};
+  InitSpec init;
+};
+
+class Conv2dImpl : public torch::nn::Module {
+ public:
+  explicit Conv2dImpl(const Conv2dOptions& options);
+  torch::Tensor forward(const torch::Tensor& x);
+  // MACs for one sample at input resolution `res` x `res` (the filter passes count as depthwise convs);
+  // `res` is updated to the output resolution.
+  int64_t macs(int64_t& res) const;
+  const Conv2dOptions& options() const { return options_; }
+  torch::Tensor weight, bias, resample_filter;
+
+ private:
+  Conv2dOptions options_;
+};
+TORCH_MODULE(Conv2d);
+
+// groups = min(32, channels / 4), as EDM's GroupNorm(min_channels_per_group=4).
+class GroupNormImpl : public torch::nn::Module {
+ public:
+  GroupNormImpl(int64_t channels, double eps, int64_t max_groups = 32, int64_t min_channels_per_group = 4);
+  torch::Tensor forward(const torch::Tensor& x);
+  int64_t groups;
+  double eps;
+  torch::Tensor weight, bias;
+};
+TORCH_MODULE(GroupNorm);
+
+}  // namespace onestep

@@ -1,0 +1,86 @@
+#include "networks/mlp.h"
+
+#include "core/error.h"
+
+#include <cmath>
+#include <sstream>
+
+namespace onestep {
+
+MlpConfig MlpConfig::from_config(const Json& root) {
+  SectionReader r(root, "model");
+  r.get_string("arch", "mlp", {"mlp"});
+  MlpConfig c;
+  c.in_dim = r.get_int("in_dim", c.in_dim);
+  c.hidden = r.get_int("hidden", c.hidden);
+  c.num_layers = r.get_int("num_layers", c.num_layers);
+  c.noise_channels = r.get_int("noise_channels", c.noise_channels);
+  c.label_dim = r.get_int("label_dim", c.label_dim);
+  c.dropout = r.get_float("dropout", c.dropout);
+  c.max_positions = r.get_float("max_positions", c.max_positions);
+  r.finish();
+  require(c.in_dim >= 1 && c.hidden >= 1 && c.num_layers >= 1,
+          "config: model.in_dim, model.hidden and model.num_layers must be >= 1");
+  require(c.noise_channels >= 4 && c.noise_channels % 2 == 0, "config: model.noise_channels must be even and >= 4");
+  require(c.label_dim >= 0, "config: model.label_dim must be >= 0");
+  require(c.dropout >= 0 && c.dropout < 1, "config: model.dropout must be in [0, 1), got ", c.dropout);
+  require(c.max_positions > 0, "config: model.max_positions must be > 0");
+  return c;
+}
+
+Json MlpConfig::to_json() const {
+  return Json{{"arch", "mlp"},         {"in_dim", in_dim},       {"hidden", hidden},
+              {"num_layers", num_layers}, {"noise_channels", noise_channels}, {"label_dim", label_dim},
+              {"dropout", dropout},    {"max_positions", max_positions}};
+}
+
+std::string MlpConfig::describe() const {
+  std::ostringstream out;
+  out << "MLP: " << in_dim << " -> " << num_layers << " x " << hidden << " (SiLU) -> " << in_dim
+      << ", positional noise embedding " << noise_channels << ", dropout " << dropout;
+  if (label_dim) out << ", label_dim " << label_dim;
+  out << "\n";
+  return out.str();
+}
+
+MlpImpl::MlpImpl(const MlpConfig& config) : config_(config) {
+  const InitSpec init{"xavier_uniform", 1.0, 0.0};
+  map_noise = register_module("map_noise", PositionalEmbedding(config.noise_channels, config.max_positions, true));
+  if (config.label_dim)
+    map_label = register_module("map_label", Linear(config.label_dim, config.noise_channels, true, init));
+  map_layer0 = register_module("map_layer0", Linear(config.noise_channels, config.hidden, true, init));
+  map_layer1 = register_module("map_layer1", Linear(config.hidden, config.hidden, true, init));
+  input = register_module("input", Linear(config.in_dim, config.hidden, true, init));
+  layers = register_module("layers", torch::nn::ModuleList());
+  for (int64_t i = 0; i < config.num_layers; ++i) layers->push_back(Linear(config.hidden, config.hidden, true, init));
+  // Small output init, like SongUNet's output convolution: the model starts close to D(x) = c_skip x.
+  output = register_module("output", Linear(config.hidden, config.in_dim, true, InitSpec{"xavier_uniform", 1e-5, 0.0}));
+}
+
+torch::Tensor MlpImpl::forward(const torch::Tensor& x, const torch::Tensor& noise_labels,
+                               const torch::Tensor& class_labels, const torch::Tensor&) {
+  require(x.dim() == 2 && x.size(1) == config_.in_dim, "MLP expects input [B, ", config_.in_dim, "], got ", x.sizes());
+  torch::Tensor emb = map_noise->forward(noise_labels);
+  emb = emb.reshape({emb.size(0), 2, -1}).flip(1).reshape(emb.sizes());
+  if (map_label) {
+    require(class_labels.defined() && class_labels.dim() == 2 && class_labels.size(1) == config_.label_dim,
+            "MLP with label_dim ", config_.label_dim, " needs class labels [B, ", config_.label_dim, "]");
+    emb = emb + map_label->forward(class_labels * std::sqrt(static_cast<double>(config_.label_dim)));
+  }
+  emb = map_layer1->forward(torch::silu(map_layer0->forward(emb)));
+  torch::Tensor h = input->forward(x);
+  for (const auto& layer : *layers) {
+    h = torch::silu(layer->as<LinearImpl>()->forward(h + emb));
+    h = torch::dropout(h, config_.dropout, is_training());
+  }
+  return output->forward(h);
+}
+
+int64_t MlpImpl::forward_macs() const {
+  int64_t total = map_layer0->macs() + map_layer1->macs() + input->macs() + output->macs();
+  if (map_label) total += map_label->macs();
+  for (const auto& layer : *layers) total += layer->as<LinearImpl>()->macs();
+  return total;
+}
+
+}  // namespace onestep

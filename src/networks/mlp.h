@@ -1,0 +1,43 @@
+#pragma once
+// A time-conditioned MLP for 2-D toy data: the noise label is embedded like DDPM++ (positional, swapped to
+// [sin | cos]) and mapped to a conditioning vector that is added before every hidden layer.
+#include "config/config.h"
+#include "networks/embeddings.h"
+#include "networks/layers.h"
+#include "networks/network.h"
+
+#include <torch/nn/modules/container/modulelist.h>
+
+namespace onestep {
+
+// The [model] section when arch = "mlp".
+struct MlpConfig {
+  int64_t in_dim = 2;
+  int64_t hidden = 256;
+  int64_t num_layers = 4;        // hidden layers
+  int64_t noise_channels = 64;   // positional embedding width
+  int64_t label_dim = 0;
+  double dropout = 0.0;
+  double max_positions = 10000.0;
+  static MlpConfig from_config(const Json& root);
+  Json to_json() const;
+  std::string describe() const;
+};
+
+class MlpImpl : public NetworkImpl {
+ public:
+  explicit MlpImpl(const MlpConfig& config);
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& noise_labels,
+                        const torch::Tensor& class_labels = {}, const torch::Tensor& augment_labels = {}) override;
+  int64_t forward_macs() const override;
+  const MlpConfig& config() const { return config_; }
+
+ private:
+  MlpConfig config_;
+  PositionalEmbedding map_noise{nullptr};
+  Linear map_label{nullptr}, map_layer0{nullptr}, map_layer1{nullptr}, input{nullptr}, output{nullptr};
+  torch::nn::ModuleList layers{nullptr};
+};
+TORCH_MODULE(Mlp);
+
+}  // namespace onestep

@@ -1,0 +1,106 @@
+#include "precond/model.h"
+
+#include "core/error.h"
+#include "io/safetensors.h"
+
+#include <set>
+
+namespace onestep {
+
+DenoiserImpl::DenoiserImpl(PrecondConfig precond, std::shared_ptr<NetworkImpl> network, Json model_config)
+    : precond_(std::move(precond)), network_(std::move(network)), model_config_(std::move(model_config)) {
+  TORCH_INTERNAL_ASSERT(network_);
+  register_module("model", network_);
+}
+
+int64_t DenoiserImpl::label_dim() const { return model_config_.value("label_dim", int64_t{0}); }
+
+std::vector<int64_t> DenoiserImpl::sample_shape() const {
+  if (model_config_.value("arch", std::string("songunet")) == "mlp") return {model_config_.at("in_dim").get<int64_t>()};
+  const int64_t res = model_config_.at("img_resolution").get<int64_t>();
+  return {model_config_.at("img_channels").get<int64_t>(), res, res};
+}
+
+torch::Tensor DenoiserImpl::forward(const torch::Tensor& x, const torch::Tensor& sigma, Scalings scalings,
+                                    const torch::Tensor& class_labels, const torch::Tensor& augment_labels) {
+  require(x.dim() >= 1, "model input must have a batch dimension");
+  const int64_t batch = x.size(0);
+  require(sigma.defined() && (sigma.numel() == 1 || sigma.numel() == batch), "sigma must be a scalar or [", batch,
+          "], got ", sigma.defined() ? sigma.sizes() : at::IntArrayRef{});
+  std::vector<int64_t> shape(static_cast<size_t>(x.dim()), 1);
+  shape[0] = batch;
+  torch::Tensor s = sigma.to(x.device(), torch::kFloat32).reshape({-1}).expand({batch}).reshape(shape);
+  const ScalingCoefficients k = scaling_coefficients(s, precond_, scalings);
+
+  torch::Tensor labels;
+  if (label_dim() > 0)
+    labels = class_labels.defined() ? class_labels.to(torch::kFloat32).reshape({batch, -1})
+                                    : torch::zeros({batch, label_dim()}, x.options().dtype(torch::kFloat32));
+  torch::Tensor f = network_->forward(k.c_in * x, k.c_noise.reshape({-1}), labels, augment_labels);
+  return k.c_skip * x + k.c_out * f.to(torch::kFloat32);
+}
+
+Denoiser build_model(const Json& root) {
+  Json effective;
+  auto network = build_network(root, &effective);
+  return Denoiser(PrecondConfig::from_config(root), network, effective);
+}
+
+void save_model(const std::filesystem::path& path, Denoiser& model,
+                const std::map<std::string, std::string>& extra_metadata) {
+  std::vector<std::pair<std::string, torch::Tensor>> tensors;
+  for (const auto& item : model->named_parameters()) tensors.emplace_back(item.key(), item.value());
+  for (const auto& item : model->named_buffers()) tensors.emplace_back(item.key(), item.value());
+  std::map<std::string, std::string> metadata = extra_metadata;
+  metadata["format"] = "pt";
+  metadata["onestep"] = Json{{"model", model->model_config()}, {"precond", model->precond().to_json()}}.dump();
+  save_safetensors(path, tensors, metadata);
+}
+
+Denoiser load_model(const std::filesystem::path& path, const std::string& prefix) {
+  const SafetensorsContent content = load_safetensors(path);
+  const std::string where = "checkpoint '" + path.string() + "'";
+  auto meta = content.metadata.find("onestep");
+  require(meta != content.metadata.end(), where,
+          ": no 'onestep' metadata (model configuration); convert foreign checkpoints with tools/convert_edm.py");
+  Json root;
+  try {
+    root = Json::parse(meta->second);
+  } catch (const Json::exception& e) {
+    fail(where, ": 'onestep' metadata is not valid JSON (", e.what(), ")");
+  }
+  require(root.is_object() && root.contains("model") && root["model"].is_object(), where,
+          ": 'onestep' metadata lacks the \"model\" configuration");
+  if (!root.contains("precond")) root["precond"] = Json::object();
+  Json config{{"model", root["model"]}, {"precond", root["precond"]}};
+  Denoiser model{nullptr};
+  try {
+    model = build_model(config);
+  } catch (const Error& e) {
+    fail(where, ": ", e.what());
+  }
+
+  torch::NoGradGuard no_grad;
+  std::set<std::string> expected;
+  auto assign = [&](const std::string& name, torch::Tensor& target) {
+    expected.insert(prefix + name);
+    const torch::Tensor* source = content.find(prefix + name);
+    require(source != nullptr, where, ": missing tensor '", prefix + name, "'");
+    require(source->sizes() == target.sizes(), where, ": tensor '", prefix + name, "' has shape ", source->sizes(),
+            ", the model expects ", target.sizes());
+    require(source->is_floating_point(), where, ": tensor '", prefix + name, "' is not floating point");
+    target.copy_(*source);
+  };
+  for (auto& item : model->named_parameters()) assign(item.key(), item.value());
+  for (auto& item : model->named_buffers()) assign(item.key(), item.value());
+  for (const auto& [name, tensor] : content.tensors) {
+    (void)tensor;
+    if (name.compare(0, prefix.size(), prefix) != 0) continue;  // another weight set in a training checkpoint
+    require(expected.count(name), where, ": unexpected tensor '", name, "' (not part of the model)");
+  }
+  return model;
+}
+
+int64_t forward_macs(Denoiser& model) { return model->network().forward_macs(); }
+
+}  // namespace onestep
