@@ -1,13 +1,244 @@
 #include "cli/commands.h"
 #include "core/error.h"
+#include "data/dataset.h"
+#include "metrics/detector.h"
+#include "metrics/evaluation.h"
+#include "metrics/feature_stats.h"
+#include "metrics/fmnist_classifier.h"
+#include "metrics/frechet.h"
+#include "metrics/image_set.h"
+#include "metrics/precision_recall.h"
+#include "precond/model.h"
 
 #include <CLI/CLI.hpp>
 
+#include <cmath>
+#include <cstdio>
+#include <iostream>
+#include <memory>
+
 namespace onestep::cli {
 
+namespace {
+
+struct EvalOptions {
+  ConfigOptions config;
+  std::string ckpt, prefix, images, ref, metric, detector, device = "auto", real;
+  std::vector<int64_t> steps;
+  int64_t n = 0, batch = 0, seeds = 1;
+  bool pr = false;
+};
+
+struct StatsOptions {
+  ConfigOptions data;
+  std::string images, metric = "fd-fmnist", detector, out, device = "auto";
+  int64_t batch = 500, limit = 0;
+};
+
+struct ClassifierOptions {
+  std::string out;
+  ClassifierTraining training;
+};
+
+torch::Device pick_device(const std::string& name) {
+  if (name == "cpu") return torch::kCPU;
+  if (name == "cuda") {
+    require(torch::cuda::is_available(), "--device cuda: no CUDA device is available");
+    return torch::kCUDA;
+  }
+  require(name == "auto", "--device must be auto, cpu or cuda, got '", name, "'");
+  return torch::cuda::is_available() ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
+}
+
+std::string metric_label(const std::string& metric) { return metric == "fid" ? "FID" : "FD-FMNIST"; }
+
+// Applies the command-line values over the [eval] section, so flags and config files mean the same thing.
+Json eval_root(const EvalOptions& o) {
+  Json root = load_config(o.config);
+  auto& eval = root["eval"];
+  if (!eval.is_object()) eval = Json::object();
+  if (!o.metric.empty()) eval["metric"] = o.metric;
+  if (o.n > 0) eval["n"] = o.n;
+  if (o.batch > 0) eval["batch"] = o.batch;
+  if (!o.detector.empty()) eval["detector"] = o.detector;
+  if (!o.ref.empty()) eval["ref"] = o.ref;
+  if (!o.steps.empty()) eval["steps"] = o.steps;
+  return root;
+}
+
+torch::Tensor real_features(const EvalOptions& o, const Json& root, FeatureDetector& detector, int64_t n,
+                            int64_t batch) {
+  torch::Tensor images;
+  if (!o.real.empty()) {
+    images = load_image_set(o.real, n);
+  } else {
+    images = load_dataset(DataConfig::from_config(root)).samples;
+    require(images.dim() == 4, "--pr needs real images: pass --real DIR|FILE.npz or an image [data] section");
+    images = images.slice(0, 0, std::min(n, images.size(0)));
+  }
+  return extract_features(detector, images, batch);
+}
+
+void print_pr(const PrecisionRecall& pr) {
+  std::printf("  precision %.4f  recall %.4f  (k = 3)\n", pr.precision, pr.recall);
+}
+
+void run_eval(const EvalOptions& o) {
+  require(o.ckpt.empty() != o.images.empty(), "eval: pass exactly one of --ckpt FILE or --images DIR|FILE.npz");
+  require(o.seeds >= 1, "--seeds must be at least 1");
+  const Json root = eval_root(o);
+  const auto config = EvalConfig::from_config(root);
+  const auto device = pick_device(o.device);
+  auto detector = load_detector(config.metric, config.detector, device);
+  require(!config.ref.empty() || config.metric == "fd-fmnist",
+          "eval: --ref ref.npz is required for FID (make one with 'onestep eval stats')");
+  const auto reference = reference_stats(config, root, *detector);
+  const auto label = metric_label(config.metric);
+
+  if (!o.images.empty()) {
+    const auto images = load_image_set(o.images, o.n);
+    const auto features = extract_features(*detector, images, config.batch);
+    const double fd = frechet_distance(compute_feature_stats(features), reference);
+    std::printf("%s of %lld images from %s: %.4f\n", label.c_str(), static_cast<long long>(images.size(0)),
+                o.images.c_str(), fd);
+    if (o.pr) print_pr(precision_recall(real_features(o, root, *detector, images.size(0), config.batch), features));
+    return;
+  }
+
+  auto model = load_model(o.ckpt, o.prefix);
+  model->to(device);
+  torch::Tensor real;
+  if (o.pr) real = real_features(o, root, *detector, config.n, config.batch);
+  for (const auto steps : config.steps) {
+    const auto sampler = sampler_for_steps(root, steps, config.sigma_mid);
+    std::vector<double> values;
+    for (int64_t s = 0; s < o.seeds; ++s) {
+      const auto generated = generated_features(model, sampler, *detector, config.n, config.batch,
+                                                static_cast<uint64_t>(config.seed + s), o.pr);
+      values.push_back(frechet_distance(generated.stats, reference));
+      std::printf("%lld-step %s, seed %lld: %.4f\n", static_cast<long long>(steps), label.c_str(),
+                  static_cast<long long>(config.seed + s), values.back());
+      if (o.pr) print_pr(precision_recall(real, generated.features));
+      std::fflush(stdout);
+    }
+    double mean = 0.0, var = 0.0;
+    for (double v : values) mean += v;
+    mean /= static_cast<double>(values.size());
+    for (double v : values) var += (v - mean) * (v - mean);
+    const double sd = values.size() > 1 ? std::sqrt(var / static_cast<double>(values.size() - 1)) : 0.0;
+    std::printf("%lld-step %s (n = %lld, %zu seeds): %.4f +- %.4f, best %.4f\n", static_cast<long long>(steps),
+                label.c_str(), static_cast<long long>(config.n), values.size(), mean, sd,
+                *std::min_element(values.begin(), values.end()));
+  }
+}
+
+void run_stats(const StatsOptions& o) {
+  require(!o.out.empty(), "eval stats: --out FILE.npz is required");
+  require(o.data.config.empty() != o.images.empty(), "eval stats: pass exactly one of --data CONFIG or --images PATH");
+  const auto device = pick_device(o.device);
+  auto detector = load_detector(o.metric, o.detector, device);
+  torch::Tensor images;
+  if (!o.images.empty()) {
+    images = load_image_set(o.images, o.limit);
+  } else {
+    const auto data = load_dataset(DataConfig::from_config(load_config(o.data)));
+    require(data.is_image(), "eval stats: the [data] dataset is not an image dataset");
+    images = o.limit > 0 ? data.samples.slice(0, 0, std::min(o.limit, data.size())) : data.samples;
+  }
+  const auto stats = image_feature_stats(*detector, images, o.batch);
+  write_feature_stats(o.out, stats);
+  std::printf("wrote %s: %s statistics of %lld images (%lld-d features)\n", o.out.c_str(),
+              metric_label(o.metric).c_str(), static_cast<long long>(stats.count),
+              static_cast<long long>(stats.mu.size(0)));
+}
+
+}  // namespace
+
 void register_eval_command(CLI::App& app) {
-  auto* command = app.add_subcommand("eval", "(being built)");
-  command->callback([] { fail("'eval' is not built yet"); });
+  auto* command = app.add_subcommand("eval", "Evaluate a model or a set of images: FID or FD-FMNIST, precision/recall");
+  command->require_subcommand(0, 1);
+  auto options = std::make_shared<EvalOptions>();
+  add_config_options(*command, options->config, false);
+  command->add_option("--ckpt", options->ckpt, "model weights (.safetensors) to sample from");
+  command->add_option("--prefix", options->prefix, "tensor-name prefix of the weights inside a checkpoint");
+  command->add_option("--images", options->images, "evaluate existing images: a directory of PNG/JPEG or an .npz");
+  command->add_option("--steps", options->steps, "sampler step counts, e.g. 1,2 (default [eval].steps)")
+      ->delimiter(',');
+  command->add_option("--n", options->n, "images generated per evaluation (default [eval].n = 10000)");
+  command->add_option("--batch", options->batch, "batch size for sampling and features (default 500)");
+  command->add_option("--ref", options->ref, "reference statistics .npz (mu, sigma)");
+  command->add_option("--metric", options->metric, "fid | fd-fmnist (default [eval].metric = fd-fmnist)");
+  command->add_option("--detector", options->detector,
+                      "feature network: inception-2015-12-05.pt, a converted .safetensors, or the FMNIST classifier");
+  command->add_option("--seeds", options->seeds, "repeat over this many seeds; prints mean +- std")
+      ->check(CLI::PositiveNumber);
+  command->add_flag("--pr", options->pr, "also report improved precision and recall (k = 3)");
+  command->add_option("--real", options->real, "real images for --pr (default: the [data] dataset)");
+  command->add_option("--device", options->device, "auto | cpu | cuda");
+  command->footer(
+      "Examples:\n"
+      "  onestep eval --ckpt model.safetensors --steps 1,2 --n 10000 --metric fd-fmnist --seeds 3\n"
+      "  onestep eval --ckpt model.safetensors --steps 1,2 --n 50000 --ref cifar10.npz --metric fid \\\n"
+      "               --detector inception-2015-12-05.pt\n"
+      "  onestep eval --images samples.npz --ref cifar10.npz --metric fid --detector inception-2015-12-05.pt\n"
+      "  onestep eval stats --data fmnist-ict-cpu --metric fd-fmnist --out fmnist-train.npz\n"
+      "  onestep eval train-classifier --out assets/fmnist_classifier.safetensors\n"
+      "Without --ref, FD-FMNIST compares against the statistics of the [data] dataset (Fashion-MNIST train).");
+
+  auto* stats = command->add_subcommand("stats", "Reference statistics (mu, sigma) of a dataset or image set");
+  auto stats_options = std::make_shared<StatsOptions>();
+  stats->add_option("--data", stats_options->data.config, "configuration (file or preset) whose [data] is used");
+  stats->add_option("--set,-s", stats_options->data.overrides, "override a key, e.g. --set data.split=test");
+  stats->add_option("--images", stats_options->images, "a directory of PNG/JPEG or an .npz of images");
+  stats->add_option("--metric", stats_options->metric, "fid | fd-fmnist")->check(CLI::IsMember({"fid", "fd-fmnist"}));
+  stats->add_option("--detector", stats_options->detector, "feature network file (see 'onestep eval --help')");
+  stats->add_option("--out", stats_options->out, "output .npz (mu, sigma as float64; numpy/pytorch-fid/EDM read it)")
+      ->required();
+  stats->add_option("--batch", stats_options->batch, "images per feature batch")->check(CLI::PositiveNumber);
+  stats->add_option("--limit", stats_options->limit, "use only the first N images");
+  stats->add_option("--device", stats_options->device, "auto | cpu | cuda");
+  stats->footer(
+      "Examples:\n"
+      "  onestep eval stats --data fmnist-ict-cpu --out fmnist-train.npz\n"
+      "  onestep eval stats --data fmnist-ict-cpu --set data.split=test --out fmnist-test.npz\n"
+      "  onestep eval stats --images cifar10-train/ --metric fid --detector inception-2015-12-05.pt --out cifar.npz");
+  stats->callback([stats_options] { run_stats(*stats_options); });
+
+  auto* fd = command->add_subcommand("fd", "Frechet distance between two statistics files");
+  auto fd_files = std::make_shared<std::vector<std::string>>();
+  fd->add_option("files", *fd_files, "two .npz files with mu and sigma")->required()->expected(2);
+  fd->footer("Example:\n  onestep eval fd fmnist-train10k.npz fmnist-test.npz");
+  fd->callback([fd_files] {
+    const auto a = read_feature_stats(fd_files->at(0));
+    const auto b = read_feature_stats(fd_files->at(1));
+    std::printf("%.6f\n", frechet_distance(a, b));
+  });
+
+  auto* train = command->add_subcommand("train-classifier", "Train the Fashion-MNIST classifier behind FD-FMNIST");
+  auto classifier = std::make_shared<ClassifierOptions>();
+  classifier->out = (assets_dir() / "fmnist_classifier.safetensors").string();
+  train->add_option("--out", classifier->out, "output weights (.safetensors)")->capture_default_str();
+  train->add_option("--epochs", classifier->training.epochs, "passes over the 60k training images")->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  train->add_option("--seed", classifier->training.seed, "initialization and shuffling seed")->capture_default_str();
+  train->add_option("--batch", classifier->training.batch, "batch size")->capture_default_str()->check(CLI::PositiveNumber);
+  train->add_option("--lr", classifier->training.lr, "peak Adam learning rate")->capture_default_str()->check(CLI::PositiveNumber);
+  train->add_option("--data-path", classifier->training.data_path, "Fashion-MNIST directory (default: Debian's)");
+  train->footer("Example:\n  onestep eval train-classifier --out assets/fmnist_classifier.safetensors --epochs 6");
+  train->callback([classifier] {
+    auto result = train_fmnist_classifier(classifier->training, [](int64_t epoch, double accuracy) {
+      std::printf("epoch %lld: test accuracy %.4f\n", static_cast<long long>(epoch + 1), accuracy);
+      std::fflush(stdout);
+    });
+    save_fmnist_classifier(classifier->out, result.model, result.test_accuracy);
+    std::printf("test accuracy %.4f after %.1f s; wrote %s\n", result.test_accuracy, result.seconds,
+                classifier->out.c_str());
+  });
+
+  command->callback([command, stats, fd, train, options] {
+    if (command->got_subcommand(stats) || command->got_subcommand(fd) || command->got_subcommand(train)) return;
+    run_eval(*options);
+  });
 }
 
 }  // namespace onestep::cli

@@ -1,0 +1,98 @@
+// `onestep eval`: options, one-line errors for missing files, and the statistics/distance round trip.
+#include "io/npy.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <string>
+
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Result {
+  int status;
+  std::string output;
+};
+Result run(const std::string& args) {
+  const std::string cmd = std::string(ONESTEP_BINARY) + " " + args + " 2>&1";
+  FILE* pipe = popen(cmd.c_str(), "r");
+  std::string out;
+  std::array<char, 4096> buf{};
+  while (size_t n = fread(buf.data(), 1, buf.size(), pipe)) out.append(buf.data(), n);
+  const int status = pclose(pipe);
+  return {WEXITSTATUS(status), out};
+}
+
+using ::testing::HasSubstr;
+
+TEST(EvalCommand, HelpShowsSubcommandsAndExamples) {
+  const auto r = run("eval --help");
+  EXPECT_EQ(r.status, 0);
+  for (const char* word : {"stats", "train-classifier", "--ckpt", "--images", "--ref", "--seeds", "Examples"})
+    EXPECT_THAT(r.output, HasSubstr(word));
+  EXPECT_EQ(run("eval stats --help").status, 0);
+}
+
+TEST(EvalCommand, FidWithoutDetectorSaysWhereToGetIt) {
+  const auto r = run("eval --images /nonexistent.npz --metric fid --ref /nonexistent-ref.npz");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_THAT(r.output, HasSubstr("onestep: error: FID needs the Inception weights"));
+  EXPECT_THAT(r.output, HasSubstr("docs/evaluation.md"));
+}
+
+TEST(EvalCommand, MissingDetectorFileIsNamed) {
+  const auto r = run("eval --images x.npz --metric fid --detector /nonexistent/inception-2015-12-05.pt --ref r.npz");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_THAT(r.output, HasSubstr("/nonexistent/inception-2015-12-05.pt"));
+  EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1);
+}
+
+TEST(EvalCommand, NeedsExactlyOneSource) {
+  const auto r = run("eval --metric fd-fmnist");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_THAT(r.output, HasSubstr("exactly one of --ckpt"));
+}
+
+TEST(EvalCommand, MissingReferenceFileIsNamed) {
+  const auto r = run("eval --images /nonexistent-images.npz --ref /nonexistent-ref.npz");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_THAT(r.output, HasSubstr("/nonexistent-ref.npz"));
+}
+
+TEST(EvalCommand, FdOfTwoStatisticsFiles) {
+  const fs::path dir = fs::temp_directory_path() / ("onestep_eval_cli_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  const auto f64 = torch::TensorOptions().dtype(torch::kFloat64);
+  // FD(N(0, diag(1, 4)), N((3, 0), diag(4, 1))) = 9 + (1 - 2)^2 + (2 - 1)^2 = 11.
+  onestep::write_npz(dir / "a.npz", {{"mu", torch::zeros({2}, f64)}, {"sigma", torch::diag(torch::tensor({1.0, 4.0}, f64))}});
+  onestep::write_npz(dir / "b.npz", {{"mu", torch::tensor({3.0, 0.0}, f64)}, {"sigma", torch::diag(torch::tensor({4.0, 1.0}, f64))}});
+  const auto r = run("eval fd " + (dir / "a.npz").string() + " " + (dir / "b.npz").string());
+  EXPECT_EQ(r.status, 0) << r.output;
+  EXPECT_NEAR(std::stod(r.output), 11.0, 1e-9);
+  fs::remove_all(dir);
+}
+
+TEST(EvalCommand, ImagesAgainstTheirOwnStatisticsGiveZero) {
+  // stats of an .npz of images, then evaluating the same images against them: FD-FMNIST ~ 0.
+  const fs::path dir = fs::temp_directory_path() / ("onestep_eval_cli2_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  torch::manual_seed(11);
+  onestep::write_npz(dir / "images.npz", {{"arr_0", torch::randint(0, 256, {64, 28, 28, 1}, torch::kUInt8)}});
+  const auto images = (dir / "images.npz").string();
+  const auto ref = (dir / "ref.npz").string();
+  const auto s = run("eval stats --images " + images + " --out " + ref);
+  ASSERT_EQ(s.status, 0) << s.output;
+  const auto r = run("eval --images " + images + " --ref " + ref);
+  EXPECT_EQ(r.status, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("FD-FMNIST of 64 images"));
+  const auto value = std::stod(r.output.substr(r.output.rfind(':') + 1));
+  EXPECT_NEAR(value, 0.0, 1e-4);
+  fs::remove_all(dir);
+}
+
+}  // namespace
