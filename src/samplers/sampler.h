@@ -18,6 +18,7 @@ struct SamplerConfig {
   bool float64 = false;                    // sampler arithmetic in float64
   static SamplerConfig from_config(const Json& root);  // reads [sample]
   Json to_json() const;
+  void validate() const;  // throws onestep::Error naming the bad value
 };
 
 // latents: standard normal [N, ...sample_shape]; `generator` drives the fresh noise of multistep sampling.

@@ -14,6 +14,12 @@ SamplerConfig SamplerConfig::from_config(const Json& root) {
   c.rho = reader.get_float("rho", c.rho);
   c.float64 = reader.get_bool("float64", c.float64);
   reader.finish();
+  c.validate();
+  return c;
+}
+
+void SamplerConfig::validate() const {
+  const SamplerConfig& c = *this;
   require(!c.sigmas.empty(), "sample.sigmas must not be empty");
   for (size_t i = 0; i < c.sigmas.size(); ++i) {
     require(c.sigmas[i] > 0, "sample.sigmas must be positive");
@@ -21,7 +27,6 @@ SamplerConfig SamplerConfig::from_config(const Json& root) {
   }
   require(c.steps >= 2, "sample.steps must be >= 2 for heun/euler");
   require(c.sigma_min > 0 && c.sigma_max > c.sigma_min && c.rho > 0, "sample: need 0 < sigma_min < sigma_max, rho > 0");
-  return c;
 }
 
 Json SamplerConfig::to_json() const {

@@ -1,0 +1,211 @@
+// Training-step and sampling throughput (issue 6). Runs the real Trainer on synthetic data, so what it times
+// is what `onestep train` does per step. Reports images/s, peak memory and utilization: achieved FLOP/s (from
+// the network's counted forward MACs) over a matrix-product peak measured in the same run.
+//
+//   onestep_train_bench --model ddpmpp-cifar10 --objective ect --batches 128,256,512 --modes fp32,bf16
+//   onestep_train_bench --model unet-fmnist-cpu --batches 32 --steps 5        (CPU smoke run)
+//
+// Modes are [train] overrides, so every speed-up is a ratio against the fp32 eager baseline of the same run.
+#include "config/config.h"
+#include "core/error.h"
+#include "data/dataset.h"
+#include "io/run_dir.h"
+#include "objectives/objective.h"
+#include "precond/model.h"
+#include "samplers/sampler.h"
+#include "trainer/train_config.h"
+#include "trainer/trainer.h"
+
+#include <CLI/CLI.hpp>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#ifdef ONESTEP_WITH_CUDA
+#include <c10/cuda/CUDACachingAllocator.h>
+#include <torch/cuda.h>
+#endif
+
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+
+namespace {
+
+using onestep::Json;
+using Clock = std::chrono::steady_clock;
+
+void synchronize(const torch::Device& device) {
+#ifdef ONESTEP_WITH_CUDA
+  if (device.is_cuda()) torch::cuda::synchronize();
+#else
+  (void)device;
+#endif
+}
+
+void reset_peak_memory(const torch::Device& device) {
+#ifdef ONESTEP_WITH_CUDA
+  if (device.is_cuda()) c10::cuda::CUDACachingAllocator::resetPeakStats(device.index() < 0 ? 0 : device.index());
+#else
+  (void)device;
+#endif
+}
+
+// Peak GPU memory of the caching allocator, or the process's peak resident set on the CPU.
+double peak_memory_gib(const torch::Device& device) {
+#ifdef ONESTEP_WITH_CUDA
+  if (device.is_cuda()) {
+    const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(device.index() < 0 ? 0 : device.index());
+    return double(stats.allocated_bytes[0].peak) / (1ull << 30);
+  }
+#endif
+  (void)device;
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return double(usage.ru_maxrss) / (1 << 20);
+}
+
+// The matrix peak the utilization figures are relative to: bf16 on CUDA (tensor cores), fp32 on the CPU.
+double measured_matmul_peak_flops(const torch::Device& device) {
+  const bool cuda = device.is_cuda();
+  const int64_t n = cuda ? 8192 : 1024;
+  const auto dtype = cuda ? torch::kBFloat16 : torch::kFloat32;
+  auto a = torch::randn({n, n}, torch::TensorOptions().dtype(dtype).device(device));
+  auto b = torch::randn({n, n}, torch::TensorOptions().dtype(dtype).device(device));
+  for (int i = 0; i < 3; ++i) a.matmul(b);
+  synchronize(device);
+  const int reps = cuda ? 50 : 5;
+  const auto start = Clock::now();
+  for (int i = 0; i < reps; ++i) a.matmul(b);
+  synchronize(device);
+  const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  return 2.0 * n * n * n * reps / seconds;
+}
+
+std::vector<std::string> split(const std::string& text) {
+  std::vector<std::string> out;
+  std::string item;
+  for (char c : text) {
+    if (c == ',') {
+      if (!item.empty()) out.push_back(item);
+      item.clear();
+    } else {
+      item += c;
+    }
+  }
+  if (!item.empty()) out.push_back(item);
+  return out;
+}
+
+// A mode is a list of [train] overrides; "fp32" is the eager fp32 baseline.
+Json mode_overrides(const std::string& mode) {
+  if (mode == "fp32") return Json{{"bf16", false}};
+  if (mode == "bf16") return Json{{"bf16", true}};
+  onestep::fail("unknown mode '", mode, "' (modes: fp32, bf16)");
+}
+
+struct Options {
+  std::string model = "ddpmpp-cifar10";
+  std::string objective = "ect";
+  std::string batches = "128,256,512";
+  std::string modes = "fp32,bf16";
+  std::string device = "auto";
+  int64_t warmup = 3, steps = 10, sample_batch = 1024;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"onestep training-step and sampling benchmark"};
+  Options o;
+  app.add_option("--model", o.model, "network preset or config file");
+  app.add_option("--objective", o.objective, "edm | ct | ict | ect");
+  app.add_option("--batches", o.batches, "comma-separated batch sizes");
+  app.add_option("--modes", o.modes, "comma-separated modes: fp32 (eager baseline), bf16");
+  app.add_option("--device", o.device, "auto | cpu | cuda");
+  app.add_option("--warmup", o.warmup, "untimed steps per configuration");
+  app.add_option("--steps", o.steps, "timed steps per configuration");
+  app.add_option("--sample-batch", o.sample_batch, "batch of the one-step sampling measurement (0 = skip)");
+  CLI11_PARSE(app, argc, argv);
+  try {
+    const torch::Device device = onestep::resolve_device(o.device);
+    const Json base = onestep::load_config_file(onestep::resolve_preset(o.model));
+    onestep::Denoiser probe = onestep::build_model(base);
+    const auto shape = probe->sample_shape();
+    const double forward_flops = 2.0 * double(onestep::forward_macs(probe));
+    // Per image: forward + backward of the student (about 3 forwards) plus, for consistency objectives,
+    // the no-grad teacher forward (SPEC section 5).
+    const double step_flops = forward_flops * (o.objective == "edm" ? 3.0 : 4.0);
+    const double peak = measured_matmul_peak_flops(device);
+    std::printf("device %s | model %s: %.2f GFLOP forward/image | matrix peak %.1f TFLOP/s (%s)\n",
+                device.str().c_str(), o.model.c_str(), forward_flops / 1e9, peak / 1e12,
+                device.is_cuda() ? "bf16" : "fp32");
+    std::printf("%-8s %-6s %12s %12s %10s %10s\n", "mode", "batch", "img/s", "ms/step", "util%", "peak GiB");
+
+    for (const auto& batch_text : split(o.batches)) {
+      const int64_t batch = std::stoll(batch_text);
+      // Synthetic uint8 images of the network's shape: the loader path is the real one.
+      auto data = std::make_shared<onestep::Dataset>();
+      std::vector<int64_t> data_shape{std::max<int64_t>(batch * 4, 64)};
+      data_shape.insert(data_shape.end(), shape.begin(), shape.end());
+      data->samples = torch::randint(0, 256, data_shape, torch::kUInt8);
+      data->name = "synthetic";
+      for (const auto& mode : split(o.modes)) {
+        Json root = base;
+        root["objective"] = Json{{"method", o.objective}};
+        Json train = mode_overrides(mode);
+        train["batch"] = batch;
+        train["steps"] = o.warmup + o.steps;
+        train["log_every"] = 1000000;
+        train["checkpoint_every"] = 0;
+        train["sample_every"] = -1;
+        train["device"] = device.is_cuda() ? "cuda" : "cpu";
+        root["train"] = train;
+        const auto dir = std::filesystem::temp_directory_path() /
+                         ("onestep_bench_" + std::to_string(::getpid()) + "_" + mode + "_" + batch_text);
+        onestep::RunDir run(dir, onestep::RunMode::Force);
+        onestep::Denoiser model = onestep::build_model(root);
+        auto objective = onestep::build_objective(root, model);
+        onestep::Trainer trainer(run, root, onestep::TrainConfig::from_config(root), std::nullopt, model,
+                                 std::move(objective), data);
+        trainer.set_quiet(true);
+        trainer.train(o.warmup);
+        synchronize(device);
+        reset_peak_memory(device);
+        const auto start = Clock::now();
+        trainer.train(o.warmup + o.steps);
+        synchronize(device);
+        const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+        const double images_per_s = double(batch * o.steps) / seconds;
+        std::printf("%-8s %-6lld %12.1f %12.2f %10.1f %10.2f\n", mode.c_str(), (long long)batch, images_per_s,
+                    1000.0 * seconds / o.steps, 100.0 * images_per_s * step_flops / peak,
+                    peak_memory_gib(device));
+        std::fflush(stdout);
+        std::filesystem::remove_all(dir);
+      }
+    }
+
+    if (o.sample_batch > 0) {
+      onestep::Denoiser model = onestep::build_model(base);
+      model->to(device);
+      onestep::SamplerConfig sampler;  // one step at sigma_max
+      std::vector<int64_t> latent_shape{o.sample_batch};
+      latent_shape.insert(latent_shape.end(), shape.begin(), shape.end());
+      auto generator = at::detail::createCPUGenerator(0);
+      auto latents = torch::randn(latent_shape, torch::TensorOptions().device(device));
+      onestep::run_sampler(model, sampler, latents, generator);
+      synchronize(device);
+      reset_peak_memory(device);
+      const int reps = device.is_cuda() ? 10 : 1;
+      const auto start = Clock::now();
+      for (int i = 0; i < reps; ++i) onestep::run_sampler(model, sampler, latents, generator);
+      synchronize(device);
+      const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+      std::printf("one-step sampling, batch %lld, fp32: %.1f img/s, peak %.2f GiB\n", (long long)o.sample_batch,
+                  double(o.sample_batch * reps) / seconds, peak_memory_gib(device));
+    }
+  } catch (const std::exception& e) {
+    std::cerr << "onestep_train_bench: error: " << e.what() << std::endl;
+    return 1;
+  }
+  return 0;
+}

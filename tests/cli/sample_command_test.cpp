@@ -1,0 +1,116 @@
+// `onestep sample` end to end on a tiny 2-D model and a tiny image model, through the real executable.
+#include "io/npy.h"
+#include "precond/model.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <string>
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+
+namespace {
+struct Result {
+  int status;
+  std::string output;
+};
+Result run_onestep(const std::string& args) {
+  std::string cmd = std::string(ONESTEP_BINARY) + " " + args + " 2>&1";
+  FILE* pipe = popen(cmd.c_str(), "r");
+  std::string out;
+  std::array<char, 4096> buf{};
+  while (size_t n = fread(buf.data(), 1, buf.size(), pipe)) out.append(buf.data(), n);
+  int status = pclose(pipe);
+  return {WEXITSTATUS(status), out};
+}
+
+fs::path temp_dir() {
+  fs::path d = fs::temp_directory_path() / ("onestep_sample_test_" + std::to_string(::getpid()));
+  fs::create_directories(d);
+  return d;
+}
+
+std::string save_points_model(const fs::path& dir) {
+  onestep::Json root = {{"model", {{"arch", "mlp"}, {"in_dim", 2}, {"hidden", 16}, {"num_layers", 2}}},
+                        {"precond", {{"sigma_min", 0.002}}}};
+  onestep::Denoiser model = onestep::build_model(root);
+  fs::path path = dir / "points.safetensors";
+  onestep::save_model(path, model);
+  return path.string();
+}
+
+std::string save_image_model(const fs::path& dir) {
+  onestep::Json root = {{"model",
+                         {{"arch", "songunet"}, {"img_resolution", 8}, {"img_channels", 1}, {"model_channels", 8},
+                          {"channel_mult", {1, 2}}, {"num_blocks", 1}, {"attn_resolutions", {4}}}}}};
+  onestep::Denoiser model = onestep::build_model(root);
+  fs::path path = dir / "image.safetensors";
+  onestep::save_model(path, model);
+  return path.string();
+}
+}  // namespace
+
+TEST(SampleCommand, PointsToNpyAndDeterministic) {
+  fs::path dir = temp_dir();
+  const std::string ckpt = save_points_model(dir);
+  Result a = run_onestep("sample --ckpt " + ckpt + " --n 10 --batch 4 --seed 3 --steps 2 --out " + (dir / "a.npy").string());
+  ASSERT_EQ(a.status, 0) << a.output;
+  Result b = run_onestep("sample --ckpt " + ckpt + " --n 10 --batch 4 --seed 3 --sigmas 80,0.821 --out " +
+                         (dir / "b.npy").string());
+  ASSERT_EQ(b.status, 0) << b.output;
+  torch::Tensor xa = onestep::read_npy(dir / "a.npy"), xb = onestep::read_npy(dir / "b.npy");
+  EXPECT_EQ(xa.sizes(), (std::vector<int64_t>{10, 2}));
+  EXPECT_EQ(xa.scalar_type(), torch::kFloat32);
+  EXPECT_TRUE(torch::equal(xa, xb));
+  // latents from a file
+  onestep::write_npy(dir / "z.npy", torch::randn({6, 2}));
+  Result c = run_onestep("sample --ckpt " + ckpt + " --latents " + (dir / "z.npy").string() + " --sampler heun --steps 4 --out " +
+                         (dir / "c.npy").string());
+  ASSERT_EQ(c.status, 0) << c.output;
+  EXPECT_EQ(onestep::read_npy(dir / "c.npy").size(0), 6);
+  fs::remove_all(dir);
+}
+
+TEST(SampleCommand, ImagesToPngGridNpzAndDirectory) {
+  fs::path dir = temp_dir();
+  const std::string ckpt = save_image_model(dir);
+  Result grid = run_onestep("sample --ckpt " + ckpt + " --n 4 --out " + (dir / "grid.png").string());
+  ASSERT_EQ(grid.status, 0) << grid.output;
+  EXPECT_TRUE(fs::exists(dir / "grid.png"));
+  Result npz = run_onestep("sample --ckpt " + ckpt + " --n 3 --steps 2 --out " + (dir / "s.npz").string());
+  ASSERT_EQ(npz.status, 0) << npz.output;
+  auto arrays = onestep::read_npz(dir / "s.npz");
+  ASSERT_TRUE(arrays.count("arr_0"));
+  EXPECT_EQ(arrays["arr_0"].sizes(), (std::vector<int64_t>{3, 8, 8, 1}));
+  EXPECT_EQ(arrays["arr_0"].scalar_type(), torch::kUInt8);
+  Result pngs = run_onestep("sample --ckpt " + ckpt + " --n 2 --out " + (dir / "pngs").string());
+  ASSERT_EQ(pngs.status, 0) << pngs.output;
+  EXPECT_TRUE(fs::exists(dir / "pngs" / "000001.png"));
+  fs::remove_all(dir);
+}
+
+TEST(SampleCommand, BadInputsGiveOneLineErrors) {
+  fs::path dir = temp_dir();
+  const std::string ckpt = save_points_model(dir);
+  Result missing = run_onestep("sample --ckpt " + (dir / "nope.safetensors").string() + " --out x.npy");
+  EXPECT_EQ(missing.status, 1);
+  EXPECT_THAT(missing.output, HasSubstr("onestep: error:"));
+  Result steps = run_onestep("sample --ckpt " + ckpt + " --steps 3 --out " + (dir / "x.npy").string());
+  EXPECT_EQ(steps.status, 1);
+  EXPECT_THAT(steps.output, HasSubstr("--sigmas"));
+  Result png = run_onestep("sample --ckpt " + ckpt + " --out " + (dir / "x.png").string());
+  EXPECT_EQ(png.status, 1);
+  EXPECT_THAT(png.output, HasSubstr(".npy"));
+  Result sigmas = run_onestep("sample --ckpt " + ckpt + " --sigmas 80,abc --out " + (dir / "x.npy").string());
+  EXPECT_EQ(sigmas.status, 1);
+  onestep::write_npy(dir / "z.npy", torch::randn({6, 3}));
+  Result latents = run_onestep("sample --ckpt " + ckpt + " --latents " + (dir / "z.npy").string() + " --out " +
+                               (dir / "x.npy").string());
+  EXPECT_EQ(latents.status, 1);
+  EXPECT_THAT(latents.output, HasSubstr("latents"));
+  fs::remove_all(dir);
+}
