@@ -62,6 +62,7 @@ struct Fixture {
   ToyObjective* objective = nullptr;
   Fixture(const fs::path& path, onestep::RunMode mode, const Json& root = toy_root()) : dir(path) {
     run = std::make_unique<onestep::RunDir>(dir, mode);
+    if (mode == onestep::RunMode::New) run->write_config(root);
     torch::manual_seed(0);
     auto model = onestep::build_model(root);
     auto obj = std::make_unique<ToyObjective>();
