@@ -1,13 +1,94 @@
+// `onestep info`: what a preset, configuration or checkpoint builds: the architecture, its parameter count and
+// its forward cost per image (counted from the layers; the utilisation figures of training use the same count).
 #include "cli/commands.h"
 #include "core/error.h"
+#include "networks/mlp.h"
+#include "networks/song_unet.h"
+#include "precond/model.h"
 
 #include <CLI/CLI.hpp>
 
+#include <cstdio>
+#include <iostream>
+#include <memory>
+#include <sstream>
+
 namespace onestep::cli {
+namespace {
+
+struct InfoOptions {
+  ConfigOptions config;
+  std::string preset;
+  std::string ckpt;
+  std::string prefix;
+};
+
+std::string with_commas(int64_t n) {
+  std::string digits = std::to_string(n), out;
+  for (size_t i = 0; i < digits.size(); ++i) {
+    if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
+    out += digits[i];
+  }
+  return out;
+}
+
+std::string scalings_name(Scalings s) { return s == Scalings::Edm ? "edm" : "consistency"; }
+
+void print_info(const std::string& source, Denoiser& model) {
+  std::ostringstream out;
+  out << "source: " << source << "\n";
+  NetworkImpl& network = model->network();
+  if (auto* unet = dynamic_cast<SongUNetImpl*>(&network)) out << unet->config().describe();
+  if (auto* mlp = dynamic_cast<MlpImpl*>(&network)) out << mlp->config().describe();
+  int64_t parameters = 0;
+  for (const auto& p : model->parameters()) parameters += p.numel();
+  out << "parameters: " << with_commas(parameters) << "\n";
+  const int64_t macs = forward_macs(model);
+  char cost[160];
+  std::snprintf(cost, sizeof(cost), "forward per sample: %.4g GMAC = %.4g GFLOP (%s MACs)\n",
+                static_cast<double>(macs) / 1e9, 2.0 * static_cast<double>(macs) / 1e9, with_commas(macs).c_str());
+  out << cost;
+  const auto& p = model->precond();
+  out << "precond: sigma_data " << p.sigma_data << ", sigma_min " << p.sigma_min << ", train scalings "
+      << scalings_name(p.train_scalings) << ", sample scalings " << scalings_name(p.sample_scalings) << "\n";
+  std::cout << out.str();
+}
+
+}  // namespace
 
 void register_info_command(CLI::App& app) {
-  auto* command = app.add_subcommand("info", "(being built)");
-  command->callback([] { fail("'info' is not built yet"); });
+  auto options = std::make_shared<InfoOptions>();
+  auto* command = app.add_subcommand("info", "architecture, parameter count and forward cost of a model");
+  command->add_option("--preset,-p", options->preset, "name of a preset in configs/ (e.g. ddpmpp-cifar10)");
+  add_config_options(*command, options->config, false);
+  command->add_option("--ckpt", options->ckpt, "a onestep .safetensors checkpoint (its metadata holds the model)");
+  command->add_option("--prefix", options->prefix,
+                      "weight set inside a training checkpoint, e.g. 'ema.0.9999.' (with --ckpt)");
+  command->footer(
+      "Exactly one of --preset, --config or --ckpt.\n"
+      "Examples:\n"
+      "  onestep info --preset ddpmpp-cifar10\n"
+      "  onestep info --config my.toml --set model.num_blocks=2\n"
+      "  onestep info --ckpt runs/ect/checkpoints/latest.safetensors --prefix ema.0.9999.\n"
+      "Costs are multiply-accumulates of one forward pass on one sample (convolutions, linears, attention matmuls,\n"
+      "resampling filters); FLOPs = 2 x MACs.");
+  command->callback([options] {
+    const int given = !options->preset.empty() + !options->config.config.empty() + !options->ckpt.empty();
+    require(given == 1, "info: give exactly one of --preset, --config or --ckpt");
+    require(options->ckpt.empty() || options->config.overrides.empty(), "info: --set applies to --preset/--config");
+    require(options->prefix.empty() || !options->ckpt.empty(), "info: --prefix needs --ckpt");
+    if (!options->ckpt.empty()) {
+      Denoiser model = load_model(options->ckpt, options->prefix);
+      print_info(options->ckpt, model);
+      return;
+    }
+    ConfigOptions config = options->config;
+    if (!options->preset.empty()) config.config = options->preset;
+    const Json root = load_config(config);
+    require(root.contains("model"), "info: the configuration '", config.config, "' has no [model] section");
+    Denoiser model = build_model(root);
+    print_info(resolve_preset(config.config).string(), model);
+  });
 }
 
 }  // namespace onestep::cli

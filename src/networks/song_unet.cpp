@@ -98,7 +98,9 @@ std::string SongUNetConfig::describe() const {
     const int64_t res = img_resolution >> level;
     const bool attn = std::find(attn_resolutions.begin(), attn_resolutions.end(), res) != attn_resolutions.end();
     out << "  " << res << "x" << res << ": " << model_channels * channel_mult[level] << " channels, " << num_blocks
-        << " encoder + " << num_blocks + 1 << " decoder blocks, attention " << (attn ? "yes" : "no") << "\n";
+        << " encoder + " << num_blocks + 1 << " decoder blocks, attention " << (attn ? "yes" : "no");
+    if (level + 1 == channel_mult.size()) out << "; + 2 bottleneck blocks (the first with attention)";
+    out << "\n";
   }
   return out.str();
 }

@@ -1,0 +1,70 @@
+// The original consistency training's EMA teacher (Song et al. 2023): the baseline that iCT replaced by the
+// current weights. The objective owns the teacher weights; the trainer checkpoints them via state_tensors().
+#include "core/error.h"
+#include "objectives/methods.h"
+
+namespace onestep {
+
+void EmaTeacher::update(Denoiser& model, double decay) {
+  torch::NoGradGuard no_grad;
+  const auto params = model->named_parameters();
+  if (weights_.empty()) {
+    for (const auto& p : params) weights_.emplace_back(p.key(), p.value().detach().clone());
+    return;
+  }
+  require(weights_.size() == params.size(), "EMA teacher does not match the model's parameters");
+  size_t i = 0;
+  for (const auto& p : params) weights_[i++].second.lerp_(p.value().detach(), 1.0 - decay);
+}
+
+torch::Tensor EmaTeacher::evaluate(Denoiser& model, const std::function<torch::Tensor()>& fn) {
+  if (weights_.empty()) update(model, 0.0);  // before the first step the teacher equals the student
+  torch::NoGradGuard no_grad;
+  auto params = model->parameters();
+  std::vector<torch::Tensor> saved;
+  saved.reserve(params.size());
+  for (size_t i = 0; i < params.size(); ++i) {
+    saved.push_back(params[i].detach().clone());
+    params[i].detach().copy_(weights_[i].second);
+  }
+  torch::Tensor out;
+  try {
+    out = fn();
+  } catch (...) {
+    for (size_t i = 0; i < params.size(); ++i) params[i].detach().copy_(saved[i]);
+    throw;
+  }
+  for (size_t i = 0; i < params.size(); ++i) params[i].detach().copy_(saved[i]);
+  return out;
+}
+
+std::vector<std::pair<std::string, torch::Tensor>> EmaTeacher::state_tensors() const {
+  std::vector<std::pair<std::string, torch::Tensor>> out;
+  for (const auto& [name, t] : weights_) out.emplace_back("teacher." + name, t);
+  return out;
+}
+
+void EmaTeacher::load_state_tensors(const std::vector<std::pair<std::string, torch::Tensor>>& tensors) {
+  weights_.clear();
+  for (const auto& [name, t] : tensors) {
+    require(name.rfind("teacher.", 0) == 0, "unexpected objective state tensor '", name, "'");
+    weights_.emplace_back(name.substr(8), t.clone());
+  }
+}
+
+ConsistencyTrainingConfig ConsistencyTrainingConfig::defaults_for(const std::string& method) {
+  ConsistencyTrainingConfig c;
+  c.method = method;
+  if (method == "ct") {  // every iCT change reverted (SPEC section 2, "What iCT replaced")
+    c.curriculum = "sqrt";
+    c.s0 = 2;
+    c.s1 = 150;
+    c.index = "uniform";
+    c.metric = "l2";
+    c.weighting = "uniform";
+    c.teacher = "ema";
+  }
+  return c;
+}
+
+}  // namespace onestep

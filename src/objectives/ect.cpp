@@ -1,0 +1,58 @@
+// ECT (Geng et al. 2024): consistency tuning with a continuous t and a shrinking dt = t - r (SPEC section 3).
+#include "objectives/methods.h"
+#include "objectives/objective_util.h"
+
+namespace onestep {
+
+LossOutput EctObjective::compute_loss(Denoiser& model, const Batch& batch, const TrainProgress& progress,
+                                      at::Generator& generator) {
+  const torch::Tensor& y = batch.x;
+  const int64_t b = y.size(0);
+  const int64_t stage = config_.mapping.stage(progress.images_seen);
+  const torch::Tensor t = sample_lognormal(b, config_.p_mean, config_.p_std, generator).to(y.device());
+  const torch::Tensor r = config_.mapping.r(t, stage);
+  const torch::Tensor eps = at::randn(y.sizes(), generator, torch::kFloat32).to(y.device());
+  std::vector<int64_t> shape(static_cast<size_t>(y.dim()), 1);
+  shape[0] = b;
+  const torch::Tensor labels = one_hot_labels(model, batch);
+  const Scalings scalings = model->precond().train_scalings;
+  const torch::Tensor at_zero = (r == 0).reshape(shape);
+
+  SharedDropoutState dropout(y.device());
+  const torch::Tensor student = model->forward(y + t.reshape(shape) * eps, t, scalings, labels);
+  dropout.rewind();
+  torch::Tensor teacher;
+  {
+    torch::NoGradGuard no_grad;
+    // r == 0 means the target is the clean image; evaluate those rows at a harmless sigma and replace them.
+    const torch::Tensor r_safe = torch::where(r > 0, r, torch::ones_like(r));
+    teacher = model->forward(y + r.reshape(shape) * eps, r_safe, scalings, labels);
+    teacher = torch::nan_to_num(teacher);
+    teacher = torch::where(at_zero, y, teacher).detach();
+  }
+  dropout.restore();
+
+  const torch::Tensor weight = 1.0 / (t - r);
+  const torch::Tensor distance = pseudo_huber_per_sample(student - teacher, config_.huber_c);
+  const torch::Tensor loss = (weight * distance).mean();
+  return {loss, Json{{"stage", stage},
+                     {"mean_weight", stat_value(weight.mean())},
+                     {"mean_dt", stat_value((t - r).mean())},
+                     {"frac_r_zero", stat_value(at_zero.to(torch::kFloat32).mean())}}};
+}
+
+Json EctObjective::to_json() const {
+  const auto& m = config_.mapping;
+  return Json{{"method", "ect"},
+              {"p_mean", config_.p_mean},
+              {"p_std", config_.p_std},
+              {"mapping", m.kind},
+              {"k", m.k},
+              {"b", m.b},
+              {"q", m.q},
+              {"stage_length", m.stage_length},
+              {"stage_exponent", m.paper_exponent ? "stage" : "stage_plus_one"},
+              {"huber_c", config_.huber_c}};
+}
+
+}  // namespace onestep

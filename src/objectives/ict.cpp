@@ -1,0 +1,74 @@
+// iCT (Song & Dhariwal 2023) and, with its switches reverted, the original consistency training (SPEC section 2).
+#include "core/error.h"
+#include "objectives/methods.h"
+#include "objectives/objective_util.h"
+
+namespace onestep {
+
+ConsistencyTrainingObjective::ConsistencyTrainingObjective(ConsistencyTrainingConfig config,
+                                                           std::vector<int64_t> sample_shape)
+    : config_(std::move(config)),
+      huber_c_(config_.huber_c >= 0 ? config_.huber_c : default_huber_c(sample_shape)) {}
+
+int64_t ConsistencyTrainingObjective::num_levels(const TrainProgress& progress) const {
+  return config_.curriculum == "doubling"
+             ? ict_num_levels(progress.step, progress.total_steps, config_.s0, config_.s1)
+             : ct_num_levels(progress.step, progress.total_steps, config_.s0, config_.s1);
+}
+
+LossOutput ConsistencyTrainingObjective::compute_loss(Denoiser& model, const Batch& batch,
+                                                      const TrainProgress& progress, at::Generator& generator) {
+  const torch::Tensor& y = batch.x;
+  const int64_t b = y.size(0);
+  const int64_t n = num_levels(progress);
+  const std::vector<double> sigmas = karras_sigmas(n, config_.sigma_min, config_.sigma_max, config_.rho);
+  const std::vector<double> probs = config_.index == "lognormal"
+                                        ? lognormal_index_probabilities(sigmas, config_.p_mean, config_.p_std)
+                                        : uniform_index_probabilities(n);
+  const torch::Tensor index = sample_indices(probs, b, generator);
+  const torch::Tensor levels = torch::tensor(sigmas, torch::kFloat64);
+  const torch::Tensor sigma_lo = levels.index_select(0, index).to(torch::kFloat32).to(y.device());      // sigma_i
+  const torch::Tensor sigma_hi = levels.index_select(0, index + 1).to(torch::kFloat32).to(y.device());  // sigma_{i+1}
+  const torch::Tensor noise = at::randn(y.sizes(), generator, torch::kFloat32).to(y.device());
+  std::vector<int64_t> shape(static_cast<size_t>(y.dim()), 1);
+  shape[0] = b;
+  const torch::Tensor labels = one_hot_labels(model, batch);
+  const Scalings scalings = model->precond().train_scalings;
+
+  SharedDropoutState dropout(y.device());
+  const torch::Tensor student = model->forward(y + sigma_hi.reshape(shape) * noise, sigma_hi, scalings, labels);
+  dropout.rewind();
+  auto teacher_forward = [&] {
+    torch::NoGradGuard no_grad;
+    return model->forward(y + sigma_lo.reshape(shape) * noise, sigma_lo, scalings, labels);
+  };
+  torch::Tensor teacher = config_.teacher == "ema" ? teacher_.evaluate(model, teacher_forward) : teacher_forward();
+  dropout.restore();
+  teacher = teacher.detach();
+
+  const torch::Tensor diff = student - teacher;
+  const torch::Tensor distance =
+      config_.metric == "pseudo_huber" ? pseudo_huber_per_sample(diff, huber_c_) : squared_l2_per_sample(diff);
+  const torch::Tensor weight = config_.weighting == "inverse_dt" ? 1.0 / (sigma_hi - sigma_lo)  // iCT lambda
+                                                                 : torch::ones_like(sigma_hi);
+  const torch::Tensor loss = (weight * distance).mean();
+  return {loss, Json{{"N", n},
+                     {"mean_weight", stat_value(weight.mean())},
+                     {"mean_dt", stat_value((sigma_hi - sigma_lo).mean())}}};
+}
+
+void ConsistencyTrainingObjective::after_step(Denoiser& model, const TrainProgress& progress) {
+  if (config_.teacher != "ema") return;
+  teacher_.update(model, ct_teacher_decay(num_levels(progress), config_.s0, config_.mu0));
+}
+
+Json ConsistencyTrainingObjective::to_json() const {
+  const auto& c = config_;
+  return Json{{"method", c.method},       {"sigma_min", c.sigma_min}, {"sigma_max", c.sigma_max},
+              {"rho", c.rho},             {"curriculum", c.curriculum}, {"s0", c.s0},
+              {"s1", c.s1},               {"index", c.index},         {"p_mean", c.p_mean},
+              {"p_std", c.p_std},         {"metric", c.metric},       {"huber_c", huber_c_},
+              {"weighting", c.weighting}, {"teacher", c.teacher},     {"mu0", c.mu0}};
+}
+
+}  // namespace onestep

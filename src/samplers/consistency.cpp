@@ -1,0 +1,31 @@
+// Consistency multistep sampling (CM algorithm 1; iCT/ECT 1- and 2-step samplers, SPEC sections 2-3):
+// x = f(sigma_0 z, sigma_0); for each next sigma s: x += sqrt(s^2 - sigma_min^2) z', x = f(x, s).
+#include "core/error.h"
+#include "samplers/sampler.h"
+
+#include <cmath>
+
+namespace onestep {
+
+torch::Tensor run_consistency_sampler(Denoiser& model, const SamplerConfig& config, const torch::Tensor& latents,
+                                      at::Generator& generator, const torch::Tensor& class_labels) {
+  require(!config.sigmas.empty(), "consistency sampler needs at least one sigma");
+  const double sigma_min = model->precond().sigma_min;
+  const auto dtype = config.float64 ? torch::kFloat64 : torch::kFloat32;
+  const int64_t n = latents.size(0);
+  auto denoise = [&](const torch::Tensor& x, double sigma) {
+    auto s = torch::full({n}, sigma, torch::TensorOptions().dtype(torch::kFloat32).device(x.device()));
+    return model->forward(x.to(torch::kFloat32), s, model->precond().sample_scalings, class_labels).to(dtype);
+  };
+  torch::Tensor x = denoise(latents.to(dtype) * config.sigmas[0], config.sigmas[0]);
+  for (size_t i = 1; i < config.sigmas.size(); ++i) {
+    const double s = config.sigmas[i];
+    require(s > sigma_min, "consistency sampler: sigma ", s, " must exceed sigma_min ", sigma_min);
+    const torch::Tensor z = at::randn(latents.sizes(), generator, dtype).to(latents.device());
+    x = x + std::sqrt(s * s - sigma_min * sigma_min) * z;
+    x = denoise(x, s);
+  }
+  return x.to(torch::kFloat32);
+}
+
+}  // namespace onestep

@@ -1,0 +1,32 @@
+#include "core/error.h"
+#include "samplers/sampler.h"
+
+namespace onestep {
+
+SamplerConfig SamplerConfig::from_config(const Json& root) {
+  SamplerConfig c;
+  SectionReader reader(root, "sample");
+  c.kind = reader.get_string("kind", c.kind, {"consistency", "heun", "euler"});
+  c.sigmas = reader.get_floats("sigmas", c.sigmas);
+  c.steps = reader.get_int("steps", c.steps);
+  c.sigma_min = reader.get_float("sigma_min", c.sigma_min);
+  c.sigma_max = reader.get_float("sigma_max", c.sigma_max);
+  c.rho = reader.get_float("rho", c.rho);
+  c.float64 = reader.get_bool("float64", c.float64);
+  reader.finish();
+  require(!c.sigmas.empty(), "sample.sigmas must not be empty");
+  for (size_t i = 0; i < c.sigmas.size(); ++i) {
+    require(c.sigmas[i] > 0, "sample.sigmas must be positive");
+    require(i == 0 || c.sigmas[i] < c.sigmas[i - 1], "sample.sigmas must be decreasing");
+  }
+  require(c.steps >= 2, "sample.steps must be >= 2 for heun/euler");
+  require(c.sigma_min > 0 && c.sigma_max > c.sigma_min && c.rho > 0, "sample: need 0 < sigma_min < sigma_max, rho > 0");
+  return c;
+}
+
+Json SamplerConfig::to_json() const {
+  return Json{{"kind", kind},           {"sigmas", sigmas}, {"steps", steps},      {"sigma_min", sigma_min},
+              {"sigma_max", sigma_max}, {"rho", rho},       {"float64", float64}};
+}
+
+}  // namespace onestep

@@ -1,0 +1,121 @@
+#include "config/config.h"
+#include "core/error.h"
+#include "io/safetensors.h"
+#include "precond/model.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+using onestep::Json;
+using ::testing::HasSubstr;
+
+namespace {
+Json tiny_root() {
+  return Json{{"model",
+               {{"arch", "songunet"},
+                {"variant", "ncsnpp"},
+                {"img_resolution", 8},
+                {"img_channels", 1},
+                {"model_channels", 8},
+                {"channel_mult", {1, 2}},
+                {"num_blocks", 1},
+                {"attn_resolutions", {4}},
+                {"label_dim", 3}}},
+              {"precond", {{"sigma_min", 0.003}, {"train_scalings", "edm"}}}};
+}
+std::filesystem::path temp_path(const std::string& name) {
+  return std::filesystem::temp_directory_path() / ("onestep_model_" + std::to_string(::getpid()) + "_" + name);
+}
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const onestep::Error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+}  // namespace
+
+TEST(Model, SaveLoadRoundTripWithoutBeingToldTheArchitecture) {
+  torch::manual_seed(3);
+  auto model = onestep::build_model(tiny_root());
+  for (auto& p : model->parameters()) p.data().normal_(0, 0.2);
+  const auto path = temp_path("rt.safetensors");
+  onestep::save_model(path, model, {{"step", "42"}});
+  auto loaded = onestep::load_model(path);
+  EXPECT_EQ(loaded->precond().sigma_min, 0.003);
+  EXPECT_EQ(loaded->precond().train_scalings, onestep::Scalings::Edm);
+  EXPECT_EQ(loaded->label_dim(), 3);
+  EXPECT_EQ(loaded->sample_shape(), (std::vector<int64_t>{1, 8, 8}));
+  EXPECT_EQ(loaded->model_config(), model->model_config());
+  model->eval();
+  loaded->eval();
+  auto x = torch::randn({2, 1, 8, 8});
+  auto labels = torch::eye(3).slice(0, 0, 2);
+  auto sigma = torch::tensor({0.1f, 10.0f});
+  EXPECT_TRUE(torch::equal(model->forward(x, sigma, onestep::Scalings::Consistency, labels),
+                           loaded->forward(x, sigma, onestep::Scalings::Consistency, labels)));
+  EXPECT_EQ(onestep::load_safetensors(path).metadata.at("step"), "42");
+  std::filesystem::remove(path);
+}
+
+TEST(Model, PrefixSelectsAWeightSetAndLoadIsStrict) {
+  torch::manual_seed(4);
+  auto model = onestep::build_model(tiny_root());
+  const auto plain = temp_path("plain.safetensors");
+  onestep::save_model(plain, model);
+  auto content = onestep::load_safetensors(plain);
+
+  // A training checkpoint with two weight sets: "ema.0.9999." selects the second.
+  std::vector<std::pair<std::string, torch::Tensor>> both;
+  for (const auto& [name, t] : content.tensors) both.emplace_back(name, t);
+  for (const auto& [name, t] : content.tensors) both.emplace_back("ema.0.9999." + name, t + 1);
+  const auto ckpt = temp_path("ckpt.safetensors");
+  onestep::save_safetensors(ckpt, both, content.metadata);
+  auto ema = onestep::load_model(ckpt, "ema.0.9999.");
+  EXPECT_TRUE(torch::equal(ema->named_parameters()["model.map_layer0.weight"],
+                           model->named_parameters()["model.map_layer0.weight"] + 1));
+  EXPECT_THAT(error_of([&] { onestep::load_model(ckpt); }), HasSubstr("unexpected tensor 'ema.0.9999.model."));
+  EXPECT_THAT(error_of([&] { onestep::load_model(ckpt, "ema.0.5."); }), HasSubstr("missing tensor 'ema.0.5.model."));
+
+  // Missing, mis-shaped and unexpected tensors each name the tensor.
+  auto rewrite = [&](const std::function<void(std::vector<std::pair<std::string, torch::Tensor>>&)>& edit) {
+    std::vector<std::pair<std::string, torch::Tensor>> tensors(content.tensors.begin(), content.tensors.end());
+    edit(tensors);
+    const auto path = temp_path("edit.safetensors");
+    onestep::save_safetensors(path, tensors, content.metadata);
+    std::string message = error_of([&] { onestep::load_model(path); });
+    std::filesystem::remove(path);
+    return message;
+  };
+  EXPECT_THAT(rewrite([](auto& t) {
+                std::erase_if(t, [](const auto& p) { return p.first == "model.dec.8x8_aux_conv.bias"; });
+              }),
+              HasSubstr("missing tensor 'model.dec.8x8_aux_conv.bias'"));
+  EXPECT_THAT(rewrite([](auto& t) {
+                for (auto& p : t)
+                  if (p.first == "model.map_layer1.weight") p.second = torch::zeros({2, 2});
+              }),
+              HasSubstr("tensor 'model.map_layer1.weight' has shape"));
+  EXPECT_THAT(rewrite([](auto& t) { t.emplace_back("model.extra", torch::zeros({1})); }),
+              HasSubstr("unexpected tensor 'model.extra'"));
+
+  // No configuration metadata, or a broken one.
+  const auto bare = temp_path("bare.safetensors");
+  onestep::save_safetensors(bare, {{"model.x", torch::zeros({1})}});
+  EXPECT_THAT(error_of([&] { onestep::load_model(bare); }), HasSubstr("no 'onestep' metadata"));
+  onestep::save_safetensors(bare, {{"model.x", torch::zeros({1})}}, {{"onestep", "{oops"}});
+  EXPECT_THAT(error_of([&] { onestep::load_model(bare); }), HasSubstr("not valid JSON"));
+  onestep::save_safetensors(bare, {{"model.x", torch::zeros({1})}},
+                            {{"onestep", R"({"model":{"arch":"songunet","num_blocks":0}})"}});
+  EXPECT_THAT(error_of([&] { onestep::load_model(bare); }), HasSubstr("num_blocks"));
+  for (const auto& p : {plain, ckpt, bare}) std::filesystem::remove(p);
+}
+
+TEST(Model, BuildRejectsUnknownPrecondKeys) {
+  Json root = tiny_root();
+  root["precond"]["sigma_mni"] = 0.1;
+  EXPECT_THAT(error_of([&] { onestep::build_model(root); }), HasSubstr("sigma_mni"));
+}
