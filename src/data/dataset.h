@@ -38,6 +38,8 @@ struct Dataset {
 };
 
 Dataset load_dataset(const DataConfig& config);
+// One human-readable summary: count, shape, per-channel mean/std of the [-1, 1] floats, label histogram.
+std::string describe_dataset(const Dataset& data);
 
 // uint8 [0, 255] -> float32 [-1, 1] (x / 127.5 - 1), on the device of `images`.
 torch::Tensor images_to_float(const torch::Tensor& images);

@@ -1,0 +1,168 @@
+#include "core/error.h"
+#include "data/dataset.h"
+#include "data/formats.h"
+#include "io/image_io.h"
+#include "io/npy.h"
+#include "io/zip.h"
+#include "temp_dir.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+using onestep::DataConfig;
+using onestep::Dataset;
+using onestep::Error;
+using onestep::testing::TempDir;
+using onestep::testing::write_bytes;
+using ::testing::HasSubstr;
+
+namespace {
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+std::string cifar_records(int n, int first_label) {
+  std::string s;
+  for (int i = 0; i < n; ++i) {
+    s.push_back(static_cast<char>((first_label + i) % 10));
+    for (int k = 0; k < 3072; ++k) s.push_back(static_cast<char>((k / 1024) * 50 + i));  // channel c = 50c + i
+  }
+  return s;
+}
+
+std::string png_bytes(const torch::Tensor& image, const TempDir& dir) {
+  onestep::write_png(dir / "tmp.png", image);
+  return onestep::testing::read_bytes(dir / "tmp.png");
+}
+
+}  // namespace
+
+TEST(Cifar10, ReadsBatchesInChannelMajorOrder) {
+  TempDir dir("cifar");
+  for (int b = 1; b <= 5; ++b) write_bytes(dir / ("data_batch_" + std::to_string(b) + ".bin"), cifar_records(2, b));
+  write_bytes(dir / "test_batch.bin", cifar_records(3, 0));
+  Dataset train = onestep::load_cifar10(dir.path, "train");
+  ASSERT_EQ(train.samples.sizes(), (std::vector<int64_t>{10, 3, 32, 32}));
+  EXPECT_EQ(train.labels[0].item<int64_t>(), 1);
+  EXPECT_EQ(train.labels[9].item<int64_t>(), 6);
+  EXPECT_EQ(train.samples[1][2][31][31].item<int>(), 101);  // channel 2 of record 1
+  Dataset test = onestep::load_cifar10(dir.path, "test");
+  EXPECT_EQ(test.size(), 3);
+  EXPECT_EQ(onestep::load_cifar10(dir / "test_batch.bin", "train").size(), 3);
+
+  write_bytes(dir / "test_batch.bin", cifar_records(3, 0).substr(1));
+  EXPECT_THAT(error_of([&] { onestep::load_cifar10(dir.path, "test"); }), HasSubstr("multiple of the 3073"));
+  write_bytes(dir / "test_batch.bin", "");
+  EXPECT_THAT(error_of([&] { onestep::load_cifar10(dir.path, "test"); }), HasSubstr("empty"));
+  std::string bad_label = cifar_records(1, 0);
+  bad_label[0] = 42;
+  write_bytes(dir / "test_batch.bin", bad_label);
+  EXPECT_THAT(error_of([&] { onestep::load_cifar10(dir.path, "test"); }), HasSubstr("label 42"));
+  std::filesystem::remove(dir / "data_batch_3.bin");
+  EXPECT_THAT(error_of([&] { onestep::load_cifar10(dir.path, "train"); }), HasSubstr("data_batch_3.bin"));
+}
+
+TEST(ImageFolder, RecursiveSortedWithLabels) {
+  TempDir dir("folder");
+  onestep::write_png(dir / "00000/img0.png", torch::full({3, 4, 4}, 10, torch::kUInt8));
+  onestep::write_png(dir / "00001/img1.png", torch::full({3, 4, 4}, 20, torch::kUInt8));
+  write_bytes(dir / "notes.txt", "ignored");
+  write_bytes(dir / "dataset.json", R"({"labels": [["00001/img1.png", 4], ["00000/img0.png", 2]]})");
+  Dataset d = onestep::load_image_folder(dir.path, 0);
+  ASSERT_EQ(d.samples.sizes(), (std::vector<int64_t>{2, 3, 4, 4}));
+  EXPECT_EQ(d.samples[1][0][0][0].item<int>(), 20);
+  EXPECT_EQ(d.labels[0].item<int64_t>(), 2);
+  EXPECT_EQ(d.labels[1].item<int64_t>(), 4);
+  EXPECT_EQ(d.num_classes, 5);
+
+  onestep::write_png(dir / "00002/big.png", torch::zeros({3, 8, 8}, torch::kUInt8));
+  write_bytes(dir / "dataset.json", R"({"labels": null})");
+  EXPECT_THAT(error_of([&] { onestep::load_image_folder(dir.path, 0); }), HasSubstr("has shape"));
+  EXPECT_EQ(onestep::load_image_folder(dir.path, 6).samples.sizes(), (std::vector<int64_t>{3, 3, 6, 6}));
+  onestep::write_png(dir / "00003/gray.png", torch::zeros({1, 6, 6}, torch::kUInt8));
+  EXPECT_THAT(error_of([&] { onestep::load_image_folder(dir.path, 6); }), HasSubstr("channels"));
+  write_bytes(dir / "00003/gray.png", "broken png");
+  EXPECT_THAT(error_of([&] { onestep::load_image_folder(dir.path, 6); }), HasSubstr("gray.png"));
+  std::filesystem::remove(dir / "00003/gray.png");
+  write_bytes(dir / "dataset.json", R"({"labels": [["x.png"]]})");
+  EXPECT_THAT(error_of([&] { onestep::load_image_folder(dir.path, 6); }), HasSubstr("dataset.json"));
+
+  TempDir empty("folder_empty");
+  EXPECT_THAT(error_of([&] { onestep::load_image_folder(empty.path, 0); }), HasSubstr("no PNG/JPEG"));
+}
+
+TEST(ImageZip, ReadsEdmStyleZip) {
+  TempDir dir("zipds");
+  const std::string a = png_bytes(torch::full({3, 2, 2}, 7, torch::kUInt8), dir);
+  const std::string b = png_bytes(torch::full({3, 2, 2}, 9, torch::kUInt8), dir);
+  const std::string json = R"({"labels": [["00000/img00000001.png", 1], ["00000/img00000000.png", 0]]})";
+  write_bytes(dir / "ds.zip", onestep::build_stored_zip({{"00000/img00000001.png", b},
+                                                         {"00000/img00000000.png", a},
+                                                         {"dataset.json", json}}));
+  DataConfig c;
+  c.dataset = "zip";
+  c.path = (dir / "ds.zip").string();
+  c.labels = true;
+  c.resolution = 4;
+  Dataset d = onestep::load_dataset(c);
+  ASSERT_EQ(d.samples.sizes(), (std::vector<int64_t>{2, 3, 4, 4}));
+  EXPECT_EQ(d.samples[0][0][1][1].item<int>(), 7);  // sorted by name, padded by one pixel
+  EXPECT_EQ(d.samples[0][0][0][0].item<int>(), 0);
+  EXPECT_EQ(d.labels[1].item<int64_t>(), 1);
+
+  std::string corrupt = onestep::testing::read_bytes(dir / "ds.zip");
+  corrupt[corrupt.find("IDAT") + 10] ^= 0x55;
+  write_bytes(dir / "bad.zip", corrupt);
+  EXPECT_THAT(error_of([&] { onestep::load_image_zip(dir / "bad.zip", 0); }), HasSubstr("CRC"));
+  write_bytes(dir / "empty.zip", onestep::build_stored_zip({{"dataset.json", json}}));
+  EXPECT_THAT(error_of([&] { onestep::load_image_zip(dir / "empty.zip", 0); }), HasSubstr("no PNG/JPEG"));
+}
+
+TEST(Points, ToyDistributionsDeterministicAndStandardized) {
+  for (const char* name : {"eight-gaussians", "two-moons", "checkerboard", "swiss-roll"}) {
+    torch::Tensor a = onestep::make_toy_points(name, 4000, 1);
+    ASSERT_EQ(a.sizes(), (std::vector<int64_t>{4000, 2})) << name;
+    EXPECT_EQ(a.scalar_type(), torch::kFloat32);
+    EXPECT_TRUE(a.equal(onestep::make_toy_points(name, 4000, 1))) << name;
+    EXPECT_FALSE(a.equal(onestep::make_toy_points(name, 4000, 2))) << name;
+    EXPECT_LT(a.mean(0).abs().max().item<float>(), 1e-4) << name;
+    EXPECT_NEAR(a.std(0).min().item<float>(), 1.0, 1e-3) << name;
+  }
+  // Eight Gaussians: every point lies close to a circle of radius sqrt(2) (std 0.1 before standardizing).
+  torch::Tensor g = onestep::make_toy_points("eight-gaussians", 4000, 0);
+  torch::Tensor r = g.norm(2, 1);
+  EXPECT_NEAR(r.mean().item<float>(), std::sqrt(2.0f), 0.05);
+  EXPECT_LT(r.std().item<float>(), 0.15);
+  // Checkerboard: no points in the empty cells (e.g. the quadrant cell next to the origin's filled one).
+  torch::Tensor cb = onestep::make_toy_points("checkerboard", 4000, 0) * (4 / std::sqrt(12.0f));
+  torch::Tensor cell = (cb.floor() + 2).to(torch::kInt64);
+  // (Empirical standardization shifts cell edges slightly: allow a few points near the edges.)
+  torch::Tensor odd = (cell.select(1, 0) + cell.select(1, 1)).remainder(2).to(torch::kFloat32);
+  EXPECT_LT(odd.mean().item<float>(), 0.03);
+  EXPECT_THROW(onestep::make_toy_points("spiral", 10, 0), Error);
+}
+
+TEST(Points, UserFilesNpyAndCsv) {
+  TempDir dir("points");
+  onestep::write_npy(dir / "p.npy", torch::tensor({1.0f, 2.0f, 3.0f, 4.0f}).reshape({2, 2}));
+  EXPECT_EQ(onestep::read_points_file(dir / "p.npy")[1][0].item<float>(), 3.0f);
+  write_bytes(dir / "p.csv", "x,y\n1.5,2\n-3, 4e-1\n\n");
+  torch::Tensor csv = onestep::read_points_file(dir / "p.csv");
+  ASSERT_EQ(csv.sizes(), (std::vector<int64_t>{2, 2}));
+  EXPECT_FLOAT_EQ(csv[1][1].item<float>(), 0.4f);
+
+  onestep::write_npy(dir / "bad.npy", torch::zeros({3, 3}));
+  EXPECT_THAT(error_of([&] { onestep::read_points_file(dir / "bad.npy"); }), HasSubstr("[N, 2]"));
+  write_bytes(dir / "bad.csv", "1,2\n3,4,5\n");
+  EXPECT_THAT(error_of([&] { onestep::read_points_file(dir / "bad.csv"); }), HasSubstr("line 2"));
+  write_bytes(dir / "nan.csv", "1,2\nnan,4\n");
+  EXPECT_THAT(error_of([&] { onestep::read_points_file(dir / "nan.csv"); }), HasSubstr("NaN"));
+  write_bytes(dir / "empty.csv", "x,y\n");
+  EXPECT_THAT(error_of([&] { onestep::read_points_file(dir / "empty.csv"); }), HasSubstr("no points"));
+}

@@ -1,0 +1,126 @@
+#include "core/error.h"
+#include "io/npy.h"
+#include "io/zip.h"
+#include "../data/temp_dir.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+using onestep::Error;
+using onestep::testing::TempDir;
+using ::testing::HasSubstr;
+
+namespace {
+const std::filesystem::path kFixtures = std::filesystem::path(ONESTEP_TEST_FIXTURES) / "io";
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+}  // namespace
+
+TEST(Npy, RoundTripsEveryDtype) {
+  TempDir dir("npy");
+  std::vector<torch::Tensor> arrays = {
+      torch::randn({3, 4}), torch::randn({2, 2, 2}, torch::kFloat64), torch::randint(0, 255, {7}, torch::kUInt8),
+      torch::arange(6, torch::kInt64).reshape({2, 3}), torch::arange(5, torch::kInt32), torch::tensor(3.5f),
+      torch::zeros({0, 2})};
+  for (const auto& a : arrays) {
+    onestep::write_npy(dir / "a.npy", a);
+    torch::Tensor b = onestep::read_npy(dir / "a.npy");
+    EXPECT_EQ(b.scalar_type(), a.scalar_type());
+    EXPECT_TRUE(b.equal(a)) << a.sizes();
+  }
+  // Header is padded to a 64-byte boundary, as numpy does.
+  const std::string bytes = onestep::encode_npy(torch::zeros({2}));
+  EXPECT_EQ((bytes.size() - 8) % 64, 0u);
+  EXPECT_EQ(bytes.substr(10, 48), "{'descr': '<f4', 'fortran_order': False, 'shape'");
+  EXPECT_THROW(onestep::encode_npy(torch::zeros({2}, torch::kBool)), Error);
+}
+
+TEST(Npy, ReadsFilesWrittenByNumpy) {
+  // Generated once with numpy (tests/fixtures/io/README.md): np.arange(6, dtype=np.float32).reshape(2, 3) * 0.5.
+  torch::Tensor f = onestep::read_npy(kFixtures / "f4_2x3.npy");
+  EXPECT_TRUE(f.equal(torch::arange(6, torch::kFloat32).reshape({2, 3}) * 0.5));
+  torch::Tensor u = onestep::read_npy(kFixtures / "u1_4.npy");
+  EXPECT_TRUE(u.equal(torch::tensor({0, 1, 128, 255}, torch::kUInt8)));
+  torch::Tensor i = onestep::read_npy(kFixtures / "i8_3_v2.npy");  // format version 2.0
+  EXPECT_TRUE(i.equal(torch::tensor({int64_t{-1}, int64_t{0}, int64_t{1} << 40}, torch::kInt64)));
+  EXPECT_THAT(error_of([] { onestep::read_npy(kFixtures / "f8_fortran.npy"); }), HasSubstr("Fortran"));
+  EXPECT_THAT(error_of([] { onestep::read_npy(kFixtures / "f4_bigendian.npy"); }), HasSubstr("big-endian"));
+  for (const char* name : {"savez.npz", "savez_compressed.npz"}) {
+    auto arrays = onestep::read_npz(kFixtures / name);
+    ASSERT_EQ(arrays.size(), 2u) << name;
+    EXPECT_TRUE(arrays["mu"].equal(torch::tensor({1.0, 2.0, 3.0}, torch::kFloat64))) << name;
+    EXPECT_TRUE(arrays["sigma"].equal(torch::eye(3, torch::kFloat64) * 2)) << name;
+  }
+}
+
+TEST(Npy, RejectsCorruptInput) {
+  const std::string good = onestep::encode_npy(torch::arange(4, torch::kFloat32));
+  EXPECT_THAT(error_of([&] { onestep::decode_npy(good.substr(0, good.size() - 1), "t.npy"); }),
+              HasSubstr("truncated"));
+  EXPECT_THAT(error_of([&] { onestep::decode_npy(good.substr(0, 20), "t.npy"); }), HasSubstr("truncated"));
+  EXPECT_THAT(error_of([&] { onestep::decode_npy("PK\x03\x04 garbage", "t.npy"); }), HasSubstr("bad magic"));
+  std::string odd = good;
+  odd.replace(odd.find("<f4"), 3, "<c8");
+  EXPECT_THAT(error_of([&] { onestep::decode_npy(odd, "t.npy"); }), HasSubstr("unsupported dtype"));
+  EXPECT_THAT(error_of([&] { onestep::decode_npy(good + "x", "t.npy"); }), HasSubstr("trailing"));
+  EXPECT_THAT(error_of([] { onestep::read_npy("/nonexistent/a.npy"); }), HasSubstr("cannot open"));
+}
+
+TEST(Npz, WriteAndReadBack) {
+  TempDir dir("npz");
+  std::map<std::string, torch::Tensor> arrays = {{"mu", torch::randn({5}, torch::kFloat64)},
+                                                 {"sigma", torch::randn({5, 5}, torch::kFloat64)}};
+  onestep::write_npz(dir / "stats.npz", arrays);
+  auto back = onestep::read_npz(dir / "stats.npz");
+  ASSERT_EQ(back.size(), 2u);
+  EXPECT_TRUE(back["mu"].equal(arrays["mu"]));
+  EXPECT_TRUE(back["sigma"].equal(arrays["sigma"]));
+}
+
+TEST(Zip, DetectsBadOffsetsAndCrc) {
+  const std::string zip = onestep::build_stored_zip({{"a.txt", "hello"}, {"b.txt", "world!"}});
+  onestep::ZipReader ok(zip, "ok.zip");
+  ASSERT_EQ(ok.entries().size(), 2u);
+  EXPECT_EQ(ok.read(*ok.find("b.txt")), "world!");
+
+  std::string bad_crc = zip;
+  bad_crc[bad_crc.find("hello")] = 'j';
+  onestep::ZipReader corrupt(bad_crc, "crc.zip");
+  EXPECT_THAT(error_of([&] { corrupt.read(*corrupt.find("a.txt")); }), HasSubstr("CRC"));
+
+  // Central directory offset (last 6..2 bytes of the EOCD) pointing past the end.
+  std::string bad_offset = zip;
+  bad_offset[bad_offset.size() - 4] = '\x7f';
+  EXPECT_THAT(error_of([&] { onestep::ZipReader(bad_offset, "off.zip"); }), HasSubstr("off.zip"));
+
+  // Local header offset of the first central entry (at byte 42 of the entry) moved.
+  std::string bad_local = zip;
+  const size_t central = bad_local.find("PK\x01\x02");
+  bad_local[central + 42] = 3;
+  onestep::ZipReader r(bad_local, "local.zip");
+  EXPECT_THAT(error_of([&] { r.read(r.entries()[0]); }), HasSubstr("local header"));
+
+  EXPECT_THAT(error_of([&] { onestep::ZipReader(zip.substr(0, zip.size() - 10), "cut.zip"); }),
+              HasSubstr("cut.zip"));
+  EXPECT_THROW(onestep::ZipReader(std::string("short"), "s.zip"), Error);
+}
+
+// Writes files for a manual check that numpy reads them (run with --gtest_also_run_disabled_tests, then
+// python -c "import numpy as np; print(np.load('/tmp/onestep_numpy_check/a.npy'), dict(np.load(...npz)))").
+TEST(Npz, DISABLED_WriteFilesForNumpyCheck) {
+  const std::filesystem::path dir = "/tmp/onestep_numpy_check";
+  onestep::write_npy(dir / "f4.npy", torch::arange(6, torch::kFloat32).reshape({2, 3}) / 4);
+  onestep::write_npy(dir / "u1.npy", torch::tensor({0, 7, 255}, torch::kUInt8));
+  onestep::write_npy(dir / "i8.npy", torch::tensor({int64_t{-5}, int64_t{1} << 40}, torch::kInt64));
+  onestep::write_npy(dir / "i4.npy", torch::tensor({-3}, torch::kInt32));
+  onestep::write_npy(dir / "f8_scalar.npy", torch::tensor(2.5, torch::kFloat64));
+  onestep::write_npz(dir / "stats.npz", {{"mu", torch::tensor({1.0, 2.0}, torch::kFloat64)},
+                                         {"sigma", torch::eye(2, torch::kFloat64)}});
+}
