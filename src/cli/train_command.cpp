@@ -1,13 +1,145 @@
 #include "cli/commands.h"
 #include "core/error.h"
+#include "data/dataset.h"
+#include "io/run_dir.h"
+#include "io/safetensors.h"
+#include "objectives/objective.h"
+#include "precond/model.h"
+#include "samplers/sampler.h"
+#include "trainer/train_config.h"
+#include "trainer/trainer.h"
 
 #include <CLI/CLI.hpp>
 
+#include <cstdio>
+
 namespace onestep::cli {
 
+namespace {
+
+struct TrainOptions {
+  ConfigOptions config;
+  std::string run;
+  bool resume = false, force = false;
+  std::string init;
+  int64_t steps = 0;
+};
+
+// Weights of a diffusion checkpoint (onestep model file, converted EDM file, or a training checkpoint, whose
+// first EMA is taken) copied into `model`; the architecture must match name by name and shape by shape.
+void load_init_weights(Denoiser& model, const std::string& path) {
+  const SafetensorsContent content = load_safetensors(path);
+  std::string prefix;
+  if (auto meta = content.metadata.find("onestep_train"); meta != content.metadata.end()) {
+    const Json state = Json::parse(meta->second, nullptr, false);
+    if (state.is_object() && state.contains("emas") && !state["emas"].empty())
+      prefix = "ema." + state["emas"][0].get<std::string>() + ".";
+  }
+  Denoiser source = load_model(path, prefix);
+  auto target_params = model->named_parameters();
+  auto source_params = source->named_parameters();
+  require(target_params.size() == source_params.size(), "--init ", path, ": the checkpoint has ",
+          source_params.size(), " parameter tensors, the configured model ", target_params.size(),
+          " (architectures differ)");
+  torch::NoGradGuard no_grad;
+  for (auto& item : target_params) {
+    const torch::Tensor* from = source_params.find(item.key());
+    require(from != nullptr, "--init ", path, ": the checkpoint lacks '", item.key(),
+            "' (architectures differ)");
+    require(from->sizes() == item.value().sizes(), "--init ", path, ": '", item.key(), "' has shape ",
+            from->sizes(), ", the configured model ", item.value().sizes(), " (architectures differ)");
+    item.value().copy_(*from);
+  }
+  auto source_buffers = source->named_buffers();
+  for (auto& item : model->named_buffers())
+    if (const torch::Tensor* from = source_buffers.find(item.key()); from && from->sizes() == item.value().sizes())
+      item.value().copy_(*from);
+}
+
+void run_train(const TrainOptions& options) {
+  require(!(options.resume && options.force), "--resume and --force exclude each other");
+  require(!options.run.empty(), "--run DIR is required");
+  require(options.steps >= 0, "--steps must be > 0");
+  Json root;
+  if (options.resume) {
+    require(options.config.config.empty() && options.config.overrides.empty(),
+            "--resume continues with the run's own config.toml; drop --config/--set (--steps extends the run)");
+    require(options.init.empty(), "--init starts a new run; it cannot be combined with --resume");
+    require(std::filesystem::exists(options.run), "--resume: run '", options.run, "' does not exist");
+    root = load_toml_file(std::filesystem::path(options.run) / "config.toml");
+  } else {
+    require(!options.config.config.empty(), "--config PRESET|FILE is required for a new run");
+    root = load_config(options.config);
+  }
+  root.erase("base");  // include key of presets, resolved by the config loader
+  check_sections(root, {"run", "data", "model", "precond", "objective", "train", "sample", "eval"});
+  if (options.steps > 0) root["train"]["steps"] = options.steps;
+
+  // Validate every section before anything is written.
+  const TrainConfig train = TrainConfig::from_config(root);
+  const DataConfig data_config = DataConfig::from_config(root);
+  const SamplerConfig sample = SamplerConfig::from_config(root);
+  if (train.threads > 0) torch::set_num_threads(static_cast<int>(train.threads));
+  torch::manual_seed(static_cast<uint64_t>(train.seed));
+  Denoiser model = build_model(root);
+  auto objective = build_objective(root, model);
+
+  Json effective = root;
+  effective["train"] = train.to_json();
+  effective["data"] = data_config.to_json();
+  effective["sample"] = sample.to_json();
+  effective["model"] = model->model_config();
+  effective["precond"] = model->precond().to_json();
+  effective["objective"] = objective->to_json();
+
+  if (!options.init.empty()) load_init_weights(model, options.init);
+  auto data = std::make_shared<const Dataset>(load_dataset(data_config));
+  require(data->is_image() == (model->sample_shape().size() == 3), "the data (",
+          data->is_image() ? "images" : "points", ") does not fit the model's sample shape");
+
+  RunDir run(options.run, options.resume ? RunMode::Resume : options.force ? RunMode::Force : RunMode::New);
+  if (!options.resume) run.write_config(effective);
+  else if (options.steps > 0) run.write_config(effective);
+
+  Trainer trainer(run, effective, train, sample, model, std::move(objective), data);
+  if (options.resume) {
+    const auto checkpoint = trainer.latest_checkpoint();
+    trainer.load_checkpoint(checkpoint);
+    std::fprintf(stderr, "resuming %s at step %lld\n", checkpoint.string().c_str(),
+                 static_cast<long long>(trainer.step()));
+  }
+  std::fprintf(stderr, "training %s (%s) on %s: %lld steps, batch %lld\n", options.run.c_str(),
+               effective["objective"].value("method", std::string("?")).c_str(), trainer.device().str().c_str(),
+               static_cast<long long>(train.steps), static_cast<long long>(train.batch));
+  trainer.train();
+  // The weights to sample from: the first EMA (the raw weights when there is none).
+  Denoiser& final_model = trainer.emas().empty() ? trainer.model() : trainer.emas().front().model();
+  save_model(run.root() / "model.safetensors", final_model);
+  std::fprintf(stderr, "done: %s/model.safetensors (%s), checkpoints in %s\n", run.root().c_str(),
+               trainer.emas().empty() ? "raw weights" : ("EMA " + trainer.emas().front().name()).c_str(),
+               run.checkpoints().c_str());
+}
+
+}  // namespace
+
 void register_train_command(CLI::App& app) {
-  auto* command = app.add_subcommand("train", "(being built)");
-  command->callback([] { fail("'train' is not built yet"); });
+  auto options = std::make_shared<TrainOptions>();
+  auto* command = app.add_subcommand("train", "train a model (EDM diffusion, CT, iCT, ECT) into a run directory");
+  add_config_options(*command, options->config, false);
+  command->add_option("--run,-r", options->run, "run directory, e.g. runs/fmnist-ict")->required();
+  command->add_flag("--resume", options->resume, "continue the run from its latest checkpoint (exactly)");
+  command->add_flag("--force", options->force, "delete an existing run directory first");
+  command->add_option("--init", options->init,
+                      "start from the weights of a diffusion checkpoint (ECT); the architecture must match");
+  command->add_option("--steps", options->steps, "override train.steps (with --resume: extend the run)");
+  command->footer(
+      "Examples:\n"
+      "  onestep train --config fmnist-ict-cpu --run runs/fmnist-ict\n"
+      "  onestep train --config points-edm --run runs/points-edm\n"
+      "  onestep train --config points-ect --init runs/points-edm/model.safetensors --run runs/points-ect\n"
+      "  onestep train --run runs/fmnist-ict --resume --steps 4000\n"
+      "  onestep train --config cifar10-ect --set train.batch=64 --run runs/c10-ect --force");
+  command->callback([options] { run_train(*options); });
 }
 
 }  // namespace onestep::cli

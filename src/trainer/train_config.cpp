@@ -1,0 +1,115 @@
+#include "trainer/train_config.h"
+
+#include "core/error.h"
+
+#include <algorithm>
+
+namespace onestep {
+
+std::vector<EmaRule> TrainConfig::ema_rules() const {
+  std::vector<EmaRule> rules;
+  for (double beta : ema) {
+    EmaRule rule;
+    rule.beta = beta;
+    rules.push_back(rule);
+  }
+  for (double h : ema_halflife_mimg) {
+    EmaRule rule;
+    rule.half_life = true;
+    rule.half_life_mimg = h;
+    rule.ramp = ema_rampup;
+    rules.push_back(rule);
+  }
+  return rules;
+}
+
+double TrainConfig::lr_factor(int64_t step, int64_t images_seen) const {
+  double factor = 1.0;
+  // EDM ramps with the images seen before the step (its very first step has lr 0).
+  if (warmup_mimg > 0) factor = std::min(factor, static_cast<double>(images_seen) / (warmup_mimg * 1e6));
+  if (warmup_steps > 0) factor = std::min(factor, static_cast<double>(step + 1) / static_cast<double>(warmup_steps));
+  return factor;
+}
+
+TrainConfig TrainConfig::from_config(const Json& root) {
+  TrainConfig c;
+  SectionReader r(root, "train");
+  c.steps = r.get_int("steps", c.steps);
+  c.batch = r.get_int("batch", c.batch);
+  c.lr = r.get_float("lr", c.lr);
+  c.optimizer = r.get_string("optimizer", c.optimizer, {"radam", "adam"});
+  const auto betas = r.get_floats("betas", {c.hyper.beta1, c.hyper.beta2});
+  require(betas.size() == 2, "train.betas: expected two values [beta1, beta2], got ", betas.size());
+  c.hyper.beta1 = betas[0];
+  c.hyper.beta2 = betas[1];
+  c.hyper.eps = r.get_float("eps", c.hyper.eps);
+  c.hyper.weight_decay = r.get_float("weight_decay", c.hyper.weight_decay);
+  c.warmup_mimg = r.get_float("warmup_mimg", c.warmup_mimg);
+  c.warmup_steps = r.get_int("warmup_steps", c.warmup_steps);
+  c.grad_clip = r.get_float("grad_clip", c.grad_clip);
+  c.grad_nan_to_num = r.get_bool("grad_nan_to_num", c.grad_nan_to_num);
+  c.ema = r.get_floats("ema", c.ema);
+  c.ema_halflife_mimg = r.get_floats("ema_halflife_mimg", c.ema_halflife_mimg);
+  c.ema_rampup = r.get_float("ema_rampup", c.ema_rampup);
+  c.bf16 = r.get_bool("bf16", c.bf16);
+  c.checkpoint_every = r.get_int("checkpoint_every", c.checkpoint_every);
+  c.keep_checkpoints = r.get_int("keep_checkpoints", c.keep_checkpoints);
+  c.sample_every = r.get_int("sample_every", c.sample_every);
+  c.sample_count = r.get_int("sample_count", c.sample_count);
+  c.eval_every = r.get_int("eval_every", c.eval_every);
+  c.log_every = r.get_int("log_every", c.log_every);
+  c.max_nonfinite = r.get_int("max_nonfinite", c.max_nonfinite);
+  c.seed = r.get_int("seed", c.seed);
+  c.device = r.get_string("device", c.device, {"auto", "cpu", "cuda"});
+  c.threads = r.get_int("threads", c.threads);
+  r.finish();
+
+  require(c.steps > 0, "train.steps must be > 0, got ", c.steps);
+  require(c.batch > 0, "train.batch must be > 0, got ", c.batch);
+  require(c.lr > 0, "train.lr must be > 0, got ", c.lr);
+  require(c.warmup_mimg >= 0 && c.warmup_steps >= 0, "train.warmup_mimg / warmup_steps must be >= 0");
+  require(c.grad_clip >= 0, "train.grad_clip must be >= 0 (0 = off), got ", c.grad_clip);
+  for (double b : c.ema) require(b >= 0 && b < 1, "train.ema: each beta must lie in [0, 1), got ", b);
+  for (double h : c.ema_halflife_mimg) require(h > 0, "train.ema_halflife_mimg: each must be > 0, got ", h);
+  require(c.ema_rampup >= 0, "train.ema_rampup must be >= 0, got ", c.ema_rampup);
+  require(c.checkpoint_every >= 0, "train.checkpoint_every must be >= 0, got ", c.checkpoint_every);
+  require(c.keep_checkpoints >= 1, "train.keep_checkpoints must be >= 1, got ", c.keep_checkpoints);
+  require(c.sample_count > 0, "train.sample_count must be > 0, got ", c.sample_count);
+  require(c.eval_every >= 0, "train.eval_every must be >= 0, got ", c.eval_every);
+  require(c.log_every > 0, "train.log_every must be > 0, got ", c.log_every);
+  require(c.max_nonfinite >= 1, "train.max_nonfinite must be >= 1, got ", c.max_nonfinite);
+  require(c.threads >= 0, "train.threads must be >= 0, got ", c.threads);
+  // Validates betas / eps.
+  (void)make_optimizer(c.optimizer, {}, c.hyper);
+  return c;
+}
+
+Json TrainConfig::to_json() const {
+  return Json{{"steps", steps},
+              {"batch", batch},
+              {"lr", lr},
+              {"optimizer", optimizer},
+              {"betas", {hyper.beta1, hyper.beta2}},
+              {"eps", hyper.eps},
+              {"weight_decay", hyper.weight_decay},
+              {"warmup_mimg", warmup_mimg},
+              {"warmup_steps", warmup_steps},
+              {"grad_clip", grad_clip},
+              {"grad_nan_to_num", grad_nan_to_num},
+              {"ema", ema},
+              {"ema_halflife_mimg", ema_halflife_mimg},
+              {"ema_rampup", ema_rampup},
+              {"bf16", bf16},
+              {"checkpoint_every", checkpoint_every},
+              {"keep_checkpoints", keep_checkpoints},
+              {"sample_every", sample_every},
+              {"sample_count", sample_count},
+              {"eval_every", eval_every},
+              {"log_every", log_every},
+              {"max_nonfinite", max_nonfinite},
+              {"seed", seed},
+              {"device", device},
+              {"threads", threads}};
+}
+
+}  // namespace onestep

@@ -1,0 +1,46 @@
+#pragma once
+// The [train] section: optimizer, schedule, EMAs, precision, and how often to log, sample, evaluate and
+// checkpoint. Paper values are in configs/ (SPEC §2-4).
+#include "config/config.h"
+#include "trainer/ema.h"
+#include "trainer/optimizer.h"
+
+#include <string>
+#include <vector>
+
+namespace onestep {
+
+struct TrainConfig {
+  int64_t steps = 1000;             // K, total optimizer steps
+  int64_t batch = 128;
+  double lr = 1e-4;
+  std::string optimizer = "radam";  // radam | adam
+  AdamHyper hyper;                  // betas = [0.9, 0.999], eps, weight_decay
+  double warmup_mimg = 0.0;         // linear LR warm-up over this many Mimg (EDM: 10); 0 = off
+  int64_t warmup_steps = 0;         // or over this many steps; 0 = off
+  double grad_clip = 0.0;           // max global gradient norm; 0 = off
+  bool grad_nan_to_num = true;      // nan -> 0, +-inf -> +-1e5 (SPEC §3)
+  std::vector<double> ema = {};     // fixed per-step betas
+  std::vector<double> ema_halflife_mimg = {};  // EDM half-life rules
+  double ema_rampup = 0.05;         // ramp ratio of the half-life rules; 0 = off
+  bool bf16 = false;                // autocast to bfloat16 on CUDA (fp32 master weights); ignored on CPU
+  int64_t checkpoint_every = 1000;  // 0 = only at the end
+  int64_t keep_checkpoints = 3;
+  int64_t sample_every = 0;         // 0 = only at the end; < 0 = never
+  int64_t sample_count = 64;        // images in a grid
+  int64_t eval_every = 0;           // 0 = never
+  int64_t log_every = 10;
+  int64_t max_nonfinite = 10;       // consecutive non-finite losses before stopping
+  int64_t seed = 0;
+  std::string device = "auto";      // auto | cpu | cuda
+  int64_t threads = 0;              // intra-op threads; 0 = LibTorch's default
+
+  std::vector<EmaRule> ema_rules() const;
+  // LR multiplier of warm-up before the step that starts at (step, images_seen).
+  double lr_factor(int64_t step, int64_t images_seen) const;
+
+  static TrainConfig from_config(const Json& root);  // reads [train], rejects unknown keys
+  Json to_json() const;
+};
+
+}  // namespace onestep

@@ -1,0 +1,370 @@
+#include "trainer/trainer.h"
+
+#include "core/error.h"
+#include "core/progress.h"
+#include "io/atomic_file.h"
+#include "io/image_io.h"
+#include "io/npy.h"
+#include "io/safetensors.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <ATen/autocast_mode.h>
+#include <ATen/detail/CUDAHooksInterface.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <mutex>
+
+namespace onestep {
+
+namespace fs = std::filesystem;
+
+torch::Device resolve_device(const std::string& device) {
+  if (device == "cpu") return torch::kCPU;
+  if (device == "cuda") {
+    require(torch::cuda::is_available(), "train.device = \"cuda\" but no CUDA device is available");
+    return torch::Device(torch::kCUDA, 0);
+  }
+  require(device == "auto", "train.device: unknown device '", device, "' (choices: auto, cpu, cuda)");
+  return torch::cuda::is_available() ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
+}
+
+fs::path checkpoint_path(const fs::path& checkpoints_dir, int64_t step) {
+  char name[64];
+  std::snprintf(name, sizeof name, "ckpt-%08lld.safetensors", static_cast<long long>(step));
+  return checkpoints_dir / name;
+}
+
+namespace {
+
+at::Generator make_objective_generator(const torch::Device& device, uint64_t seed) {
+  at::Generator generator = device.is_cuda() ? at::detail::getCUDAHooks().getNewGenerator(device.index())
+                                             : at::make_generator<at::CPUGeneratorImpl>(seed);
+  std::lock_guard<std::mutex> lock(generator.mutex());
+  generator.set_current_seed(seed);
+  return generator;
+}
+
+torch::Tensor generator_state(at::Generator generator) {
+  std::lock_guard<std::mutex> lock(generator.mutex());
+  return generator.get_state();
+}
+
+void set_generator_state(at::Generator generator, const torch::Tensor& state, const std::string& what) {
+  std::lock_guard<std::mutex> lock(generator.mutex());
+  try {
+    generator.set_state(state.to(torch::kUInt8).contiguous());
+  } catch (const c10::Error& e) {
+    fail("checkpoint: random state '", what, "' does not fit this generator (", e.what_without_backtrace(), ")");
+  }
+}
+
+// bf16 autocast on CUDA, fp32 master weights; a no-op elsewhere.
+class AutocastScope {
+ public:
+  explicit AutocastScope(bool enabled) : enabled_(enabled) {
+    if (!enabled_) return;
+    at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
+    at::autocast::set_autocast_enabled(at::kCUDA, true);
+    at::autocast::increment_nesting();
+  }
+  ~AutocastScope() {
+    if (!enabled_) return;
+    if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
+    at::autocast::set_autocast_enabled(at::kCUDA, false);
+  }
+
+ private:
+  bool enabled_;
+};
+
+// Samples written into the grids are comparable across steps: fixed latents from the seed.
+torch::Tensor fixed_latents(int64_t count, const std::vector<int64_t>& shape, int64_t seed) {
+  auto generator = at::make_generator<at::CPUGeneratorImpl>(static_cast<uint64_t>(seed) + 0x5eed);
+  std::vector<int64_t> full{count};
+  full.insert(full.end(), shape.begin(), shape.end());
+  return torch::randn(full, generator, torch::kFloat32);
+}
+
+}  // namespace
+
+Trainer::Trainer(RunDir& run, Json effective_config, TrainConfig train, std::optional<SamplerConfig> sample,
+                 Denoiser model, std::unique_ptr<Objective> objective, std::shared_ptr<const Dataset> data)
+    : run_(run),
+      config_(std::move(effective_config)),
+      train_(std::move(train)),
+      sample_(std::move(sample)),
+      device_(resolve_device(train_.device)),
+      model_(std::move(model)),
+      objective_(std::move(objective)),
+      data_(std::move(data)),
+      generator_(make_objective_generator(device_, static_cast<uint64_t>(train_.seed))),
+      metrics_(run.metrics_path()) {
+  require(objective_ != nullptr, "trainer: no objective");
+  require(data_ != nullptr && data_->size() > 0, "trainer: the dataset is empty");
+  if (train_.bf16 && !device_.is_cuda())
+    std::fprintf(stderr, "onestep: warning: train.bf16 needs CUDA; training in fp32 on %s\n",
+                 device_.str().c_str());
+  model_->to(device_);
+  model_->train();
+  std::vector<std::pair<std::string, torch::Tensor>> params;
+  for (auto& item : model_->named_parameters())
+    if (item.value().requires_grad()) params.emplace_back(item.key(), item.value());
+  optimizer_ = make_optimizer(train_.optimizer, std::move(params), train_.hyper);
+  for (const EmaRule& rule : train_.ema_rules()) emas_.emplace_back(rule, model_);
+  loader_ = std::make_unique<BatchLoader>(data_, train_.batch, static_cast<uint64_t>(train_.seed),
+                                          config_.contains("data") && config_["data"].value("flip", false));
+  fs::create_directories(run_.checkpoints());
+}
+
+Trainer::~Trainer() = default;
+
+std::vector<std::pair<std::string, torch::Tensor>> Trainer::named_weights(Denoiser& model) const {
+  std::vector<std::pair<std::string, torch::Tensor>> out;
+  for (const auto& item : model->named_parameters()) out.emplace_back(item.key(), item.value().detach());
+  for (const auto& item : model->named_buffers()) out.emplace_back(item.key(), item.value());
+  return out;
+}
+
+Trainer::StepResult Trainer::train_step() {
+  StepResult result;
+  const TrainProgress progress{step_, train_.steps, images_seen_};
+  Batch batch = loader_->next();
+  batch.x = batch.x.to(device_);
+  if (batch.labels.defined()) batch.labels = batch.labels.to(device_);
+  for (auto& p : model_->parameters()) p.mutable_grad() = torch::Tensor();
+
+  LossOutput out;
+  {
+    AutocastScope autocast(train_.bf16 && device_.is_cuda());
+    out = objective_->compute_loss(model_, batch, progress, generator_);
+  }
+  result.stats = out.stats;
+  result.loss = out.loss.detach().to(torch::kFloat64).item<double>();
+  result.finite = std::isfinite(result.loss);
+  if (!result.finite) return result;  // skipped: no backward, no optimizer or EMA update
+  out.loss.backward();
+
+  torch::NoGradGuard no_grad;
+  std::vector<torch::Tensor> grads;
+  for (auto& p : model_->parameters())
+    if (p.grad().defined()) grads.push_back(p.grad());
+  if (train_.grad_nan_to_num)  // SPEC §3: as the reference code, nan -> 0, +-inf -> +-1e5
+    for (auto& g : grads) g.nan_to_num_(0.0, 1e5, -1e5);
+  if (!grads.empty()) {
+    auto norms = at::_foreach_norm(grads, 2);
+    result.grad_norm = torch::stack(norms).to(torch::kFloat64).norm().item<double>();
+    if (train_.grad_clip > 0 && result.grad_norm > train_.grad_clip) {
+      // as torch.nn.utils.clip_grad_norm_
+      at::_foreach_mul_(grads, train_.grad_clip / (result.grad_norm + 1e-6));
+    }
+  }
+  result.lr = train_.lr * train_.lr_factor(step_, images_seen_);
+  optimizer_->step(result.lr);
+  for (Ema& ema : emas_) ema.update(model_, batch.x.size(0), images_seen_);
+  images_seen_ += batch.x.size(0);
+  ++step_;
+  objective_->after_step(model_, TrainProgress{step_, train_.steps, images_seen_});
+  return result;
+}
+
+void Trainer::train(int64_t until_step) {
+  if (until_step < 0) until_step = train_.steps;
+  std::unique_ptr<Progress> bar;
+  if (!quiet_) bar = std::make_unique<Progress>("train", until_step, "it");
+  using clock = std::chrono::steady_clock;
+  auto interval_start = clock::now();
+  int64_t interval_images = 0, interval_steps = 0;
+  double interval_loss = 0;
+
+  while (step_ < until_step) {
+    StepResult r = train_step();
+    if (!r.finite) {
+      ++nonfinite_streak_;
+      Json record{{"step", step_}, {"nonfinite_loss", true}, {"streak", nonfinite_streak_}};
+      metrics_.write(record);
+      if (nonfinite_streak_ >= train_.max_nonfinite) {
+        const std::string last =
+            last_checkpoint_step_ >= 0 ? checkpoint_path(run_.checkpoints(), last_checkpoint_step_).string()
+                                       : std::string("none written yet");
+        fail("training stopped at step ", step_, ": ", nonfinite_streak_,
+             " consecutive non-finite losses (train.max_nonfinite = ", train_.max_nonfinite,
+             "); last good checkpoint: ", last);
+      }
+      continue;
+    }
+    nonfinite_streak_ = 0;
+    interval_loss += r.loss;
+    interval_images += train_.batch;
+    ++interval_steps;
+
+    const bool log_now = step_ % train_.log_every == 0 || step_ == until_step;
+    const bool eval_now = eval_hook_ && train_.eval_every > 0 && step_ % train_.eval_every == 0;
+    if (log_now || eval_now) {
+      const double seconds = std::chrono::duration<double>(clock::now() - interval_start).count();
+      Json record{{"step", step_},
+                  {"loss", interval_loss / std::max<int64_t>(interval_steps, 1)},
+                  {"lr", r.lr},
+                  {"grad_norm", r.grad_norm},
+                  {"images_seen", images_seen_},
+                  {"images_per_s", seconds > 0 ? interval_images / seconds : 0.0}};
+      if (r.stats.is_object()) record.update(r.stats);
+      if (eval_now) {
+        Denoiser& target = emas_.empty() ? model_ : emas_.front().model();
+        Json result = eval_hook_(target, step_);
+        if (result.is_object()) record.update(result);
+        model_->train();
+      }
+      metrics_.write(record);
+      if (bar) bar->update(step_, {{"loss", record["loss"].get<double>()}});
+      interval_start = clock::now();
+      interval_images = interval_steps = 0;
+      interval_loss = 0;
+    }
+    if (train_.checkpoint_every > 0 && step_ % train_.checkpoint_every == 0) save_checkpoint();
+    if (sample_ && train_.sample_every > 0 && step_ % train_.sample_every == 0) write_samples();
+  }
+  if (bar) bar->finish();
+  if (last_checkpoint_step_ != step_) save_checkpoint();
+  if (sample_ && train_.sample_every >= 0 && (train_.sample_every == 0 || step_ % train_.sample_every != 0))
+    write_samples();
+}
+
+void Trainer::write_samples() {
+  Denoiser& target = emas_.empty() ? model_ : emas_.front().model();
+  const auto shape = target->sample_shape();
+  const torch::Tensor latents = fixed_latents(train_.sample_count, shape, train_.seed).to(device_);
+  // Fresh noise of multistep samplers from its own generator, so that sampling never disturbs training.
+  auto generator = make_objective_generator(device_, static_cast<uint64_t>(train_.seed) + 1);
+  torch::Tensor labels;
+  if (target->label_dim() > 0)
+    labels = torch::arange(train_.sample_count, torch::kInt64).remainder(target->label_dim()).to(device_);
+  torch::Tensor x = run_sampler(target, *sample_, latents, generator, labels).cpu();
+  model_->train();
+  fs::create_directories(run_.samples());
+  char name[64];
+  if (x.dim() == 4) {
+    std::snprintf(name, sizeof name, "step-%08lld.png", static_cast<long long>(step_));
+    write_png_grid(run_.samples() / name, float_to_images(x));
+  } else {
+    std::snprintf(name, sizeof name, "step-%08lld.npy", static_cast<long long>(step_));
+    write_npy(run_.samples() / name, x.to(torch::kFloat32).contiguous());
+  }
+}
+
+fs::path Trainer::save_checkpoint() {
+  std::vector<std::pair<std::string, torch::Tensor>> tensors = named_weights(model_);
+  for (Ema& ema : emas_)
+    for (auto& [name, t] : named_weights(ema.model())) tensors.emplace_back("ema." + ema.name() + "." + name, t);
+  for (auto& [name, t] : optimizer_->state_tensors()) tensors.emplace_back("optim." + name, t);
+  for (auto& [name, t] : objective_->state_tensors()) tensors.emplace_back("objective." + name, t);
+  tensors.emplace_back("rng.cpu", generator_state(at::detail::getDefaultCPUGenerator()));
+  tensors.emplace_back("rng.objective", generator_state(generator_));
+  if (torch::cuda::is_available())
+    tensors.emplace_back("rng.cuda", generator_state(at::globalContext().defaultGenerator(
+                                         at::Device(at::kCUDA, device_.is_cuda() ? device_.index() : 0))));
+
+  Json ema_names = Json::array();
+  for (Ema& ema : emas_) ema_names.push_back(ema.name());
+  Json state{{"step", step_},
+             {"images_seen", images_seen_},
+             {"nonfinite_streak", nonfinite_streak_},
+             {"loader", loader_->state().to_json()},
+             {"optimizer", optimizer_->name()},
+             {"objective", objective_->name()},
+             {"emas", ema_names}};
+  std::map<std::string, std::string> metadata;
+  metadata["format"] = "pt";
+  // Exactly what save_model writes, so that load_model(path, "ema.<name>.") reads a training checkpoint.
+  metadata["onestep"] = Json{{"model", model_->model_config()}, {"precond", model_->precond().to_json()}}.dump();
+  metadata["onestep_train"] = state.dump();
+  metadata["onestep_config"] = config_.dump();
+
+  const fs::path path = checkpoint_path(run_.checkpoints(), step_);
+  save_safetensors(path, tensors, metadata);
+  write_text_atomically(run_.checkpoints() / "latest", path.filename().string() + "\n");
+  last_checkpoint_step_ = step_;
+
+  // Keep the newest train.keep_checkpoints files.
+  std::vector<fs::path> existing;
+  for (const auto& entry : fs::directory_iterator(run_.checkpoints())) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind("ckpt-", 0) == 0 && entry.path().extension() == ".safetensors") existing.push_back(entry.path());
+  }
+  std::sort(existing.begin(), existing.end());
+  while (static_cast<int64_t>(existing.size()) > train_.keep_checkpoints) {
+    if (existing.front() != path) fs::remove(existing.front());
+    existing.erase(existing.begin());
+  }
+  return path;
+}
+
+fs::path Trainer::latest_checkpoint() const {
+  const fs::path pointer = run_.checkpoints() / "latest";
+  require(fs::exists(pointer), "run '", run_.root().string(), "' has no checkpoint to resume from (no ",
+          pointer.string(), ")");
+  std::string name = read_file_bytes(pointer);
+  while (!name.empty() && (name.back() == '\n' || name.back() == '\r' || name.back() == ' ')) name.pop_back();
+  require(!name.empty() && name.find('/') == std::string::npos, pointer.string(), ": malformed checkpoint pointer");
+  const fs::path path = run_.checkpoints() / name;
+  require(fs::exists(path), pointer.string(), " names ", name, ", which does not exist");
+  return path;
+}
+
+void Trainer::load_checkpoint(const fs::path& checkpoint) {
+  const SafetensorsContent content = load_safetensors(checkpoint);
+  const std::string where = "checkpoint '" + checkpoint.string() + "'";
+  auto meta = content.metadata.find("onestep_train");
+  require(meta != content.metadata.end(), where, ": not a training checkpoint (no 'onestep_train' metadata)");
+  Json state;
+  try {
+    state = Json::parse(meta->second);
+  } catch (const Json::exception& e) {
+    fail(where, ": 'onestep_train' metadata is not valid JSON (", e.what(), ")");
+  }
+  try {
+    torch::NoGradGuard no_grad;
+    auto assign = [&](Denoiser& model, const std::string& prefix) {
+      for (auto& [name, target] : named_weights(model)) {
+        const torch::Tensor* source = content.find(prefix + name);
+        require(source != nullptr, "missing tensor '", prefix + name, "'");
+        require(source->sizes() == target.sizes(), "tensor '", prefix + name, "' has shape ", source->sizes(),
+                ", the model expects ", target.sizes());
+        target.copy_(*source);
+      }
+    };
+    assign(model_, "");
+    for (Ema& ema : emas_) assign(ema.model(), "ema." + ema.name() + ".");
+    require(state.value("optimizer", std::string()) == optimizer_->name(), "written with optimizer '",
+            state.value("optimizer", std::string()), "', the configuration asks for '", optimizer_->name(), "'");
+    optimizer_->load_state_tensors([&](const std::string& name) { return content.find("optim." + name); });
+    std::vector<std::pair<std::string, torch::Tensor>> objective_state;
+    for (const auto& [name, t] : content.tensors)
+      if (name.rfind("objective.", 0) == 0) objective_state.emplace_back(name.substr(10), t.to(device_));
+    objective_->load_state_tensors(objective_state);
+
+    step_ = state.at("step").get<int64_t>();
+    images_seen_ = state.at("images_seen").get<int64_t>();
+    nonfinite_streak_ = state.value("nonfinite_streak", int64_t{0});
+    loader_->restore(LoaderState::from_json(state.at("loader")));
+
+    const torch::Tensor* cpu = content.find("rng.cpu");
+    const torch::Tensor* obj = content.find("rng.objective");
+    require(cpu && obj, "missing random states 'rng.cpu' / 'rng.objective'");
+    set_generator_state(at::detail::getDefaultCPUGenerator(), *cpu, "rng.cpu");
+    set_generator_state(generator_, *obj, "rng.objective");
+    if (const torch::Tensor* cuda = content.find("rng.cuda"); cuda && torch::cuda::is_available())
+      set_generator_state(at::globalContext().defaultGenerator(
+                              at::Device(at::kCUDA, device_.is_cuda() ? device_.index() : 0)),
+                          *cuda, "rng.cuda");
+  } catch (const Error& e) {
+    fail(where, ": ", e.what());
+  } catch (const Json::exception& e) {
+    fail(where, ": malformed training state (", e.what(), ")");
+  }
+  last_checkpoint_step_ = step_;
+}
+
+}  // namespace onestep

@@ -1,0 +1,89 @@
+#pragma once
+// The training loop shared by every method: batch -> objective loss -> backward -> gradient nan_to_num and
+// optional clipping -> optimizer step with LR warm-up -> EMA updates; metrics as JSON lines, sample grids
+// from the first EMA, an evaluation hook, and checkpoints from which `--resume` continues bitwise on CPU.
+#include "data/dataset.h"
+#include "io/run_dir.h"
+#include "objectives/objective.h"
+#include "precond/model.h"
+#include "samplers/sampler.h"
+#include "trainer/ema.h"
+#include "trainer/optimizer.h"
+#include "trainer/train_config.h"
+
+#include <ATen/core/Generator.h>
+
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <vector>
+
+namespace onestep {
+
+// Called every train.eval_every steps with the first EMA (the raw model when there is none); its result is
+// merged into that step's metrics line.
+using EvalHook = std::function<Json(Denoiser& model, int64_t step)>;
+
+class Trainer {
+ public:
+  // `effective_config` is the whole configuration (stored in every checkpoint). The trainer moves the model
+  // to train.device; `sample` = nullopt writes no sample grids.
+  Trainer(RunDir& run, Json effective_config, TrainConfig train, std::optional<SamplerConfig> sample,
+          Denoiser model, std::unique_ptr<Objective> objective, std::shared_ptr<const Dataset> data);
+  ~Trainer();
+
+  void set_eval_hook(EvalHook hook) { eval_hook_ = std::move(hook); }
+  // Quiet: no progress bar (tests).
+  void set_quiet(bool quiet) { quiet_ = quiet; }
+
+  // Loads `checkpoint` (weights, EMAs, optimizer, objective state, RNG states, step, data position).
+  void load_checkpoint(const std::filesystem::path& checkpoint);
+  // The checkpoint named by the run's `latest` pointer; errors when the run has none.
+  std::filesystem::path latest_checkpoint() const;
+
+  // Trains until `until_step` optimizer steps are done (default: train.steps); checkpoints at the end.
+  void train(int64_t until_step = -1);
+  std::filesystem::path save_checkpoint();
+
+  int64_t step() const { return step_; }
+  int64_t images_seen() const { return images_seen_; }
+  Denoiser& model() { return model_; }
+  std::vector<Ema>& emas() { return emas_; }
+  const torch::Device& device() const { return device_; }
+
+ private:
+  struct StepResult {
+    bool finite = false;
+    double loss = 0, grad_norm = 0, lr = 0;
+    Json stats;
+  };
+  StepResult train_step();
+  void write_samples();
+  std::vector<std::pair<std::string, torch::Tensor>> named_weights(Denoiser& model) const;
+
+  RunDir& run_;
+  Json config_;
+  TrainConfig train_;
+  std::optional<SamplerConfig> sample_;
+  torch::Device device_;
+  Denoiser model_;
+  std::unique_ptr<Objective> objective_;
+  std::shared_ptr<const Dataset> data_;
+  std::unique_ptr<BatchLoader> loader_;
+  std::unique_ptr<Optimizer> optimizer_;
+  std::vector<Ema> emas_;
+  at::Generator generator_;
+  MetricsLog metrics_;
+  EvalHook eval_hook_;
+  bool quiet_ = false;
+  int64_t step_ = 0, images_seen_ = 0, nonfinite_streak_ = 0, last_checkpoint_step_ = -1;
+};
+
+// Resolves train.device: auto = CUDA when available.
+torch::Device resolve_device(const std::string& device);
+
+// Checkpoint file names: checkpoints/ckpt-<step, 8 digits>.safetensors and the `latest` pointer beside them.
+std::filesystem::path checkpoint_path(const std::filesystem::path& checkpoints_dir, int64_t step);
+
+}  // namespace onestep

@@ -1,0 +1,100 @@
+// `onestep train` through the real executable: errors are one line and exit 1; a tiny run trains and resumes.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+
+namespace {
+struct Result {
+  int status;
+  std::string output;
+};
+Result run(const std::string& args) {
+  std::string cmd = std::string(ONESTEP_BINARY) + " " + args + " 2>&1";
+  FILE* pipe = popen(cmd.c_str(), "r");
+  std::string out;
+  std::array<char, 4096> buf{};
+  while (size_t n = fread(buf.data(), 1, buf.size(), pipe)) out.append(buf.data(), n);
+  int status = pclose(pipe);
+  return {WEXITSTATUS(status), out};
+}
+
+struct TempDir {
+  fs::path path;
+  TempDir() : path(fs::temp_directory_path() / ("onestep-train-cli-" + std::to_string(::getpid()))) {
+    fs::remove_all(path);
+    fs::create_directories(path);
+  }
+  ~TempDir() { fs::remove_all(path); }
+};
+
+// Self-contained (no preset include): a tiny EDM run on 2-D points.
+std::string write_config(const fs::path& dir) {
+  const fs::path file = dir / "tiny.toml";
+  std::ofstream(file) << "[model]\narch = \"mlp\"\nin_dim = 2\nhidden = 16\nnum_layers = 2\nnoise_channels = 8\n"
+                         "dropout = 0.1\n[precond]\ntrain_scalings = \"edm\"\nsample_scalings = \"edm\"\n"
+                         "[data]\ndataset = \"eight-gaussians\"\nnum_points = 1000\n[objective]\nmethod = \"edm\"\n"
+                         "[train]\nsteps = 3\nbatch = 16\noptimizer = \"adam\"\nlr = 1e-3\nema = [0.9]\n"
+                         "checkpoint_every = 2\nsample_count = 16\nlog_every = 1\ndevice = \"cpu\"\n"
+                         "[sample]\nkind = \"euler\"\nsteps = 4\n";
+  return file.string();
+}
+}  // namespace
+
+TEST(TrainCommand, UnknownKeyIsRejectedBeforeAnythingIsWritten) {
+  TempDir tmp;
+  const auto config = write_config(tmp.path);
+  Result r = run("train --config " + config + " --set train.stepz=3 --run " + (tmp.path / "run").string());
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("stepz"));
+  EXPECT_FALSE(fs::exists(tmp.path / "run"));
+  r = run("train --config " + config + " --set bogus.key=1 --run " + (tmp.path / "run").string());
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("bogus"));
+}
+
+TEST(TrainCommand, ExistingRunNeedsResumeOrForce) {
+  TempDir tmp;
+  const auto config = write_config(tmp.path);
+  fs::create_directories(tmp.path / "run");
+  std::ofstream(tmp.path / "run" / "metrics.jsonl") << "{}\n";
+  Result r = run("train --config " + config + " --run " + (tmp.path / "run").string());
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("onestep: error:"));
+}
+
+TEST(TrainCommand, ResumeOfMissingRunFails) {
+  TempDir tmp;
+  Result r = run("train --resume --run " + (tmp.path / "nope").string());
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("does not exist"));
+}
+
+TEST(TrainCommand, TinyRunTrainsResumesAndExportsTheEma) {
+  TempDir tmp;
+  const auto config = write_config(tmp.path);
+  const auto run_dir = tmp.path / "run";
+  Result r = run("train --config " + config + " --run " + run_dir.string());
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_TRUE(fs::exists(run_dir / "config.toml"));
+  EXPECT_TRUE(fs::exists(run_dir / "model.safetensors"));
+  EXPECT_TRUE(fs::exists(run_dir / "checkpoints" / "ckpt-00000003.safetensors"));
+  r = run("train --resume --steps 5 --run " + run_dir.string());
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("at step 3"));
+  EXPECT_TRUE(fs::exists(run_dir / "checkpoints" / "ckpt-00000005.safetensors"));
+  // --init with a mismatched architecture is a clear error.
+  r = run("train --config " + config + " --set model.hidden=32 --init " + (run_dir / "model.safetensors").string() +
+          " --run " + (tmp.path / "other").string());
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("architectures differ"));
+}

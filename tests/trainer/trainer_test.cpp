@@ -1,0 +1,195 @@
+#include "core/error.h"
+#include "io/safetensors.h"
+#include "trainer/trainer.h"
+
+#include <gtest/gtest.h>
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <unistd.h>
+
+namespace fs = std::filesystem;
+using onestep::Json;
+
+namespace {
+
+// A stand-in objective with EDM-like randomness: sigma and noise from the objective generator, dropout from
+// the global generator, so that an exact resume needs both random states.
+class ToyObjective : public onestep::Objective {
+ public:
+  int nan_after = -1;  // from this step on the loss is NaN
+  std::string name() const override { return "toy"; }
+  onestep::LossOutput compute_loss(onestep::Denoiser& model, const onestep::Batch& batch,
+                                   const onestep::TrainProgress& progress, at::Generator& generator) override {
+    const int64_t b = batch.x.size(0);
+    auto sigma = (torch::randn({b}, generator) * 1.2 - 1.2).exp();
+    auto noise = torch::randn(batch.x.sizes(), generator);
+    auto d = model->forward(batch.x + sigma.view({-1, 1}) * noise, sigma, onestep::Scalings::Edm);
+    auto loss = (d - batch.x).square().sum(1).mean();
+    if (nan_after >= 0 && progress.step >= nan_after) loss = loss * std::nan("");
+    return {loss, Json{{"toy_stat", progress.step}}};
+  }
+  Json to_json() const override { return Json{{"method", "toy"}}; }
+};
+
+Json toy_root() {
+  return Json{{"model",
+               {{"arch", "mlp"}, {"in_dim", 2}, {"hidden", 16}, {"num_layers", 2}, {"noise_channels", 8},
+                {"dropout", 0.3}}},
+              {"precond", {{"train_scalings", "edm"}}},
+              {"train",
+               {{"steps", 12}, {"batch", 8}, {"lr", 1e-2}, {"ema", {0.9}}, {"ema_halflife_mimg", {1e-5}},
+                {"checkpoint_every", 3}, {"keep_checkpoints", 2}, {"log_every", 2}, {"device", "cpu"},
+                {"warmup_steps", 3}, {"grad_clip", 1.0}}}};
+}
+
+std::shared_ptr<const onestep::Dataset> toy_data() {
+  auto data = std::make_shared<onestep::Dataset>();
+  auto g = at::make_generator<at::CPUGeneratorImpl>(7);
+  data->samples = torch::randn({37, 2}, g) * 0.5;
+  data->name = "toy";
+  return data;
+}
+
+struct Fixture {
+  fs::path dir;
+  std::unique_ptr<onestep::RunDir> run;
+  std::unique_ptr<onestep::Trainer> trainer;
+  ToyObjective* objective = nullptr;
+  Fixture(const fs::path& path, onestep::RunMode mode, const Json& root = toy_root()) : dir(path) {
+    run = std::make_unique<onestep::RunDir>(dir, mode);
+    if (mode == onestep::RunMode::New) run->write_config(root);
+    torch::manual_seed(0);
+    auto model = onestep::build_model(root);
+    auto obj = std::make_unique<ToyObjective>();
+    objective = obj.get();
+    trainer = std::make_unique<onestep::Trainer>(*run, root, onestep::TrainConfig::from_config(root), std::nullopt,
+                                                 model, std::move(obj), toy_data());
+    trainer->set_quiet(true);
+  }
+};
+
+fs::path temp_dir(const std::string& name) {
+  auto dir = fs::temp_directory_path() / ("onestep-trainer-test-" + name + "-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  return dir;
+}
+
+void expect_same_weights(onestep::Denoiser& a, onestep::Denoiser& b) {
+  auto pa = a->named_parameters();
+  auto pb = b->named_parameters();
+  ASSERT_EQ(pa.size(), pb.size());
+  for (auto& item : pa) EXPECT_TRUE(torch::equal(item.value(), pb[item.key()])) << item.key();
+}
+
+}  // namespace
+
+TEST(Trainer, ResumeIsBitwiseIdenticalToStraightRun) {
+  const auto straight_dir = temp_dir("straight"), resumed_dir = temp_dir("resumed");
+  Fixture straight(straight_dir, onestep::RunMode::New);
+  straight.trainer->train(10);  // 2N steps, N = 5 (5 is between checkpoints: the end-of-run checkpoint is used)
+  {
+    Fixture first(resumed_dir, onestep::RunMode::New);
+    first.trainer->train(5);
+    // Disturb the global random state: the checkpoint must restore it.
+    torch::randn({100});
+  }
+  Fixture second(resumed_dir, onestep::RunMode::Resume);
+  second.trainer->load_checkpoint(second.trainer->latest_checkpoint());
+  EXPECT_EQ(second.trainer->step(), 5);
+  EXPECT_EQ(second.trainer->images_seen(), 40);
+  second.trainer->train(10);
+  expect_same_weights(straight.trainer->model(), second.trainer->model());
+  for (size_t i = 0; i < 2; ++i)
+    expect_same_weights(straight.trainer->emas()[i].model(), second.trainer->emas()[i].model());
+  // The weights did move.
+  Fixture fresh(temp_dir("fresh"), onestep::RunMode::New);
+  EXPECT_FALSE(torch::equal(fresh.trainer->model()->parameters().front(),
+                            straight.trainer->model()->parameters().front()));
+  fs::remove_all(straight_dir);
+  fs::remove_all(resumed_dir);
+  fs::remove_all(fresh.dir);
+}
+
+TEST(Trainer, CheckpointsKeepLastKAndLoadAsModels) {
+  const auto dir = temp_dir("keep");
+  Fixture f(dir, onestep::RunMode::New);
+  f.trainer->train(12);
+  std::vector<std::string> names;
+  for (const auto& e : fs::directory_iterator(f.run->checkpoints())) names.push_back(e.path().filename().string());
+  std::sort(names.begin(), names.end());
+  EXPECT_EQ(names, (std::vector<std::string>{"ckpt-00000009.safetensors", "ckpt-00000012.safetensors", "latest"}));
+  EXPECT_EQ(f.trainer->latest_checkpoint().filename(), "ckpt-00000012.safetensors");
+  // An EMA inside a training checkpoint loads as a model (load_model with the EMA's prefix).
+  auto ema = onestep::load_model(f.trainer->latest_checkpoint(), "ema.0.9.");
+  expect_same_weights(ema, f.trainer->emas()[0].model());
+  auto content = onestep::load_safetensors(f.trainer->latest_checkpoint());
+  EXPECT_NE(content.find("optim.step"), nullptr);
+  EXPECT_NE(content.find("rng.cpu"), nullptr);
+  bool has_half_life_ema = false;
+  for (const auto& [name, t] : content.tensors) has_half_life_ema = has_half_life_ema || name.rfind("ema.hl1e-05.", 0) == 0;
+  EXPECT_TRUE(has_half_life_ema);
+  // Metrics: one line per log_every steps.
+  std::ifstream metrics(f.run->metrics_path());
+  std::string line;
+  int lines = 0;
+  while (std::getline(metrics, line)) {
+    auto j = Json::parse(line);
+    EXPECT_TRUE(j.contains("loss") && j.contains("lr") && j.contains("grad_norm") && j.contains("toy_stat"));
+    ++lines;
+  }
+  EXPECT_EQ(lines, 6);
+  fs::remove_all(dir);
+}
+
+TEST(Trainer, RepeatedNonFiniteLossStopsWithLastGoodCheckpointIntact) {
+  const auto dir = temp_dir("nan");
+  Json root = toy_root();
+  root["train"]["max_nonfinite"] = 3;
+  Fixture f(dir, onestep::RunMode::New, root);
+  f.objective->nan_after = 4;
+  auto before = f.trainer->model()->parameters().front().clone();
+  try {
+    f.trainer->train(12);
+    FAIL() << "expected an error";
+  } catch (const onestep::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("3 consecutive non-finite losses"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("ckpt-00000003.safetensors"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(f.trainer->step(), 4);  // the NaN steps were skipped
+  EXPECT_EQ(f.trainer->latest_checkpoint().filename(), "ckpt-00000003.safetensors");
+  fs::remove_all(dir);
+}
+
+TEST(Trainer, MissingCheckpointIsAClearError) {
+  const auto dir = temp_dir("missing");
+  Fixture f(dir, onestep::RunMode::New);
+  EXPECT_THROW(f.trainer->latest_checkpoint(), onestep::Error);
+  fs::remove_all(dir);
+}
+
+TEST(TrainConfig, RejectsUnknownKeysAndBadValues) {
+  Json root = toy_root();
+  root["train"]["stepz"] = 3;
+  EXPECT_THROW(onestep::TrainConfig::from_config(root), onestep::Error);
+  root = toy_root();
+  root["train"]["betas"] = {0.9};
+  EXPECT_THROW(onestep::TrainConfig::from_config(root), onestep::Error);
+  root = toy_root();
+  root["train"]["optimizer"] = "sgd";
+  EXPECT_THROW(onestep::TrainConfig::from_config(root), onestep::Error);
+  // Warm-up: EDM ramps with images seen before the step; steps ramp with (step + 1) / warmup_steps.
+  onestep::TrainConfig c;
+  c.warmup_mimg = 10;
+  EXPECT_DOUBLE_EQ(c.lr_factor(0, 0), 0.0);
+  EXPECT_DOUBLE_EQ(c.lr_factor(0, 5000000), 0.5);
+  EXPECT_DOUBLE_EQ(c.lr_factor(0, 20000000), 1.0);
+  c.warmup_mimg = 0;
+  c.warmup_steps = 4;
+  EXPECT_DOUBLE_EQ(c.lr_factor(0, 0), 0.25);
+  EXPECT_DOUBLE_EQ(c.lr_factor(9, 0), 1.0);
+}
