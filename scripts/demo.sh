@@ -13,30 +13,32 @@ OUT="$RUN/demo"
 N_EVAL="${ONESTEP_DEMO_EVAL_N:-10000}"
 say() { echo; echo "== $*"; }
 
-say "the data: Fashion-MNIST from Debian's dataset-fashion-mnist"
-"$BIN" info --config "$PRESET" --data
-
 say "the network"
 "$BIN" info --config "$PRESET"
 
 say "training ($PRESET) into $RUN"
-if [ -f "$RUN/config.toml" ]; then
-  "$BIN" train --config "$PRESET" --run "$RUN" --resume   # continues a killed run; a finished one returns at once
+if [ -f "$RUN/model.safetensors" ]; then
+  echo "already trained: $RUN/model.safetensors (delete $RUN to train again)"
+elif [ -f "$RUN/config.toml" ]; then
+  "$BIN" train --config "$PRESET" --run "$RUN" --resume   # continues a killed run from its last checkpoint
 else
   "$BIN" train --config "$PRESET" --run "$RUN"
 fi
-CKPT="$RUN/checkpoints/latest.safetensors"
+MODEL="$RUN/model.safetensors"
 
 say "sampling: 1 step and 2 steps (sigma_mid 0.821), 100 images each, from the EMA weights"
 mkdir -p "$OUT"
-"$BIN" sample --ckpt "$CKPT" --steps 1 --n 100 --seed 1 --out "$OUT/samples-1step.png"
-"$BIN" sample --ckpt "$CKPT" --steps 2 --n 100 --seed 1 --out "$OUT/samples-2step.png"
+"$BIN" sample --ckpt "$MODEL" --steps 1 --n 100 --seed 1 --out "$OUT/samples-1step.png"
+"$BIN" sample --ckpt "$MODEL" --steps 2 --n 100 --seed 1 --out "$OUT/samples-2step.png"
 
 say "FD-FMNIST of $N_EVAL samples against the Fashion-MNIST test set"
 REF="$OUT/fmnist-test-ref.npz"
-[ -f "$REF" ] || "$BIN" eval stats --config "$PRESET" --set data.split=test --metric fd-fmnist --out "$REF"
-"$BIN" eval --ckpt "$CKPT" --steps 1,2 --n "$N_EVAL" --ref "$REF" --metric fd-fmnist --seeds 1
-echo "data floor (10k train images vs the test set):"
-"$BIN" eval --data-floor --config "$PRESET" --ref "$REF" --metric fd-fmnist --n "$N_EVAL"
+FLOOR="$OUT/fmnist-train10k.npz"
+[ -f "$REF" ] || "$BIN" eval stats --data "$PRESET" --set data.split=test --metric fd-fmnist --out "$REF"
+[ -f "$FLOOR" ] || "$BIN" eval stats --data "$PRESET" --set data.split=train --limit 10000 --metric fd-fmnist \
+  --out "$FLOOR"
+"$BIN" eval --ckpt "$MODEL" --steps 1,2 --n "$N_EVAL" --ref "$REF" --metric fd-fmnist --seeds 1
+echo "data floor, FD-FMNIST of 10k training images against the test set:"
+"$BIN" eval fd "$FLOOR" "$REF"
 
 say "done: grids in $OUT/samples-1step.png and $OUT/samples-2step.png, metrics in $RUN/metrics.jsonl"

@@ -46,7 +46,7 @@ std::string save_points_model(const fs::path& dir) {
 std::string save_image_model(const fs::path& dir) {
   onestep::Json root = {{"model",
                          {{"arch", "songunet"}, {"img_resolution", 8}, {"img_channels", 1}, {"model_channels", 8},
-                          {"channel_mult", {1, 2}}, {"num_blocks", 1}, {"attn_resolutions", {4}}}}}};
+                          {"channel_mult", {1, 2}}, {"num_blocks", 1}, {"attn_resolutions", {4}}}}};
   onestep::Denoiser model = onestep::build_model(root);
   fs::path path = dir / "image.safetensors";
   onestep::save_model(path, model);
