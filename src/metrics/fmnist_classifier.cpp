@@ -99,6 +99,7 @@ Dataset load_fmnist_split(const std::string& split, const std::string& path) {
   config.dataset = "fashion-mnist";
   config.path = path;
   config.split = split;
+  config.labels = true;
   auto data = load_dataset(config);
   require(data.labels.defined(), "Fashion-MNIST ", split, " split has no labels");
   return data;

@@ -53,6 +53,7 @@ TEST(FmnistClassifier, CommittedWeightsClassifyTheTestSet) {
   auto model = onestep::load_fmnist_classifier(path);
   onestep::DataConfig config;
   config.split = "test";
+  config.labels = true;  // load_dataset drops labels unless asked for them
   const auto test = onestep::load_dataset(config);
   const auto accuracy = onestep::classifier_accuracy(model, test.samples.slice(0, 0, 2000),
                                                      test.labels.slice(0, 0, 2000));
