@@ -4,6 +4,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "run_onestep.h"
+
 #include <algorithm>
 #include <array>
 #include <cstdio>
@@ -14,19 +16,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct Result {
-  int status;
-  std::string output;
-};
-Result run(const std::string& args) {
-  const std::string cmd = std::string(ONESTEP_BINARY) + " " + args + " 2>&1";
-  FILE* pipe = popen(cmd.c_str(), "r");
-  std::string out;
-  std::array<char, 4096> buf{};
-  while (size_t n = fread(buf.data(), 1, buf.size(), pipe)) out.append(buf.data(), n);
-  const int status = pclose(pipe);
-  return {WEXITSTATUS(status), out};
-}
+using Result = onestep::testing::CommandResult;
+Result run(const std::string& args) { return onestep::testing::run_onestep(args); }
 
 using ::testing::HasSubstr;
 

@@ -4,6 +4,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "run_onestep.h"
+
 #include <array>
 #include <cstdio>
 #include <filesystem>
@@ -12,19 +14,8 @@
 using ::testing::HasSubstr;
 
 namespace {
-struct Result {
-  int status;
-  std::string output;
-};
-Result run_info(const std::string& args) {
-  std::string cmd = std::string(ONESTEP_BINARY) + " info " + args + " 2>&1";
-  FILE* pipe = popen(cmd.c_str(), "r");
-  std::string out;
-  std::array<char, 4096> buf{};
-  while (size_t n = fread(buf.data(), 1, buf.size(), pipe)) out.append(buf.data(), n);
-  int status = pclose(pipe);
-  return {WEXITSTATUS(status), out};
-}
+using Result = onestep::testing::CommandResult;
+Result run_info(const std::string& args) { return onestep::testing::run_onestep("info " + args); }
 }  // namespace
 
 TEST(InfoCommand, PresetSummaryCountsParametersAndCost) {

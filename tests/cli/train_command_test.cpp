@@ -2,6 +2,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "run_onestep.h"
+
 #include <unistd.h>
 
 #include <array>
@@ -14,19 +16,8 @@ namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 
 namespace {
-struct Result {
-  int status;
-  std::string output;
-};
-Result run(const std::string& args) {
-  std::string cmd = std::string(ONESTEP_BINARY) + " " + args + " 2>&1";
-  FILE* pipe = popen(cmd.c_str(), "r");
-  std::string out;
-  std::array<char, 4096> buf{};
-  while (size_t n = fread(buf.data(), 1, buf.size(), pipe)) out.append(buf.data(), n);
-  int status = pclose(pipe);
-  return {WEXITSTATUS(status), out};
-}
+using Result = onestep::testing::CommandResult;
+Result run(const std::string& args) { return onestep::testing::run_onestep(args); }
 
 struct TempDir {
   fs::path path;
