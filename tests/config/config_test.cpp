@@ -4,6 +4,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "error_message.h"
+
 #include <fstream>
 #include <unistd.h>
 
@@ -11,14 +13,7 @@ using onestep::Json;
 using ::testing::HasSubstr;
 
 namespace {
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const onestep::Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+using onestep::testing::error_of;
 }  // namespace
 
 TEST(Config, ParsesTomlIntoJson) {

@@ -9,6 +9,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "error_message.h"
+
 using onestep::DataConfig;
 using onestep::Dataset;
 using onestep::Error;
@@ -18,14 +20,7 @@ using ::testing::HasSubstr;
 
 namespace {
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+using onestep::testing::error_of;
 
 std::string cifar_records(int n, int first_label) {
   std::string s;

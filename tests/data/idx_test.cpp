@@ -5,6 +5,8 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
+#include "error_message.h"
 #include <zlib.h>
 
 using onestep::Error;
@@ -36,14 +38,7 @@ void write_gzip(const std::filesystem::path& path, const std::string& bytes) {
   gzclose(f);
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+using onestep::testing::error_of;
 
 }  // namespace
 

@@ -6,6 +6,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "error_message.h"
+
 using onestep::Error;
 using onestep::testing::TempDir;
 using ::testing::HasSubstr;
@@ -13,14 +15,7 @@ using ::testing::HasSubstr;
 namespace {
 const std::filesystem::path kFixtures = std::filesystem::path(ONESTEP_TEST_FIXTURES) / "io";
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+using onestep::testing::error_of;
 }  // namespace
 
 TEST(Npy, RoundTripsEveryDtype) {

@@ -7,6 +7,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "error_message.h"
+
 using namespace onestep;
 using namespace onestep::testing;
 
@@ -22,14 +24,7 @@ Denoiser dropout_model(int64_t dim, PrecondConfig precond = edm_precond()) {
   m->train();
   return m;
 }
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+using onestep::testing::error_of;
 }  // namespace
 
 TEST(Metrics, PseudoHuberIsOverTheWholeSampleNotElementwise) {

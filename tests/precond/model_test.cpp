@@ -6,6 +6,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "error_message.h"
+
 #include <filesystem>
 
 using onestep::Json;
@@ -28,14 +30,7 @@ Json tiny_root() {
 std::filesystem::path temp_path(const std::string& name) {
   return std::filesystem::temp_directory_path() / ("onestep_model_" + std::to_string(::getpid()) + "_" + name);
 }
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const onestep::Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+using onestep::testing::error_of;
 }  // namespace
 
 TEST(Model, SaveLoadRoundTripWithoutBeingToldTheArchitecture) {
