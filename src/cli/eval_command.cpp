@@ -8,6 +8,7 @@
 #include "metrics/frechet.h"
 #include "metrics/image_set.h"
 #include "metrics/precision_recall.h"
+#include "io/npy.h"
 #include "precond/model.h"
 
 #include <CLI/CLI.hpp>
@@ -50,7 +51,9 @@ torch::Device pick_device(const std::string& name) {
   return torch::cuda::is_available() ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
 }
 
-std::string metric_label(const std::string& metric) { return metric == "fid" ? "FID" : "FD-FMNIST"; }
+std::string metric_label(const std::string& metric) {
+  return metric == "fid" ? "FID" : metric == "swd" ? "SWD" : "FD-FMNIST";
+}
 
 // Applies the command-line values over the [eval] section, so flags and config files mean the same thing.
 Json eval_root(const EvalOptions& o) {
@@ -79,6 +82,52 @@ torch::Tensor real_features(const EvalOptions& o, const Json& root, FeatureDetec
   return extract_features(detector, images, batch);
 }
 
+void print_summary(int64_t steps, const std::string& label, int64_t n, const std::vector<double>& values) {
+  double mean = 0.0, var = 0.0;
+  for (double v : values) mean += v;
+  mean /= static_cast<double>(values.size());
+  for (double v : values) var += (v - mean) * (v - mean);
+  const double sd = values.size() > 1 ? std::sqrt(var / static_cast<double>(values.size() - 1)) : 0.0;
+  std::printf("%lld-step %s (n = %lld, %zu seeds): %.4f +- %.4f, best %.4f\n", static_cast<long long>(steps),
+              label.c_str(), static_cast<long long>(n), values.size(), mean, sd,
+              *std::min_element(values.begin(), values.end()));
+}
+
+// 2-D point models: sliced Wasserstein-2 distance to fresh draws of the toy distribution (or to --ref POINTS.npy),
+// beside the data-vs-data floor.
+void run_points_eval(const EvalOptions& o, const Json& root, const EvalConfig& config) {
+  require(!o.pr, "--pr is for image metrics, not swd");
+  const auto reference = reference_points(config, root);
+  if (config.ref.empty())
+    std::printf("SWD floor (two fresh draws of %lld points): %.4f\n", static_cast<long long>(reference.size(0)),
+                points_distance(reference, reference_points(config, root, 1)));
+  if (!o.images.empty()) {
+    auto points = read_npy(o.images);
+    require(points.dim() == 2 && points.size(1) == reference.size(1), "eval: ", o.images, " holds ",
+            points.sizes(), "; expected points [N, ", reference.size(1), "]");
+    if (o.n > 0) points = points.slice(0, 0, std::min(o.n, points.size(0)));
+    require(torch::isfinite(points).all().item<bool>(), "eval: ", o.images, " holds NaN/Inf points");
+    std::printf("SWD of %lld points from %s: %.4f\n", static_cast<long long>(points.size(0)), o.images.c_str(),
+                points_distance(points.to(torch::kFloat32), reference));
+    return;
+  }
+  auto model = load_model(o.ckpt, o.prefix);
+  model->to(pick_device(o.device));
+  for (const auto steps : config.steps) {
+    const auto sampler = sampler_for_steps(root, steps, config.sigma_mid);
+    std::vector<double> values;
+    for (int64_t s = 0; s < o.seeds; ++s) {
+      const auto points = generated_points(model, sampler, config.n, config.batch,
+                                           static_cast<uint64_t>(config.seed + s));
+      values.push_back(points_distance(points, reference));
+      std::printf("%lld-step SWD (%s), seed %lld: %.4f\n", static_cast<long long>(steps), sampler.kind.c_str(),
+                  static_cast<long long>(config.seed + s), values.back());
+      std::fflush(stdout);
+    }
+    print_summary(steps, "SWD", config.n, values);
+  }
+}
+
 void print_pr(const PrecisionRecall& pr) {
   std::printf("  precision %.4f  recall %.4f  (k = 3)\n", pr.precision, pr.recall);
 }
@@ -88,6 +137,8 @@ void run_eval(const EvalOptions& o) {
   require(o.seeds >= 1, "--seeds must be at least 1");
   const Json root = eval_root(o);
   const auto config = EvalConfig::from_config(root);
+  for (const auto steps : config.steps) (void)sampler_for_steps(root, steps, config.sigma_mid);  // fail early
+  if (config.metric == "swd") return run_points_eval(o, root, config);
   const auto device = pick_device(o.device);
   auto detector = load_detector(config.metric, config.detector, device);
   require(!config.ref.empty() || config.metric == "fd-fmnist",
@@ -121,14 +172,7 @@ void run_eval(const EvalOptions& o) {
       if (o.pr) print_pr(precision_recall(real, generated.features));
       std::fflush(stdout);
     }
-    double mean = 0.0, var = 0.0;
-    for (double v : values) mean += v;
-    mean /= static_cast<double>(values.size());
-    for (double v : values) var += (v - mean) * (v - mean);
-    const double sd = values.size() > 1 ? std::sqrt(var / static_cast<double>(values.size() - 1)) : 0.0;
-    std::printf("%lld-step %s (n = %lld, %zu seeds): %.4f +- %.4f, best %.4f\n", static_cast<long long>(steps),
-                label.c_str(), static_cast<long long>(config.n), values.size(), mean, sd,
-                *std::min_element(values.begin(), values.end()));
+    print_summary(steps, label, config.n, values);
   }
 }
 
@@ -161,13 +205,13 @@ void register_eval_command(CLI::App& app) {
   add_config_options(*command, options->config, false);
   command->add_option("--ckpt", options->ckpt, "model weights (.safetensors) to sample from");
   command->add_option("--prefix", options->prefix, "tensor-name prefix of the weights inside a checkpoint");
-  command->add_option("--images", options->images, "evaluate existing images: a directory of PNG/JPEG or an .npz");
+  command->add_option("--images", options->images, "evaluate existing images: a directory of PNG/JPEG or an .npz (swd: points .npy)");
   command->add_option("--steps", options->steps, "sampler step counts, e.g. 1,2 (default [eval].steps)")
       ->delimiter(',');
   command->add_option("--n", options->n, "images generated per evaluation (default [eval].n = 10000)");
   command->add_option("--batch", options->batch, "batch size for sampling and features (default 500)");
-  command->add_option("--ref", options->ref, "reference statistics .npz (mu, sigma)");
-  command->add_option("--metric", options->metric, "fid | fd-fmnist (default [eval].metric = fd-fmnist)");
+  command->add_option("--ref", options->ref, "reference statistics .npz (mu, sigma); swd: reference points .npy");
+  command->add_option("--metric", options->metric, "fid | fd-fmnist | swd (2-D points; default [eval].metric = fd-fmnist)");
   command->add_option("--detector", options->detector,
                       "feature network: inception-2015-12-05.pt, a converted .safetensors, or the FMNIST classifier");
   command->add_option("--seeds", options->seeds, "repeat over this many seeds; prints mean +- std")
@@ -182,8 +226,12 @@ void register_eval_command(CLI::App& app) {
       "               --detector inception-2015-12-05.pt\n"
       "  onestep eval --images samples.npz --ref cifar10.npz --metric fid --detector inception-2015-12-05.pt\n"
       "  onestep eval stats --data fmnist-ict-cpu --metric fd-fmnist --out fmnist-train.npz\n"
+      "  onestep eval --config points-ict --ckpt runs/points-ict/model.safetensors --metric swd --steps 1,2\n"
+      "  onestep eval --config points-edm --ckpt runs/points-edm/model.safetensors --metric swd --steps 18\n"
       "  onestep eval train-classifier --out assets/fmnist_classifier.safetensors\n"
-      "Without --ref, FD-FMNIST compares against the statistics of the [data] dataset (Fashion-MNIST train).");
+      "Without --ref, FD-FMNIST compares against the statistics of the [data] dataset (Fashion-MNIST train);\n"
+      "SWD (sliced Wasserstein-2, 1000 directions) against n fresh points of the [data] toy distribution, and it\n"
+      "prints the floor: the SWD between two such fresh draws.");
 
   auto* stats = command->add_subcommand("stats", "Reference statistics (mu, sigma) of a dataset or image set");
   auto stats_options = std::make_shared<StatsOptions>();

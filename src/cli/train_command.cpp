@@ -3,6 +3,7 @@
 #include "data/dataset.h"
 #include "io/run_dir.h"
 #include "io/safetensors.h"
+#include "metrics/evaluation.h"
 #include "objectives/objective.h"
 #include "precond/model.h"
 #include "samplers/sampler.h"
@@ -79,6 +80,7 @@ void run_train(const TrainOptions& options) {
   const TrainConfig train = TrainConfig::from_config(root);
   const DataConfig data_config = DataConfig::from_config(root);
   const SamplerConfig sample = SamplerConfig::from_config(root);
+  const EvalConfig eval = EvalConfig::from_config(root);
   if (train.threads > 0) torch::set_num_threads(static_cast<int>(train.threads));
   torch::manual_seed(static_cast<uint64_t>(train.seed));
   Denoiser model = build_model(root);
@@ -91,6 +93,7 @@ void run_train(const TrainOptions& options) {
   effective["model"] = model->model_config();
   effective["precond"] = model->precond().to_json();
   effective["objective"] = objective->to_json();
+  effective["eval"] = eval.to_json();
 
   if (!options.init.empty()) load_init_weights(model, options.init);
   auto data = std::make_shared<const Dataset>(load_dataset(data_config));
@@ -102,6 +105,7 @@ void run_train(const TrainOptions& options) {
   else if (options.steps > 0) run.write_config(effective);
 
   Trainer trainer(run, effective, train, sample, model, std::move(objective), data);
+  if (eval.every > 0) trainer.set_eval_hook(make_evaluation_hook(effective), eval.every);
   if (options.resume) {
     const auto checkpoint = trainer.latest_checkpoint();
     trainer.load_checkpoint(checkpoint);

@@ -28,6 +28,11 @@ DataConfig DataConfig::from_config(const Json& root) {
   return c;
 }
 
+bool DataConfig::is_toy_distribution() const {
+  return dataset == "eight-gaussians" || dataset == "two-moons" || dataset == "checkerboard" ||
+         dataset == "swiss-roll";
+}
+
 Json DataConfig::to_json() const {
   return Json{{"dataset", dataset}, {"path", path},         {"split", split},   {"resolution", resolution},
               {"resize", resize},   {"flip", flip},         {"labels", labels}, {"subset", subset},

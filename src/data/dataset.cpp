@@ -40,8 +40,7 @@ Dataset read_source(const DataConfig& c) {
   Dataset d;
   if (c.dataset == "points") {
     d.samples = read_points_file(required_path(c));
-  } else if (c.dataset == "eight-gaussians" || c.dataset == "two-moons" || c.dataset == "checkerboard" ||
-             c.dataset == "swiss-roll") {
+  } else if (c.is_toy_distribution()) {
     d.samples = make_toy_points(c.dataset, c.num_points, static_cast<uint64_t>(c.seed));
   } else {
     fail("unknown data.dataset '", c.dataset, "'");

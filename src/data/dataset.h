@@ -25,6 +25,7 @@ struct DataConfig {
   int64_t seed = 0;          // seeds toy-data generation and the subset choice
 
   static DataConfig from_config(const Json& root);  // reads [data], rejects unknown keys
+  bool is_toy_distribution() const;  // a built-in 2-D distribution, so fresh draws exist
   Json to_json() const;
 };
 

@@ -2,7 +2,9 @@
 
 #include "core/error.h"
 #include "data/dataset.h"
+#include "io/npy.h"
 #include "metrics/frechet.h"
+#include "metrics/sliced_wasserstein.h"
 
 #include <memory>
 
@@ -11,7 +13,7 @@ namespace onestep {
 EvalConfig EvalConfig::from_config(const Json& root) {
   EvalConfig c;
   SectionReader r(root, "eval");
-  c.metric = r.get_string("metric", c.metric, {"fd-fmnist", "fid"});
+  c.metric = r.get_string("metric", c.metric, {"fd-fmnist", "fid", "swd"});
   c.n = r.get_int("n", c.n);
   c.batch = r.get_int("batch", c.batch);
   c.detector = r.get_string("detector", c.detector);
@@ -36,7 +38,8 @@ Json EvalConfig::to_json() const {
 }
 
 std::string metric_key(const std::string& metric, int64_t steps) {
-  return (metric == "fid" ? std::string("fid_") : std::string("fd_fmnist_")) + std::to_string(steps) + "step";
+  const std::string prefix = metric == "fid" ? "fid_" : metric == "swd" ? "swd_" : "fd_fmnist_";
+  return prefix + std::to_string(steps) + "step";
 }
 
 SamplerConfig sampler_for_steps(const Json& root, int64_t steps, double sigma_mid) {
@@ -47,8 +50,10 @@ SamplerConfig sampler_for_steps(const Json& root, int64_t steps, double sigma_mi
     sampler.sigmas = steps == 1 ? std::vector<double>{sampler.sigma_max}
                                 : std::vector<double>{sampler.sigma_max, sigma_mid};
   } else {
+    require(steps >= 2, sampler.kind, " sampling is evaluated with 2 or more steps (EDM: 18), got ", steps);
     sampler.steps = steps;
   }
+  sampler.validate();
   return sampler;
 }
 
@@ -57,6 +62,20 @@ namespace {
 torch::Device model_device(Denoiser& model) {
   const auto params = model->parameters();
   return params.empty() ? torch::Device(torch::kCPU) : params.front().device();
+}
+
+// Latents and labels come from a CPU generator so a seed means the same samples on every device.
+torch::Tensor sample_batch(Denoiser& model, const SamplerConfig& sampler, int64_t b, at::Generator& generator,
+                           const torch::Device& device) {
+  std::vector<int64_t> latent_shape{b};
+  const auto shape = model->sample_shape();
+  latent_shape.insert(latent_shape.end(), shape.begin(), shape.end());
+  const auto latents = torch::randn(latent_shape, generator).to(device);
+  torch::Tensor labels;
+  if (model->label_dim() > 0)
+    labels = torch::one_hot(torch::randint(model->label_dim(), {b}, generator), model->label_dim())
+                 .to(device, torch::kFloat32);
+  return run_sampler(model, sampler, latents, generator, labels);
 }
 
 }  // namespace
@@ -73,16 +92,7 @@ GeneratedFeatures generated_features(Denoiser& model, const SamplerConfig& sampl
   const bool was_training = model->is_training();
   model->eval();
   for (int64_t start = 0; start < n; start += batch) {
-    const int64_t b = std::min(batch, n - start);
-    std::vector<int64_t> latent_shape{b};
-    latent_shape.insert(latent_shape.end(), shape.begin(), shape.end());
-    // Latents and labels come from a CPU generator so a seed means the same images on every device.
-    const auto latents = torch::randn(latent_shape, generator).to(device);
-    torch::Tensor labels;
-    if (model->label_dim() > 0)
-      labels = torch::one_hot(torch::randint(model->label_dim(), {b}, generator), model->label_dim())
-                   .to(device, torch::kFloat32);
-    const auto x = run_sampler(model, sampler, latents, generator, labels);
+    const auto x = sample_batch(model, sampler, std::min(batch, n - start), generator, device);
     const auto feats = detector.features(float_to_images(x));
     require(torch::isfinite(feats).all().item<bool>(),
             "evaluation: generated images gave NaN/Inf features (did sampling diverge?)");
@@ -115,21 +125,75 @@ FeatureStats reference_stats(const EvalConfig& config, const Json& root, Feature
   return image_feature_stats(detector, data.samples, config.batch);
 }
 
+torch::Tensor generated_points(Denoiser& model, const SamplerConfig& sampler, int64_t n, int64_t batch,
+                               uint64_t seed) {
+  require(n >= 2 && batch >= 1, "evaluation: need n >= 2 points and a positive batch");
+  require(model->sample_shape().size() == 1, "the swd metric is for 2-D point models; image models use fd-fmnist "
+                                             "or fid");
+  const auto device = model_device(model);
+  auto generator = at::make_generator<at::CPUGeneratorImpl>(seed);
+  const bool was_training = model->is_training();
+  model->eval();
+  std::vector<torch::Tensor> parts;
+  for (int64_t start = 0; start < n; start += batch)
+    parts.push_back(sample_batch(model, sampler, std::min(batch, n - start), generator, device).cpu());
+  if (was_training) model->train();
+  auto points = torch::cat(parts).to(torch::kFloat32);
+  require(torch::isfinite(points).all().item<bool>(), "evaluation: generated points hold NaN/Inf (did sampling "
+                                                      "diverge?)");
+  return points;
+}
+
+torch::Tensor reference_points(const EvalConfig& config, const Json& root, int64_t draw) {
+  if (!config.ref.empty()) {
+    require(draw == 0, "swd: reference points from ", config.ref, " are a single set");
+    auto points = read_npy(config.ref);
+    require(points.dim() == 2 && points.size(0) >= 2, "swd reference ", config.ref, ": expected points [N, D], got ",
+            points.sizes());
+    return points.to(torch::kFloat32);
+  }
+  auto data_config = DataConfig::from_config(root);
+  require(data_config.is_toy_distribution(), "swd: fresh reference points need a built-in toy [data].dataset, got '", data_config.dataset,
+          "'; pass --ref POINTS.npy");
+  // Training draws with data.seed; evaluation draws never coincide with it.
+  data_config.seed = data_config.seed + 1000003 * (1 + draw);
+  data_config.num_points = config.n;
+  data_config.subset = 0;
+  return load_dataset(data_config).samples.to(torch::kFloat32);
+}
+
+double points_distance(const torch::Tensor& a, const torch::Tensor& b) {
+  constexpr int64_t kProjections = 1000;
+  constexpr uint64_t kProjectionSeed = 0x5eed;
+  return sliced_wasserstein(a, b, kProjections, kProjectionSeed, 2);
+}
+
 std::function<Json(Denoiser&, int64_t)> make_evaluation_hook(const Json& root) {
   const auto config = EvalConfig::from_config(root);
   struct State {
     std::unique_ptr<FeatureDetector> detector;
     FeatureStats reference;
+    torch::Tensor reference_points;
   };
   auto state = std::make_shared<State>();
   // Validate the sampler settings now, so a bad [sample] section fails before training starts.
   for (auto steps : config.steps) (void)sampler_for_steps(root, steps, config.sigma_mid);
   return [config, root, state](Denoiser& model, int64_t step) -> Json {
+    (void)step;
+    Json result = Json::object();
+    if (config.metric == "swd") {
+      if (!state->reference_points.defined()) state->reference_points = reference_points(config, root);
+      for (auto steps : config.steps) {
+        const auto sampler = sampler_for_steps(root, steps, config.sigma_mid);
+        const auto points = generated_points(model, sampler, config.n, config.batch, static_cast<uint64_t>(config.seed));
+        result[metric_key(config.metric, steps)] = points_distance(points, state->reference_points);
+      }
+      return result;
+    }
     if (!state->detector) {
       state->detector = load_detector(config.metric, config.detector, model_device(model));
       state->reference = reference_stats(config, root, *state->detector);
     }
-    Json result = Json::object();
     for (auto steps : config.steps) {
       const auto sampler = sampler_for_steps(root, steps, config.sigma_mid);
       // The same latents at every evaluation, so successive values differ only through the model.
@@ -137,7 +201,6 @@ std::function<Json(Denoiser&, int64_t)> make_evaluation_hook(const Json& root) {
                                                 static_cast<uint64_t>(config.seed));
       result[metric_key(config.metric, steps)] = frechet_distance(generated.stats, state->reference);
     }
-    (void)step;
     return result;
   };
 }

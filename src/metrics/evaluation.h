@@ -1,6 +1,7 @@
 #pragma once
 // Sampling + scoring in one pass (SPEC section 6): generate images with a sampler, quantize them as the field does,
-// stream their features into float64 statistics and compare with reference statistics. [eval] section.
+// stream their features into float64 statistics and compare with reference statistics. 2-D point models are scored
+// by the sliced Wasserstein distance to fresh draws of their toy distribution. [eval] section.
 #include "config/config.h"
 #include "metrics/detector.h"
 #include "metrics/feature_stats.h"
@@ -17,11 +18,11 @@
 namespace onestep {
 
 struct EvalConfig {
-  std::string metric = "fd-fmnist";  // fd-fmnist | fid
+  std::string metric = "fd-fmnist";  // fd-fmnist | fid | swd (2-D points)
   int64_t n = 10000;                 // images generated per evaluation (papers: 50000)
   int64_t batch = 500;
   std::string detector;              // empty: fd-fmnist uses assets/fmnist_classifier.safetensors; fid requires it
-  std::string ref;                   // reference statistics .npz; empty: computed once from the [data] dataset
+  std::string ref;                   // reference statistics .npz (swd: reference points .npy); empty: from [data]
   int64_t every = 0;                 // the trainer evaluates every `every` steps (0 = never)
   std::vector<int64_t> steps = {1, 2};  // sampler step counts evaluated
   double sigma_mid = 0.821;          // the 2-step sampler's intermediate sigma (CIFAR-10 value, iCT/ECT)
@@ -48,10 +49,20 @@ FeatureStats image_feature_stats(FeatureDetector& detector, const torch::Tensor&
 // Reference statistics: [eval].ref when set, else computed from the configuration's [data] dataset.
 FeatureStats reference_stats(const EvalConfig& config, const Json& root, FeatureDetector& detector);
 
-// The trainer's evaluation hook: returns {"fd_fmnist_1step": x, "fd_fmnist_2step": y} (or fid_...). Detector and
-// reference statistics are loaded on the first call and kept.
+// 2-D models. n points from the sampler, latents from a CPU generator seeded with `seed`: [n, D] float32 on CPU.
+torch::Tensor generated_points(Denoiser& model, const SamplerConfig& sampler, int64_t n, int64_t batch, uint64_t seed);
+
+// Reference points for swd: [eval].ref (.npy) when set, else n fresh points of the [data] toy distribution drawn
+// with a seed the training data never uses (draw 0, 1, ... are independent sets, for the data-vs-data floor).
+torch::Tensor reference_points(const EvalConfig& config, const Json& root, int64_t draw = 0);
+
+// The sliced Wasserstein-2 distance used for points: 1000 random directions, fixed projection seed.
+double points_distance(const torch::Tensor& a, const torch::Tensor& b);
+
+// The trainer's evaluation hook: returns {"fd_fmnist_1step": x, "fd_fmnist_2step": y} (or fid_..., swd_...).
+// Detector and reference statistics (or points) are loaded on the first call and kept.
 std::function<Json(Denoiser&, int64_t)> make_evaluation_hook(const Json& root);
 
-std::string metric_key(const std::string& metric, int64_t steps);  // "fd_fmnist_1step", "fid_2step"
+std::string metric_key(const std::string& metric, int64_t steps);  // "fd_fmnist_1step", "fid_2step", "swd_1step"
 
 }  // namespace onestep

@@ -56,7 +56,6 @@ TrainConfig TrainConfig::from_config(const Json& root) {
   c.keep_checkpoints = r.get_int("keep_checkpoints", c.keep_checkpoints);
   c.sample_every = r.get_int("sample_every", c.sample_every);
   c.sample_count = r.get_int("sample_count", c.sample_count);
-  c.eval_every = r.get_int("eval_every", c.eval_every);
   c.log_every = r.get_int("log_every", c.log_every);
   c.max_nonfinite = r.get_int("max_nonfinite", c.max_nonfinite);
   c.seed = r.get_int("seed", c.seed);
@@ -75,7 +74,6 @@ TrainConfig TrainConfig::from_config(const Json& root) {
   require(c.checkpoint_every >= 0, "train.checkpoint_every must be >= 0, got ", c.checkpoint_every);
   require(c.keep_checkpoints >= 1, "train.keep_checkpoints must be >= 1, got ", c.keep_checkpoints);
   require(c.sample_count > 0, "train.sample_count must be > 0, got ", c.sample_count);
-  require(c.eval_every >= 0, "train.eval_every must be >= 0, got ", c.eval_every);
   require(c.log_every > 0, "train.log_every must be > 0, got ", c.log_every);
   require(c.max_nonfinite >= 1, "train.max_nonfinite must be >= 1, got ", c.max_nonfinite);
   require(c.threads >= 0, "train.threads must be >= 0, got ", c.threads);
@@ -104,7 +102,6 @@ Json TrainConfig::to_json() const {
               {"keep_checkpoints", keep_checkpoints},
               {"sample_every", sample_every},
               {"sample_count", sample_count},
-              {"eval_every", eval_every},
               {"log_every", log_every},
               {"max_nonfinite", max_nonfinite},
               {"seed", seed},

@@ -28,7 +28,6 @@ struct TrainConfig {
   int64_t keep_checkpoints = 3;
   int64_t sample_every = 0;         // 0 = only at the end; < 0 = never
   int64_t sample_count = 64;        // images in a grid
-  int64_t eval_every = 0;           // 0 = never
   int64_t log_every = 10;
   int64_t max_nonfinite = 10;       // consecutive non-finite losses before stopping
   int64_t seed = 0;

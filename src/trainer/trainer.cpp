@@ -201,7 +201,7 @@ void Trainer::train(int64_t until_step) {
     ++interval_steps;
 
     const bool log_now = step_ % train_.log_every == 0 || step_ == until_step;
-    const bool eval_now = eval_hook_ && train_.eval_every > 0 && step_ % train_.eval_every == 0;
+    const bool eval_now = eval_hook_ && eval_every_ > 0 && step_ % eval_every_ == 0;
     if (log_now || eval_now) {
       const double seconds = std::chrono::duration<double>(clock::now() - interval_start).count();
       Json record{{"step", step_},

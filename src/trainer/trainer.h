@@ -21,7 +21,7 @@
 
 namespace onestep {
 
-// Called every train.eval_every steps with the first EMA (the raw model when there is none); its result is
+// Called every `every` steps (the [eval] section's `every`) with the first EMA (the raw model when there is none); its result is
 // merged into that step's metrics line.
 using EvalHook = std::function<Json(Denoiser& model, int64_t step)>;
 
@@ -33,7 +33,10 @@ class Trainer {
           Denoiser model, std::unique_ptr<Objective> objective, std::shared_ptr<const Dataset> data);
   ~Trainer();
 
-  void set_eval_hook(EvalHook hook) { eval_hook_ = std::move(hook); }
+  void set_eval_hook(EvalHook hook, int64_t every) {
+    eval_hook_ = std::move(hook);
+    eval_every_ = every;
+  }
   // Quiet: no progress bar (tests).
   void set_quiet(bool quiet) { quiet_ = quiet; }
 
@@ -76,6 +79,7 @@ class Trainer {
   at::Generator generator_;
   MetricsLog metrics_;
   EvalHook eval_hook_;
+  int64_t eval_every_ = 0;
   bool quiet_ = false;
   int64_t step_ = 0, images_seen_ = 0, nonfinite_streak_ = 0, last_checkpoint_step_ = -1;
 };

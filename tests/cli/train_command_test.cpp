@@ -89,3 +89,33 @@ TEST(TrainCommand, TinyRunTrainsResumesAndExportsTheEma) {
   EXPECT_EQ(r.status, 1) << r.output;
   EXPECT_THAT(r.output, HasSubstr("architectures differ"));
 }
+
+// The trainer's evaluation hook through the CLI, then `onestep eval` on the same 2-D model (SWD path).
+TEST(TrainCommand, PeriodicEvaluationGoesIntoTheMetricsLog) {
+  TempDir tmp;
+  const auto config = write_config(tmp.path);
+  const auto run_dir = tmp.path / "run";
+  Result r = run("train --config " + config + " --set eval.every=2 --set eval.metric=swd --set eval.n=300" +
+                 " --set eval.steps=[4] --set train.steps=4 --run " + run_dir.string());
+  ASSERT_EQ(r.status, 0) << r.output;
+  std::ifstream metrics(run_dir / "metrics.jsonl");
+  std::string line;
+  int evaluations = 0;
+  while (std::getline(metrics, line))
+    if (line.find("\"swd_4step\":") != std::string::npos) ++evaluations;
+  EXPECT_EQ(evaluations, 2);  // steps 2 and 4
+
+  const std::string model = (run_dir / "model.safetensors").string();
+  r = run("eval --config " + config + " --ckpt " + model + " --metric swd --steps 4 --n 300 --seeds 2");
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("SWD floor (two fresh draws of 300 points)"));
+  EXPECT_THAT(r.output, HasSubstr("4-step SWD (n = 300, 2 seeds)"));
+  // A wrong step count for the sampler fails before any sampling.
+  r = run("eval --config " + config + " --ckpt " + model + " --metric swd --steps 1");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_THAT(r.output, HasSubstr("2 or more steps"));
+  // An image metric on a points model is refused with a clear message.
+  r = run("eval --config " + config + " --ckpt " + model + " --metric swd --steps 4 --n 300 --pr");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_THAT(r.output, HasSubstr("--pr is for image metrics"));
+}

@@ -1,6 +1,7 @@
 #include "metrics/evaluation.h"
 
 #include "core/error.h"
+#include "data/dataset.h"
 
 #include <gtest/gtest.h>
 
@@ -32,6 +33,46 @@ TEST(EvalConfig, RejectsBadValues) {
 TEST(EvalConfig, MetricKeys) {
   EXPECT_EQ(onestep::metric_key("fd-fmnist", 1), "fd_fmnist_1step");
   EXPECT_EQ(onestep::metric_key("fid", 2), "fid_2step");
+  EXPECT_EQ(onestep::metric_key("swd", 18), "swd_18step");
+}
+
+TEST(EvalSampler, StepCountsMatchTheSamplerKind) {
+  using onestep::Json;
+  const auto one = onestep::sampler_for_steps(Json::object(), 1, 0.821);
+  EXPECT_EQ(one.sigmas, (std::vector<double>{80.0}));
+  const auto two = onestep::sampler_for_steps(Json::object(), 2, 0.5);
+  EXPECT_EQ(two.sigmas, (std::vector<double>{80.0, 0.5}));
+  EXPECT_THROW(onestep::sampler_for_steps(Json::object(), 3, 0.821), onestep::Error);
+  const Json heun{{"sample", {{"kind", "heun"}}}};
+  EXPECT_EQ(onestep::sampler_for_steps(heun, 18, 0.821).steps, 18);
+  EXPECT_THROW(onestep::sampler_for_steps(heun, 1, 0.821), onestep::Error);  // Heun needs 2 levels or more
+}
+
+TEST(EvalPoints, FreshDrawsAreNewSetsOfTheSameDistribution) {
+  using onestep::Json;
+  const Json root{{"data", {{"dataset", "eight-gaussians"}, {"num_points", 5000}}}, {"eval", {{"n", 4000}}}};
+  const auto config = onestep::EvalConfig::from_config(root);
+  const auto a = onestep::reference_points(config, root, 0);
+  const auto b = onestep::reference_points(config, root, 1);
+  ASSERT_EQ(a.sizes(), (std::vector<int64_t>{4000, 2}));
+  EXPECT_TRUE(torch::equal(a, onestep::reference_points(config, root, 0)));  // deterministic
+  const auto training = onestep::load_dataset(onestep::DataConfig::from_config(root)).samples;
+  EXPECT_FALSE(torch::equal(a, training.slice(0, 0, 4000)));  // never the training points
+  EXPECT_FALSE(torch::equal(a, b));
+  // Two draws are close; a shifted set is far (sliced W2 of a shift v: the mean of |<v, u>| over directions u, |v| 2/pi in 2-D).
+  const double floor = onestep::points_distance(a, b);
+  EXPECT_LT(floor, 0.1);
+  const double shifted = onestep::points_distance(a, b + torch::tensor({1.0f, 0.0f}));
+  EXPECT_GT(shifted, 0.5);
+  EXPECT_GT(shifted, 5 * floor);
+}
+
+TEST(EvalPoints, ReferenceNeedsAToyDistributionOrAFile) {
+  using onestep::Json;
+  const Json images{{"data", {{"dataset", "fashion-mnist"}}}};
+  EXPECT_THROW(onestep::reference_points(onestep::EvalConfig::from_config(images), images), onestep::Error);
+  const Json missing{{"eval", {{"ref", "/nonexistent/points.npy"}}}};
+  EXPECT_THROW(onestep::reference_points(onestep::EvalConfig::from_config(missing), missing), onestep::Error);
 }
 
 }  // namespace

@@ -165,6 +165,34 @@ TEST(Trainer, RepeatedNonFiniteLossStopsWithLastGoodCheckpointIntact) {
   fs::remove_all(dir);
 }
 
+TEST(Trainer, EvaluationHookSeesTheFirstEmaAndItsResultIsLogged) {
+  const auto dir = temp_dir("eval-hook");
+  Fixture f(dir, onestep::RunMode::New);
+  std::vector<int64_t> calls;
+  f.trainer->set_eval_hook(
+      [&](onestep::Denoiser& model, int64_t step) {
+        calls.push_back(step);
+        // The hook gets the first EMA's weights, which differ from the raw weights after a step.
+        auto& ema = f.trainer->emas().front().model();
+        EXPECT_TRUE(torch::equal(model->parameters().front(), ema->parameters().front()));
+        EXPECT_FALSE(torch::equal(model->parameters().front(), f.trainer->model()->parameters().front()));
+        return Json{{"quality", 100.0 + static_cast<double>(step)}};
+      },
+      5);
+  f.trainer->train(12);
+  EXPECT_EQ(calls, (std::vector<int64_t>{5, 10}));
+  std::ifstream metrics(dir / "metrics.jsonl");
+  std::string line;
+  std::vector<std::pair<int64_t, double>> logged;
+  while (std::getline(metrics, line)) {
+    const auto j = Json::parse(line);
+    if (j.contains("quality")) logged.emplace_back(j["step"].get<int64_t>(), j["quality"].get<double>());
+  }
+  EXPECT_EQ(logged, (std::vector<std::pair<int64_t, double>>{{5, 105.0}, {10, 110.0}}));
+  EXPECT_TRUE(f.trainer->model()->is_training());  // training goes on in train mode after an evaluation
+  fs::remove_all(dir);
+}
+
 TEST(Trainer, MissingCheckpointIsAClearError) {
   const auto dir = temp_dir("missing");
   Fixture f(dir, onestep::RunMode::New);
