@@ -38,7 +38,7 @@ int run_main(int argc, char** argv) {
   app.footer(
       "Examples:\n"
       "  onestep train --config fmnist-ict-cpu --run runs/ict\n"
-      "  onestep sample --ckpt runs/ict/checkpoints/latest.safetensors --steps 2 --n 64 --out grid.png\n"
+      "  onestep sample --ckpt runs/ict/checkpoints/latest --steps 2 --n 64 --out grid.png\n"
       "  onestep eval --ckpt model.safetensors --steps 1,2 --n 10000 --ref ref.npz --metric fd-fmnist\n"
       "  onestep info --preset ddpmpp-cifar10\n"
       "Run 'onestep COMMAND --help' for a command's options.");

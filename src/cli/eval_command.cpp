@@ -24,7 +24,7 @@ namespace {
 
 struct EvalOptions {
   ConfigOptions config;
-  std::string ckpt, prefix, images, ref, metric, detector, device = "auto", real;
+  std::string ckpt, weights, images, ref, metric, detector, device = "auto", real;
   std::vector<int64_t> steps;
   int64_t n = 0, batch = 0, seeds = 1;
   bool pr = false;
@@ -111,7 +111,7 @@ void run_points_eval(const EvalOptions& o, const Json& root, const EvalConfig& c
                 points_distance(points.to(torch::kFloat32), reference));
     return;
   }
-  auto model = load_model(o.ckpt, o.prefix);
+  auto model = load_model(o.ckpt, o.weights);
   model->to(pick_device(o.device));
   for (const auto steps : config.steps) {
     const auto sampler = sampler_for_steps(root, steps, config.sigma_mid);
@@ -156,7 +156,7 @@ void run_eval(const EvalOptions& o) {
     return;
   }
 
-  auto model = load_model(o.ckpt, o.prefix);
+  auto model = load_model(o.ckpt, o.weights);
   model->to(device);
   torch::Tensor real;
   if (o.pr) real = real_features(o, root, *detector, config.n, config.batch);
@@ -204,7 +204,7 @@ void register_eval_command(CLI::App& app) {
   auto options = std::make_shared<EvalOptions>();
   add_config_options(*command, options->config, false);
   command->add_option("--ckpt", options->ckpt, "model weights (.safetensors) to sample from");
-  command->add_option("--prefix", options->prefix, "tensor-name prefix of the weights inside a checkpoint");
+  command->add_option("--weights", options->weights, "weight set of a training checkpoint: raw or an EMA name (default: first EMA)");
   command->add_option("--images", options->images, "evaluate existing images: a directory of PNG/JPEG or an .npz (swd: points .npy)");
   command->add_option("--steps", options->steps, "sampler step counts, e.g. 1,2 (default [eval].steps)")
       ->delimiter(',');

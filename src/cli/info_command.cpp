@@ -20,7 +20,7 @@ struct InfoOptions {
   ConfigOptions config;
   std::string preset;
   std::string ckpt;
-  std::string prefix;
+  std::string weights;
 };
 
 std::string with_commas(int64_t n) {
@@ -62,23 +62,23 @@ void register_info_command(CLI::App& app) {
   command->add_option("--preset,-p", options->preset, "name of a preset in configs/ (e.g. ddpmpp-cifar10)");
   add_config_options(*command, options->config, false);
   command->add_option("--ckpt", options->ckpt, "a onestep .safetensors checkpoint (its metadata holds the model)");
-  command->add_option("--prefix", options->prefix,
-                      "weight set inside a training checkpoint, e.g. 'ema.0.9999.' (with --ckpt)");
+  command->add_option("--weights", options->weights,
+                      "weight set of a training checkpoint: raw or an EMA name (default: the first EMA)");
   command->footer(
       "Exactly one of --preset, --config or --ckpt.\n"
       "Examples:\n"
       "  onestep info --preset ddpmpp-cifar10\n"
       "  onestep info --config my.toml --set model.num_blocks=2\n"
-      "  onestep info --ckpt runs/ect/checkpoints/latest.safetensors --prefix ema.0.9999.\n"
+      "  onestep info --ckpt runs/ect/checkpoints/latest --weights raw\n"
       "Costs are multiply-accumulates of one forward pass on one sample (convolutions, linears, attention matmuls,\n"
       "resampling filters); FLOPs = 2 x MACs.");
   command->callback([options] {
     const int given = !options->preset.empty() + !options->config.config.empty() + !options->ckpt.empty();
     require(given == 1, "info: give exactly one of --preset, --config or --ckpt");
     require(options->ckpt.empty() || options->config.overrides.empty(), "info: --set applies to --preset/--config");
-    require(options->prefix.empty() || !options->ckpt.empty(), "info: --prefix needs --ckpt");
+    require(options->weights.empty() || !options->ckpt.empty(), "info: --weights needs --ckpt");
     if (!options->ckpt.empty()) {
-      Denoiser model = load_model(options->ckpt, options->prefix);
+      Denoiser model = load_model(options->ckpt, options->weights);
       print_info(options->ckpt, model);
       return;
     }

@@ -166,8 +166,8 @@ void run(const SampleOptions& o) {
 void register_sample_command(CLI::App& app) {
   auto o = std::make_shared<SampleOptions>();
   auto* command = app.add_subcommand("sample", "draw samples from a checkpoint (consistency 1-/2-step, Heun, Euler)");
-  command->add_option("--ckpt", o->ckpt, "model .safetensors (or a training checkpoint with --weights)")->required();
-  command->add_option("--weights", o->weights, "weight set inside a training checkpoint, e.g. 'ema.0.9999.'");
+  command->add_option("--ckpt", o->ckpt, "model .safetensors or a training checkpoint (runs/<name>/checkpoints/ckpt-*.safetensors)")->required();
+  command->add_option("--weights", o->weights, "weight set of a training checkpoint: raw or an EMA name, e.g. 0.9999 (default: the first EMA)");
   command->add_option("--sampler", o->sampler, "consistency | heun | euler (default consistency)");
   command->add_option("--steps", o->steps,
                       "consistency: 1 (sigma 80) or 2 (80, then --sigma-mid); heun/euler: Karras levels (default 18)");
@@ -186,7 +186,7 @@ void register_sample_command(CLI::App& app) {
   command->footer(
       "Examples:\n"
       "  onestep sample --ckpt runs/ict/model.safetensors --steps 1 --n 64 --out grid.png\n"
-      "  onestep sample --ckpt runs/ect/checkpoints/latest.safetensors --weights ema.0.9999. --steps 2 \\\n"
+      "  onestep sample --ckpt runs/ect/checkpoints/latest --weights 0.9999 --steps 2 \\\n"
       "      --n 50000 --batch 500 --out samples.npz\n"
       "  onestep sample --ckpt runs/edm/model.safetensors --sampler heun --steps 18 --out samples/\n"
       "  onestep sample --ckpt runs/points-ict/model.safetensors --n 10000 --out points.npy\n"

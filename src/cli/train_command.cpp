@@ -2,7 +2,6 @@
 #include "core/error.h"
 #include "data/dataset.h"
 #include "io/run_dir.h"
-#include "io/safetensors.h"
 #include "metrics/evaluation.h"
 #include "objectives/objective.h"
 #include "precond/model.h"
@@ -29,14 +28,7 @@ struct TrainOptions {
 // Weights of a diffusion checkpoint (onestep model file, converted EDM file, or a training checkpoint, whose
 // first EMA is taken) copied into `model`; the architecture must match name by name and shape by shape.
 void load_init_weights(Denoiser& model, const std::string& path) {
-  const SafetensorsContent content = load_safetensors(path);
-  std::string prefix;
-  if (auto meta = content.metadata.find("onestep_train"); meta != content.metadata.end()) {
-    const Json state = Json::parse(meta->second, nullptr, false);
-    if (state.is_object() && state.contains("emas") && !state["emas"].empty())
-      prefix = "ema." + state["emas"][0].get<std::string>() + ".";
-  }
-  Denoiser source = load_model(path, prefix);
+  Denoiser source = load_model(path);  // a training checkpoint gives its first EMA
   auto target_params = model->named_parameters();
   auto source_params = source->named_parameters();
   require(target_params.size() == source_params.size(), "--init ", path, ": the checkpoint has ",

@@ -3,6 +3,8 @@
 #include "core/error.h"
 #include "io/safetensors.h"
 
+#include <algorithm>
+#include <fstream>
 #include <set>
 
 namespace onestep {
@@ -57,7 +59,20 @@ void save_model(const std::filesystem::path& path, Denoiser& model,
   save_safetensors(path, tensors, metadata);
 }
 
-Denoiser load_model(const std::filesystem::path& path, const std::string& prefix) {
+namespace {
+// `checkpoints/latest` is a one-line pointer to the newest checkpoint file of a run: follow it.
+std::filesystem::path follow_latest_pointer(const std::filesystem::path& path) {
+  if (path.filename() != "latest" || !std::filesystem::is_regular_file(path)) return path;
+  std::ifstream in(path);
+  std::string name;
+  std::getline(in, name);
+  require(!name.empty(), "checkpoint pointer '", path.string(), "' is empty");
+  return path.parent_path() / name;
+}
+}  // namespace
+
+Denoiser load_model(const std::filesystem::path& requested_path, const std::string& weights) {
+  const std::filesystem::path path = follow_latest_pointer(requested_path);
   const SafetensorsContent content = load_safetensors(path);
   const std::string where = "checkpoint '" + path.string() + "'";
   auto meta = content.metadata.find("onestep");
@@ -80,6 +95,30 @@ Denoiser load_model(const std::filesystem::path& path, const std::string& prefix
     fail(where, ": ", e.what());
   }
 
+  // A training checkpoint (trainer metadata "onestep_train") holds the raw weights ("model.*"), each EMA
+  // ("ema.<name>.model.*"), optimizer moments and random states: pick one weight set, ignore the rest.
+  std::string prefix = weights;
+  std::vector<std::string> ignored;
+  if (auto train_meta = content.metadata.find("onestep_train"); train_meta != content.metadata.end()) {
+    const Json state = Json::parse(train_meta->second, nullptr, false);
+    std::vector<std::string> emas;
+    if (state.is_object() && state.contains("emas") && state["emas"].is_array())
+      for (const auto& name : state["emas"])
+        if (name.is_string()) emas.push_back(name.get<std::string>());
+    std::string available = "raw";
+    for (const auto& name : emas) available += ", " + name;
+    if (prefix.empty()) prefix = emas.empty() ? "raw" : emas.front();  // what sample/eval use by default
+    if (prefix == "raw") {
+      prefix.clear();
+      ignored = {"ema.", "optim.", "rng."};
+    } else {
+      if (prefix.rfind("ema.", 0) == 0 && prefix.back() == '.') prefix = prefix.substr(4, prefix.size() - 5);
+      require(std::find(emas.begin(), emas.end(), prefix) != emas.end(), where, ": no weight set '", weights,
+              "' (this training checkpoint holds: ", available, ")");
+      prefix = "ema." + prefix + ".";
+    }
+  }
+
   torch::NoGradGuard no_grad;
   std::set<std::string> expected;
   auto assign = [&](const std::string& name, torch::Tensor& target) {
@@ -96,6 +135,8 @@ Denoiser load_model(const std::filesystem::path& path, const std::string& prefix
   for (const auto& [name, tensor] : content.tensors) {
     (void)tensor;
     if (name.compare(0, prefix.size(), prefix) != 0) continue;  // another weight set in a training checkpoint
+    if (std::any_of(ignored.begin(), ignored.end(), [&](const std::string& other) { return name.rfind(other, 0) == 0; }))
+      continue;
     require(expected.count(name), where, ": unexpected tensor '", name, "' (not part of the model)");
   }
   return model;

@@ -57,10 +57,11 @@ TORCH_MODULE(Denoiser);
 Denoiser build_model(const Json& root);
 
 // Weights as safetensors; metadata "onestep" = {"model": ..., "precond": ...} so a file loads without being
-// told its architecture. `prefix` selects a set of weights inside a training checkpoint ("ema.0.9999.").
+// told its architecture. `weights` selects a weight set: in a training checkpoint "" (the first EMA), "raw" or an
+// EMA's name ("0.9999" or "ema.0.9999."); in other files a tensor-name prefix ("net." of converted EDM files).
 void save_model(const std::filesystem::path& path, Denoiser& model,
                 const std::map<std::string, std::string>& extra_metadata = {});
-Denoiser load_model(const std::filesystem::path& path, const std::string& prefix = "");
+Denoiser load_model(const std::filesystem::path& path, const std::string& weights = "");
 
 // Multiply-accumulates of one forward pass on one sample, counted from the layers (x2 for FLOPs).
 int64_t forward_macs(Denoiser& model);

@@ -127,6 +127,21 @@ TEST(Trainer, CheckpointsKeepLastKAndLoadAsModels) {
   // An EMA inside a training checkpoint loads as a model (load_model with the EMA's prefix).
   auto ema = onestep::load_model(f.trainer->latest_checkpoint(), "ema.0.9.");
   expect_same_weights(ema, f.trainer->emas()[0].model());
+  // Weight sets by name; the default is the first EMA; the `latest` pointer file is followed.
+  auto by_name = onestep::load_model(f.trainer->latest_checkpoint(), "0.9");
+  expect_same_weights(by_name, f.trainer->emas()[0].model());
+  auto by_default = onestep::load_model(f.run->checkpoints() / "latest");
+  expect_same_weights(by_default, f.trainer->emas()[0].model());
+  auto raw = onestep::load_model(f.trainer->latest_checkpoint(), "raw");
+  expect_same_weights(raw, f.trainer->model());
+  auto second = onestep::load_model(f.trainer->latest_checkpoint(), "hl1e-05");
+  expect_same_weights(second, f.trainer->emas()[1].model());
+  try {
+    onestep::load_model(f.trainer->latest_checkpoint(), "0.5");
+    FAIL() << "expected an error";
+  } catch (const onestep::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("holds: raw, 0.9, hl1e-05"), std::string::npos) << e.what();
+  }
   auto content = onestep::load_safetensors(f.trainer->latest_checkpoint());
   EXPECT_NE(content.find("optim.step"), nullptr);
   EXPECT_NE(content.find("rng.cpu"), nullptr);
