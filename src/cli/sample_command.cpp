@@ -77,7 +77,12 @@ void write_output(const fs::path& out, const torch::Tensor& samples, bool is_ima
     write_npy(out, samples.to(torch::kFloat32).contiguous());
     return;
   }
-  require(is_image, "sample: the model makes ", samples.size(1), "-D points; write them with --out FILE.npy");
+  if (!is_image && ext == ".png" && samples.size(1) == 2) {
+    write_png(out, points_density_image(samples));
+    return;
+  }
+  require(is_image, "sample: the model makes ", samples.size(1),
+          "-D points; write them with --out FILE.npy (or a density image, FILE.png, for 2-D)");
   torch::Tensor images = float_to_images(samples);
   if (ext == ".png") {
     write_png_grid(out, images);
@@ -190,6 +195,7 @@ void register_sample_command(CLI::App& app) {
       "      --n 50000 --batch 500 --out samples.npz\n"
       "  onestep sample --ckpt runs/edm/model.safetensors --sampler heun --steps 18 --out samples/\n"
       "  onestep sample --ckpt runs/points-ict/model.safetensors --n 10000 --out points.npy\n"
+      "  onestep sample --ckpt runs/points-ict/model.safetensors --n 10000 --out points.png   (density image)\n"
       "Latents from --latents make a sample reproducible across tools; --steps 2 uses sigmas 80, 0.821.");
   command->callback([o] { run(*o); });
 }

@@ -117,6 +117,13 @@ Denoiser load_model(const std::filesystem::path& requested_path, const std::stri
               "' (this training checkpoint holds: ", available, ")");
       prefix = "ema." + prefix + ".";
     }
+  } else if (prefix == "raw") {
+    prefix.clear();  // a model file holds one weight set
+  } else if (!prefix.empty()) {
+    const bool any = std::any_of(content.tensors.begin(), content.tensors.end(),
+                                 [&](const auto& item) { return item.first.rfind(prefix, 0) == 0; });
+    require(any, where, ": no tensor starts with '", prefix, "' (a model file, not a training checkpoint: drop "
+                        "--weights)");
   }
 
   torch::NoGradGuard no_grad;

@@ -2,6 +2,8 @@
 #include "io/npy.h"
 #include "precond/model.h"
 
+#include "io/image_io.h"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -93,9 +95,13 @@ TEST(SampleCommand, BadInputsGiveOneLineErrors) {
   Result steps = run_onestep("sample --ckpt " + ckpt + " --steps 3 --out " + (dir / "x.npy").string());
   EXPECT_EQ(steps.status, 1);
   EXPECT_THAT(steps.output, HasSubstr("--sigmas"));
-  Result png = run_onestep("sample --ckpt " + ckpt + " --out " + (dir / "x.png").string());
-  EXPECT_EQ(png.status, 1);
-  EXPECT_THAT(png.output, HasSubstr(".npy"));
+  Result npz = run_onestep("sample --ckpt " + ckpt + " --out " + (dir / "x.npz").string());
+  EXPECT_EQ(npz.status, 1);
+  EXPECT_THAT(npz.output, HasSubstr(".npy"));
+  // 2-D points as a PNG are a density image.
+  Result png = run_onestep("sample --ckpt " + ckpt + " --n 50 --out " + (dir / "x.png").string());
+  EXPECT_EQ(png.status, 0) << png.output;
+  EXPECT_EQ(onestep::read_image(dir / "x.png").sizes(), (std::vector<int64_t>{1, 256, 256}));
   Result sigmas = run_onestep("sample --ckpt " + ckpt + " --sigmas 80,abc --out " + (dir / "x.npy").string());
   EXPECT_EQ(sigmas.status, 1);
   onestep::write_npy(dir / "z.npy", torch::randn({6, 3}));

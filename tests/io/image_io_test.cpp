@@ -45,3 +45,14 @@ TEST(ImageIo, RejectsBadTensorsAndFiles) {
   EXPECT_THROW(onestep::decode_image("not an image at all", "junk"), Error);
   EXPECT_THROW(onestep::decode_image("", "empty"), Error);
 }
+
+TEST(PointsDensityImage, LogScaledCountsWithYUp) {
+  // size 4 over [-2, 2]^2: (0, 0) falls in row 2, column 2; (-1.5, 1.5) in the top-left pixel; (5, 5) is outside.
+  const auto points = torch::tensor({0.0f, 0.0f, 0.0f, 0.0f, -1.5f, 1.5f, 5.0f, 5.0f}).view({4, 2});
+  const auto image = onestep::points_density_image(points, 4, 2.0);
+  ASSERT_EQ(image.sizes(), (std::vector<int64_t>{1, 4, 4}));
+  EXPECT_EQ(image[0][2][2].item<int>(), 0);   // the densest pixel is black
+  EXPECT_EQ(image[0][0][0].item<int>(), 94);  // 255 (1 - ln 2 / ln 3) = 94.1
+  EXPECT_EQ(image.eq(255).sum().item<int64_t>(), 14);  // everything else is white
+  EXPECT_THROW(onestep::points_density_image(torch::zeros({3, 3})), onestep::Error);
+}
