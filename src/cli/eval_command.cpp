@@ -1,6 +1,7 @@
 #include "cli/commands.h"
 #include "core/error.h"
 #include "data/dataset.h"
+#include "io/npy.h"
 #include "metrics/detector.h"
 #include "metrics/evaluation.h"
 #include "metrics/feature_stats.h"
@@ -8,7 +9,6 @@
 #include "metrics/frechet.h"
 #include "metrics/image_set.h"
 #include "metrics/precision_recall.h"
-#include "io/npy.h"
 #include "precond/model.h"
 
 #include <CLI/CLI.hpp>
@@ -204,14 +204,17 @@ void register_eval_command(CLI::App& app) {
   auto options = std::make_shared<EvalOptions>();
   add_config_options(*command, options->config, false);
   command->add_option("--ckpt", options->ckpt, "model weights (.safetensors) to sample from");
-  command->add_option("--weights", options->weights, "weight set of a training checkpoint: raw or an EMA name (default: first EMA)");
-  command->add_option("--images", options->images, "evaluate existing images: a directory of PNG/JPEG or an .npz (swd: points .npy)");
+  command->add_option("--weights", options->weights,
+                      "weight set of a training checkpoint: raw or an EMA name (default: first EMA)");
+  command->add_option("--images", options->images,
+                      "evaluate existing images: a directory of PNG/JPEG or an .npz (swd: points .npy)");
   command->add_option("--steps", options->steps, "sampler step counts, e.g. 1,2 (default [eval].steps)")
       ->delimiter(',');
   command->add_option("--n", options->n, "images generated per evaluation (default [eval].n = 10000)");
   command->add_option("--batch", options->batch, "batch size for sampling and features (default 500)");
   command->add_option("--ref", options->ref, "reference statistics .npz (mu, sigma); swd: reference points .npy");
-  command->add_option("--metric", options->metric, "fid | fd-fmnist | swd (2-D points; default [eval].metric = fd-fmnist)");
+  command->add_option("--metric", options->metric,
+                      "fid | fd-fmnist | swd (2-D points; default [eval].metric = fd-fmnist)");
   command->add_option("--detector", options->detector,
                       "feature network: inception-2015-12-05.pt, a converted .safetensors, or the FMNIST classifier");
   command->add_option("--seeds", options->seeds, "repeat over this many seeds; prints mean +- std")

@@ -171,8 +171,11 @@ void run(const SampleOptions& o) {
 void register_sample_command(CLI::App& app) {
   auto o = std::make_shared<SampleOptions>();
   auto* command = app.add_subcommand("sample", "draw samples from a checkpoint (consistency 1-/2-step, Heun, Euler)");
-  command->add_option("--ckpt", o->ckpt, "model .safetensors or a training checkpoint (runs/<name>/checkpoints/ckpt-*.safetensors)")->required();
-  command->add_option("--weights", o->weights, "weight set of a training checkpoint: raw or an EMA name, e.g. 0.9999 (default: the first EMA)");
+  command->add_option("--ckpt", o->ckpt,
+                      "model .safetensors or a training checkpoint (runs/<name>/checkpoints/ckpt-*.safetensors)")
+      ->required();
+  command->add_option("--weights", o->weights,
+                      "weight set of a training checkpoint: raw or an EMA name, e.g. 0.9999 (default: the first EMA)");
   command->add_option("--sampler", o->sampler, "consistency | heun | euler (default consistency)");
   command->add_option("--steps", o->steps,
                       "consistency: 1 (sigma 80) or 2 (80, then --sigma-mid); heun/euler: Karras levels (default 18)");

@@ -97,7 +97,8 @@ torch::Tensor points_density_image(const torch::Tensor& points, int64_t size, do
   const auto row = ((extent - p.select(1, 1)) / (2 * extent) * static_cast<double>(size)).floor().to(torch::kLong);
   const auto inside = (col >= 0) & (col < size) & (row >= 0) & (row < size) & torch::isfinite(p).all(1);
   const auto index = (row * size + col).masked_select(inside);
-  auto counts = torch::zeros({size * size}, torch::kFloat64).index_add_(0, index, torch::ones_like(index, torch::kFloat64));
+  auto counts = torch::zeros({size * size}, torch::kFloat64)
+                    .index_add_(0, index, torch::ones_like(index, torch::kFloat64));
   const double peak = std::max(1.0, counts.max().item<double>());
   const auto shade = counts.log1p() / std::log1p(peak);
   return (255.0 * (1.0 - shade)).round().clamp(0, 255).to(torch::kUInt8).view({1, size, size});

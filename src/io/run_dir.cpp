@@ -44,4 +44,13 @@ void MetricsLog::write(const Json& record) {
   out_.flush();
 }
 
+std::filesystem::path follow_checkpoint_pointer(const std::filesystem::path& pointer) {
+  std::string name = read_file_bytes(pointer);
+  while (!name.empty() && (name.back() == '\n' || name.back() == '\r' || name.back() == ' ')) name.pop_back();
+  require(!name.empty() && name.find('/') == std::string::npos, pointer.string(), ": malformed checkpoint pointer");
+  const std::filesystem::path path = pointer.parent_path() / name;
+  require(std::filesystem::exists(path), pointer.string(), " names ", name, ", which does not exist");
+  return path;
+}
+
 }  // namespace onestep

@@ -33,6 +33,9 @@ class RunDir {
   bool resumed_ = false;
 };
 
+// `checkpoints/latest` holds the file name of a run's newest checkpoint: the path it names, checked to exist.
+std::filesystem::path follow_checkpoint_pointer(const std::filesystem::path& pointer);
+
 // Appends one JSON object per line; flushed per line so that a killed run keeps its log.
 class MetricsLog {
  public:

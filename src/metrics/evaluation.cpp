@@ -89,8 +89,6 @@ GeneratedFeatures generated_features(Denoiser& model, const SamplerConfig& sampl
   require(shape.size() == 3, "evaluation needs an image model, got sample shape of rank ", shape.size());
   FeatureStatsAccumulator acc(detector.dim());
   std::vector<torch::Tensor> kept;
-  const bool was_training = model->is_training();
-  model->eval();
   for (int64_t start = 0; start < n; start += batch) {
     const auto x = sample_batch(model, sampler, std::min(batch, n - start), generator, device);
     const auto feats = detector.features(float_to_images(x));
@@ -99,7 +97,6 @@ GeneratedFeatures generated_features(Denoiser& model, const SamplerConfig& sampl
     acc.add(feats);
     if (keep_features) kept.push_back(feats.cpu());
   }
-  if (was_training) model->train();
   GeneratedFeatures out;
   out.stats = acc.finish();
   if (keep_features) out.features = torch::cat(kept);
@@ -132,12 +129,9 @@ torch::Tensor generated_points(Denoiser& model, const SamplerConfig& sampler, in
                                              "or fid");
   const auto device = model_device(model);
   auto generator = at::make_generator<at::CPUGeneratorImpl>(seed);
-  const bool was_training = model->is_training();
-  model->eval();
   std::vector<torch::Tensor> parts;
   for (int64_t start = 0; start < n; start += batch)
     parts.push_back(sample_batch(model, sampler, std::min(batch, n - start), generator, device).cpu());
-  if (was_training) model->train();
   auto points = torch::cat(parts).to(torch::kFloat32);
   require(torch::isfinite(points).all().item<bool>(), "evaluation: generated points hold NaN/Inf (did sampling "
                                                       "diverge?)");
@@ -153,8 +147,8 @@ torch::Tensor reference_points(const EvalConfig& config, const Json& root, int64
     return points.to(torch::kFloat32);
   }
   auto data_config = DataConfig::from_config(root);
-  require(data_config.is_toy_distribution(), "swd: fresh reference points need a built-in toy [data].dataset, got '", data_config.dataset,
-          "'; pass --ref POINTS.npy");
+  require(data_config.is_toy_distribution(), "swd: fresh reference points need a built-in toy [data].dataset, got '",
+          data_config.dataset, "'; pass --ref POINTS.npy");
   // Training draws with data.seed; evaluation draws never coincide with it.
   data_config.seed = data_config.seed + 1000003 * (1 + draw);
   data_config.num_points = config.n;
@@ -185,7 +179,8 @@ std::function<Json(Denoiser&, int64_t)> make_evaluation_hook(const Json& root) {
       if (!state->reference_points.defined()) state->reference_points = reference_points(config, root);
       for (auto steps : config.steps) {
         const auto sampler = sampler_for_steps(root, steps, config.sigma_mid);
-        const auto points = generated_points(model, sampler, config.n, config.batch, static_cast<uint64_t>(config.seed));
+        const auto points =
+            generated_points(model, sampler, config.n, config.batch, static_cast<uint64_t>(config.seed));
         result[metric_key(config.metric, steps)] = points_distance(points, state->reference_points);
       }
       return result;

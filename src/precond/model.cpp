@@ -1,10 +1,10 @@
 #include "precond/model.h"
 
 #include "core/error.h"
+#include "io/run_dir.h"
 #include "io/safetensors.h"
 
 #include <algorithm>
-#include <fstream>
 #include <set>
 
 namespace onestep {
@@ -59,20 +59,9 @@ void save_model(const std::filesystem::path& path, Denoiser& model,
   save_safetensors(path, tensors, metadata);
 }
 
-namespace {
-// `checkpoints/latest` is a one-line pointer to the newest checkpoint file of a run: follow it.
-std::filesystem::path follow_latest_pointer(const std::filesystem::path& path) {
-  if (path.filename() != "latest" || !std::filesystem::is_regular_file(path)) return path;
-  std::ifstream in(path);
-  std::string name;
-  std::getline(in, name);
-  require(!name.empty(), "checkpoint pointer '", path.string(), "' is empty");
-  return path.parent_path() / name;
-}
-}  // namespace
-
 Denoiser load_model(const std::filesystem::path& requested_path, const std::string& weights) {
-  const std::filesystem::path path = follow_latest_pointer(requested_path);
+  const bool pointer = requested_path.filename() == "latest" && std::filesystem::is_regular_file(requested_path);
+  const std::filesystem::path path = pointer ? follow_checkpoint_pointer(requested_path) : requested_path;
   const SafetensorsContent content = load_safetensors(path);
   const std::string where = "checkpoint '" + path.string() + "'";
   auto meta = content.metadata.find("onestep");
@@ -142,8 +131,8 @@ Denoiser load_model(const std::filesystem::path& requested_path, const std::stri
   for (const auto& [name, tensor] : content.tensors) {
     (void)tensor;
     if (name.compare(0, prefix.size(), prefix) != 0) continue;  // another weight set in a training checkpoint
-    if (std::any_of(ignored.begin(), ignored.end(), [&](const std::string& other) { return name.rfind(other, 0) == 0; }))
-      continue;
+    const auto in_set = [&](const std::string& other) { return name.rfind(other, 0) == 0; };
+    if (std::any_of(ignored.begin(), ignored.end(), in_set)) continue;
     require(expected.count(name), where, ": unexpected tensor '", name, "' (not part of the model)");
   }
   return model;

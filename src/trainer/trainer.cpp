@@ -305,12 +305,7 @@ fs::path Trainer::latest_checkpoint() const {
   const fs::path pointer = run_.checkpoints() / "latest";
   require(fs::exists(pointer), "run '", run_.root().string(), "' has no checkpoint to resume from (no ",
           pointer.string(), ")");
-  std::string name = read_file_bytes(pointer);
-  while (!name.empty() && (name.back() == '\n' || name.back() == '\r' || name.back() == ' ')) name.pop_back();
-  require(!name.empty() && name.find('/') == std::string::npos, pointer.string(), ": malformed checkpoint pointer");
-  const fs::path path = run_.checkpoints() / name;
-  require(fs::exists(path), pointer.string(), " names ", name, ", which does not exist");
-  return path;
+  return follow_checkpoint_pointer(pointer);
 }
 
 void Trainer::load_checkpoint(const fs::path& checkpoint) {

@@ -21,8 +21,8 @@
 
 namespace onestep {
 
-// Called every `every` steps (the [eval] section's `every`) with the first EMA (the raw model when there is none); its result is
-// merged into that step's metrics line.
+// Called every `every` steps (the [eval] section's `every`) with the first EMA (the raw model when there is
+// none); its result is merged into that step's metrics line.
 using EvalHook = std::function<Json(Denoiser& model, int64_t step)>;
 
 class Trainer {

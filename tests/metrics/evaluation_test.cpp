@@ -59,7 +59,8 @@ TEST(EvalPoints, FreshDrawsAreNewSetsOfTheSameDistribution) {
   const auto training = onestep::load_dataset(onestep::DataConfig::from_config(root)).samples;
   EXPECT_FALSE(torch::equal(a, training.slice(0, 0, 4000)));  // never the training points
   EXPECT_FALSE(torch::equal(a, b));
-  // Two draws are close; a shifted set is far (sliced W2 of a shift v: the mean of |<v, u>| over directions u, |v| 2/pi in 2-D).
+  // Two draws are close; a shifted set is far (sliced W2 of a shift v: the mean of |<v, u>| over directions u,
+  // |v| 2/pi in 2-D).
   const double floor = onestep::points_distance(a, b);
   EXPECT_LT(floor, 0.1);
   const double shifted = onestep::points_distance(a, b + torch::tensor({1.0f, 0.0f}));

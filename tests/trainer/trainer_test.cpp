@@ -132,6 +132,18 @@ TEST(Trainer, CheckpointsKeepLastKAndLoadAsModels) {
   expect_same_weights(by_name, f.trainer->emas()[0].model());
   auto by_default = onestep::load_model(f.run->checkpoints() / "latest");
   expect_same_weights(by_default, f.trainer->emas()[0].model());
+  {
+    const auto stale = dir / "stale" / "latest";  // a pointer naming a checkpoint that was removed
+    fs::create_directories(stale.parent_path());
+    std::ofstream(stale) << "ckpt-00000003.safetensors\n";
+    try {
+      onestep::load_model(stale);
+      FAIL() << "expected an error";
+    } catch (const onestep::Error& e) {
+      EXPECT_NE(std::string(e.what()).find("names ckpt-00000003.safetensors, which does not exist"), std::string::npos)
+          << e.what();
+    }
+  }
   auto raw = onestep::load_model(f.trainer->latest_checkpoint(), "raw");
   expect_same_weights(raw, f.trainer->model());
   auto second = onestep::load_model(f.trainer->latest_checkpoint(), "hl1e-05");
