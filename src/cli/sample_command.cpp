@@ -3,6 +3,7 @@
 // "arr_0", as FID tools read it) or a float32 .npy.
 #include "cli/commands.h"
 #include "core/error.h"
+#include "core/random.h"
 #include "core/progress.h"
 #include "data/dataset.h"
 #include "io/image_io.h"
@@ -10,7 +11,6 @@
 #include "precond/model.h"
 #include "samplers/sampler.h"
 
-#include <ATen/CPUGeneratorImpl.h>
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
@@ -117,7 +117,7 @@ void run(const SampleOptions& o) {
   model->to(device);
   const std::vector<int64_t> shape = model->sample_shape();
 
-  auto generator = at::make_generator<at::CPUGeneratorImpl>(static_cast<uint64_t>(o.seed));
+  auto generator = make_generator(torch::kCPU, static_cast<uint64_t>(o.seed));
   torch::Tensor latents;
   int64_t n = o.n;
   if (!o.latents.empty()) {
@@ -133,7 +133,7 @@ void run(const SampleOptions& o) {
     if (n == 0) n = 64;
     std::vector<int64_t> full = {n};
     full.insert(full.end(), shape.begin(), shape.end());
-    latents = torch::randn(full, generator);
+    latents = random_normal(full, generator, torch::kCPU, torch::kFloat32, "sample latents");
   }
   require(n >= 1, "sample: --n must be >= 1, got ", n);
 
@@ -144,7 +144,7 @@ void run(const SampleOptions& o) {
               model->label_dim(), " classes");
       labels = torch::full({n}, o.class_label, torch::kLong);
     } else {
-      labels = torch::randint(model->label_dim(), {n}, generator, torch::kLong);
+      labels = random_integers(model->label_dim(), {n}, generator, torch::kCPU, "sample labels");
     }
   } else {
     require(o.class_label < 0, "sample: --class given but the model is unconditional");

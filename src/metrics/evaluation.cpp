@@ -1,6 +1,7 @@
 #include "metrics/evaluation.h"
 
 #include "core/error.h"
+#include "core/random.h"
 #include "data/dataset.h"
 #include "io/npy.h"
 #include "metrics/frechet.h"
@@ -70,10 +71,12 @@ torch::Tensor sample_batch(Denoiser& model, const SamplerConfig& sampler, int64_
   std::vector<int64_t> latent_shape{b};
   const auto shape = model->sample_shape();
   latent_shape.insert(latent_shape.end(), shape.begin(), shape.end());
-  const auto latents = torch::randn(latent_shape, generator).to(device);
+  const auto latents =
+      random_normal(latent_shape, generator, torch::kCPU, torch::kFloat32, "evaluation latents").to(device);
   torch::Tensor labels;
   if (model->label_dim() > 0)
-    labels = torch::one_hot(torch::randint(model->label_dim(), {b}, generator), model->label_dim())
+    labels = torch::one_hot(random_integers(model->label_dim(), {b}, generator, torch::kCPU, "evaluation labels"),
+                            model->label_dim())
                  .to(device, torch::kFloat32);
   return run_sampler(model, sampler, latents, generator, labels);
 }
@@ -84,7 +87,7 @@ GeneratedFeatures generated_features(Denoiser& model, const SamplerConfig& sampl
                                      int64_t n, int64_t batch, uint64_t seed, bool keep_features) {
   require(n >= 2 && batch >= 1, "evaluation: need n >= 2 images and a positive batch");
   const auto device = model_device(model);
-  auto generator = at::make_generator<at::CPUGeneratorImpl>(seed);
+  auto generator = make_generator(torch::kCPU, seed);
   const auto shape = model->sample_shape();
   require(shape.size() == 3, "evaluation needs an image model, got sample shape of rank ", shape.size());
   FeatureStatsAccumulator acc(detector.dim());
@@ -128,7 +131,7 @@ torch::Tensor generated_points(Denoiser& model, const SamplerConfig& sampler, in
   require(model->sample_shape().size() == 1, "the swd metric is for 2-D point models; image models use fd-fmnist "
                                              "or fid");
   const auto device = model_device(model);
-  auto generator = at::make_generator<at::CPUGeneratorImpl>(seed);
+  auto generator = make_generator(torch::kCPU, seed);
   std::vector<torch::Tensor> parts;
   for (int64_t start = 0; start < n; start += batch)
     parts.push_back(sample_batch(model, sampler, std::min(batch, n - start), generator, device).cpu());

@@ -1,4 +1,5 @@
 // ECT (Geng et al. 2024): consistency tuning with a continuous t and a shrinking dt = t - r (SPEC section 3).
+#include "core/random.h"
 #include "objectives/methods.h"
 #include "objectives/objective_util.h"
 
@@ -9,9 +10,9 @@ LossOutput EctObjective::compute_loss(Denoiser& model, const Batch& batch, const
   const torch::Tensor& y = batch.x;
   const int64_t b = y.size(0);
   const int64_t stage = config_.mapping.stage(progress.images_seen);
-  const torch::Tensor t = sample_lognormal(b, config_.p_mean, config_.p_std, generator).to(y.device());
+  const torch::Tensor t = sample_lognormal(b, config_.p_mean, config_.p_std, generator, y.device());
   const torch::Tensor r = config_.mapping.r(t, stage);
-  const torch::Tensor eps = at::randn(y.sizes(), generator, torch::kFloat32).to(y.device());
+  const torch::Tensor eps = random_normal(y.sizes(), generator, y.device(), torch::kFloat32, "ECT noise");
   std::vector<int64_t> shape(static_cast<size_t>(y.dim()), 1);
   shape[0] = b;
   const torch::Tensor labels = one_hot_labels(model, batch);

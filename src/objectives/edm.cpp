@@ -1,3 +1,4 @@
+#include "core/random.h"
 #include "objectives/methods.h"
 #include "objectives/objective_util.h"
 
@@ -12,8 +13,8 @@ LossOutput EdmObjective::compute_loss(Denoiser& model, const Batch& batch, const
   const torch::Tensor& y = batch.x;
   const int64_t b = y.size(0);
   const double sd = model->precond().sigma_data;
-  const torch::Tensor sigma = sample_lognormal(b, config_.p_mean, config_.p_std, generator).to(y.device());
-  const torch::Tensor noise = at::randn(y.sizes(), generator, torch::kFloat32).to(y.device());
+  const torch::Tensor sigma = sample_lognormal(b, config_.p_mean, config_.p_std, generator, y.device());
+  const torch::Tensor noise = random_normal(y.sizes(), generator, y.device(), torch::kFloat32, "EDM noise");
   std::vector<int64_t> shape(static_cast<size_t>(y.dim()), 1);
   shape[0] = b;
   const torch::Tensor denoised =

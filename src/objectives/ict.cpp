@@ -1,5 +1,6 @@
 // iCT (Song & Dhariwal 2023) and, with its switches reverted, the original consistency training (SPEC section 2).
 #include "core/error.h"
+#include "core/random.h"
 #include "objectives/methods.h"
 #include "objectives/objective_util.h"
 
@@ -25,11 +26,11 @@ LossOutput ConsistencyTrainingObjective::compute_loss(Denoiser& model, const Bat
   const std::vector<double> probs = config_.index == "lognormal"
                                         ? lognormal_index_probabilities(sigmas, config_.p_mean, config_.p_std)
                                         : uniform_index_probabilities(n);
-  const torch::Tensor index = sample_indices(probs, b, generator);
-  const torch::Tensor levels = torch::tensor(sigmas, torch::kFloat64);
-  const torch::Tensor sigma_lo = levels.index_select(0, index).to(torch::kFloat32).to(y.device());      // sigma_i
-  const torch::Tensor sigma_hi = levels.index_select(0, index + 1).to(torch::kFloat32).to(y.device());  // sigma_{i+1}
-  const torch::Tensor noise = at::randn(y.sizes(), generator, torch::kFloat32).to(y.device());
+  const torch::Tensor index = sample_indices(probs, b, generator, y.device());
+  const torch::Tensor levels = torch::tensor(sigmas, torch::kFloat64).to(y.device());
+  const torch::Tensor sigma_lo = levels.index_select(0, index).to(torch::kFloat32);      // sigma_i
+  const torch::Tensor sigma_hi = levels.index_select(0, index + 1).to(torch::kFloat32);  // sigma_{i+1}
+  const torch::Tensor noise = random_normal(y.sizes(), generator, y.device(), torch::kFloat32, "CT noise");
   std::vector<int64_t> shape(static_cast<size_t>(y.dim()), 1);
   shape[0] = b;
   const torch::Tensor labels = one_hot_labels(model, batch);

@@ -1,6 +1,7 @@
 // Consistency multistep sampling (CM algorithm 1; iCT/ECT 1- and 2-step samplers, SPEC sections 2-3):
 // x = f(sigma_0 z, sigma_0); for each next sigma s: x += sqrt(s^2 - sigma_min^2) z', x = f(x, s).
 #include "core/error.h"
+#include "core/random.h"
 #include "samplers/sampler.h"
 
 #include <cmath>
@@ -21,7 +22,10 @@ torch::Tensor run_consistency_sampler(Denoiser& model, const SamplerConfig& conf
   for (size_t i = 1; i < config.sigmas.size(); ++i) {
     const double s = config.sigmas[i];
     require(s > sigma_min, "consistency sampler: sigma ", s, " must exceed sigma_min ", sigma_min);
-    const torch::Tensor z = at::randn(latents.sizes(), generator, dtype).to(latents.device());
+    // Drawn on the generator's device (a CPU generator gives the same samples on every device), then moved.
+    const torch::Tensor z = random_normal(latents.sizes(), generator, generator_device(generator), dtype,
+                                          "consistency sampler noise")
+                                .to(latents.device());
     x = x + std::sqrt(s * s - sigma_min * sigma_min) * z;
     x = denoise(x, s);
   }

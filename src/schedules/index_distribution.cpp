@@ -1,4 +1,5 @@
 #include "core/error.h"
+#include "core/random.h"
 #include "schedules/schedules.h"
 
 #include <cmath>
@@ -24,9 +25,10 @@ std::vector<double> uniform_index_probabilities(int64_t num_levels) {
   return std::vector<double>(static_cast<size_t>(num_levels - 1), 1.0 / static_cast<double>(num_levels - 1));
 }
 
-torch::Tensor sample_indices(const std::vector<double>& probabilities, int64_t count, at::Generator& generator) {
-  auto p = torch::tensor(probabilities, torch::kFloat64);
-  return torch::multinomial(p, count, /*replacement=*/true, generator);
+torch::Tensor sample_indices(const std::vector<double>& probabilities, int64_t count, at::Generator& generator,
+                             std::optional<torch::Device> device) {
+  const torch::Tensor p = torch::tensor(probabilities, torch::kFloat64).to(device.value_or(generator_device(generator)));
+  return random_categorical(p, count, generator, "index distribution");
 }
 
 }  // namespace onestep

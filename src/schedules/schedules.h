@@ -27,11 +27,15 @@ double ct_teacher_decay(int64_t num_levels, int64_t s0, double mu0);
 // p(i) ~ erf((ln sigma_{i+1} - Pm)/(sqrt2 Ps)) - erf((ln sigma_i - Pm)/(sqrt2 Ps)). `sigmas` ascending.
 std::vector<double> lognormal_index_probabilities(const std::vector<double>& sigmas, double p_mean, double p_std);
 std::vector<double> uniform_index_probabilities(int64_t num_levels);
-// Draws `count` 0-based indices i (pair sigma_i, sigma_{i+1}) from `probabilities` (int64 [count], CPU).
-torch::Tensor sample_indices(const std::vector<double>& probabilities, int64_t count, at::Generator& generator);
+// Draws `count` 0-based indices i (pair sigma_i, sigma_{i+1}) from `probabilities`: int64 [count] on `device`
+// (default: the generator's), drawn there with `generator` (core/random.h).
+torch::Tensor sample_indices(const std::vector<double>& probabilities, int64_t count, at::Generator& generator,
+                             std::optional<torch::Device> device = std::nullopt);
 
-// ln sigma ~ N(p_mean, p_std^2): EDM pretraining (-1.2, 1.2) and ECT's t (-1.1, 2.0). float32 [count], CPU.
-torch::Tensor sample_lognormal(int64_t count, double p_mean, double p_std, at::Generator& generator);
+// ln sigma ~ N(p_mean, p_std^2): EDM pretraining (-1.2, 1.2) and ECT's t (-1.1, 2.0). float32 [count] on `device`
+// (default: the generator's), drawn there with `generator` (core/random.h).
+torch::Tensor sample_lognormal(int64_t count, double p_mean, double p_std, at::Generator& generator,
+                               std::optional<torch::Device> device = std::nullopt);
 
 // ECT mapping (ECT section 3, SPEC section 3): r(t) = max(0, t (1 - n(t) / q^e)), n(t) = 1 + k sigmoid(-b t)
 // ("sigmoid") or n = 1 ("const"); e = stage + 1 (the reference code: stage 0 is skipped because tuning starts from

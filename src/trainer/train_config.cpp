@@ -52,6 +52,8 @@ TrainConfig TrainConfig::from_config(const Json& root) {
   c.ema_halflife_mimg = r.get_floats("ema_halflife_mimg", c.ema_halflife_mimg);
   c.ema_rampup = r.get_float("ema_rampup", c.ema_rampup);
   c.bf16 = r.get_bool("bf16", c.bf16);
+  c.tf32 = r.get_bool("tf32", c.tf32);
+  c.deterministic = r.get_bool("deterministic", c.deterministic);
   c.checkpoint_every = r.get_int("checkpoint_every", c.checkpoint_every);
   c.keep_checkpoints = r.get_int("keep_checkpoints", c.keep_checkpoints);
   c.sample_every = r.get_int("sample_every", c.sample_every);
@@ -98,6 +100,8 @@ Json TrainConfig::to_json() const {
               {"ema_halflife_mimg", ema_halflife_mimg},
               {"ema_rampup", ema_rampup},
               {"bf16", bf16},
+              {"tf32", tf32},
+              {"deterministic", deterministic},
               {"checkpoint_every", checkpoint_every},
               {"keep_checkpoints", keep_checkpoints},
               {"sample_every", sample_every},

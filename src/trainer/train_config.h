@@ -24,6 +24,11 @@ struct TrainConfig {
   std::vector<double> ema_halflife_mimg = {};  // EDM half-life rules
   double ema_rampup = 0.05;         // ramp ratio of the half-life rules; 0 = off
   bool bf16 = false;                // autocast to bfloat16 on CUDA (fp32 master weights); ignored on CPU
+  bool tf32 = false;                // TF32 in CUDA convolutions and matrix products; off as in EDM's and ECT's
+                                    // training loops (allow_tf32 = False): the loss weights 1/(t - r) amplify
+                                    // the student-teacher difference that TF32's 10-bit mantissa would blur
+  bool deterministic = false;       // deterministic cuDNN/cuBLAS algorithms (bitwise-repeatable CUDA runs and
+                                    // resumes, at some speed); CPU runs are deterministic either way
   int64_t checkpoint_every = 1000;  // 0 = only at the end
   int64_t keep_checkpoints = 3;
   int64_t sample_every = 0;         // 0 = only at the end; < 0 = never

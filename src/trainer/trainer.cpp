@@ -2,19 +2,21 @@
 
 #include "core/error.h"
 #include "core/progress.h"
+#include "core/random.h"
 #include "io/atomic_file.h"
 #include "io/image_io.h"
 #include "io/npy.h"
 #include "io/safetensors.h"
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <ATen/Context.h>
 #include <ATen/autocast_mode.h>
-#include <ATen/detail/CUDAHooksInterface.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <mutex>
 
 namespace onestep {
@@ -37,29 +39,20 @@ fs::path checkpoint_path(const fs::path& checkpoints_dir, int64_t step) {
   return checkpoints_dir / name;
 }
 
+void set_cuda_tf32(bool allow) {
+  const at::Float32Precision precision = allow ? at::Float32Precision::TF32 : at::Float32Precision::IEEE;
+  at::globalContext().setFloat32Precision(at::Float32Backend::CUDA, at::Float32Op::CONV, precision);
+  at::globalContext().setFloat32Precision(at::Float32Backend::CUDA, at::Float32Op::MATMUL, precision);
+}
+
+void set_deterministic_algorithms(bool on) {
+  if (on) ::setenv("CUBLAS_WORKSPACE_CONFIG", ":4096:8", /*overwrite=*/0);
+  at::globalContext().setDeterministicCuDNN(on);
+  if (on) at::globalContext().setBenchmarkCuDNN(false);
+  at::globalContext().setDeterministicAlgorithms(on, /*warn_only=*/true);
+}
+
 namespace {
-
-at::Generator make_objective_generator(const torch::Device& device, uint64_t seed) {
-  at::Generator generator = device.is_cuda() ? at::detail::getCUDAHooks().getNewGenerator(device.index())
-                                             : at::make_generator<at::CPUGeneratorImpl>(seed);
-  std::lock_guard<std::mutex> lock(generator.mutex());
-  generator.set_current_seed(seed);
-  return generator;
-}
-
-torch::Tensor generator_state(at::Generator generator) {
-  std::lock_guard<std::mutex> lock(generator.mutex());
-  return generator.get_state();
-}
-
-void set_generator_state(at::Generator generator, const torch::Tensor& state, const std::string& what) {
-  std::lock_guard<std::mutex> lock(generator.mutex());
-  try {
-    generator.set_state(state.to(torch::kUInt8).contiguous());
-  } catch (const c10::Error& e) {
-    fail("checkpoint: random state '", what, "' does not fit this generator (", e.what_without_backtrace(), ")");
-  }
-}
 
 // bf16 autocast on CUDA, fp32 master weights; a no-op elsewhere.
 class AutocastScope {
@@ -82,10 +75,10 @@ class AutocastScope {
 
 // Samples written into the grids are comparable across steps: fixed latents from the seed.
 torch::Tensor fixed_latents(int64_t count, const std::vector<int64_t>& shape, int64_t seed) {
-  auto generator = at::make_generator<at::CPUGeneratorImpl>(static_cast<uint64_t>(seed) + 0x5eed);
+  auto generator = make_generator(torch::kCPU, static_cast<uint64_t>(seed) + 0x5eed);
   std::vector<int64_t> full{count};
   full.insert(full.end(), shape.begin(), shape.end());
-  return torch::randn(full, generator, torch::kFloat32);
+  return random_normal(full, generator, torch::kCPU, torch::kFloat32, "sample-grid latents");
 }
 
 }  // namespace
@@ -100,10 +93,12 @@ Trainer::Trainer(RunDir& run, Json effective_config, TrainConfig train, std::opt
       model_(std::move(model)),
       objective_(std::move(objective)),
       data_(std::move(data)),
-      generator_(make_objective_generator(device_, static_cast<uint64_t>(train_.seed))),
+      generator_(make_generator(device_, static_cast<uint64_t>(train_.seed))),
       metrics_(run.metrics_path()) {
   require(objective_ != nullptr, "trainer: no objective");
   require(data_ != nullptr && data_->size() > 0, "trainer: the dataset is empty");
+  set_cuda_tf32(train_.tf32);
+  if (train_.deterministic) set_deterministic_algorithms(true);
   if (train_.bf16 && !device_.is_cuda())
     std::fprintf(stderr, "onestep: warning: train.bf16 needs CUDA; training in fp32 on %s\n",
                  device_.str().c_str());
@@ -237,7 +232,7 @@ void Trainer::write_samples() {
   const auto shape = target->sample_shape();
   const torch::Tensor latents = fixed_latents(train_.sample_count, shape, train_.seed).to(device_);
   // Fresh noise of multistep samplers from its own generator, so that sampling never disturbs training.
-  auto generator = make_objective_generator(device_, static_cast<uint64_t>(train_.seed) + 1);
+  auto generator = make_generator(device_, static_cast<uint64_t>(train_.seed) + 1);
   torch::Tensor labels;
   if (target->label_dim() > 0)
     labels = torch::arange(train_.sample_count, torch::kInt64).remainder(target->label_dim()).to(device_);
@@ -348,12 +343,14 @@ void Trainer::load_checkpoint(const fs::path& checkpoint) {
     const torch::Tensor* cpu = content.find("rng.cpu");
     const torch::Tensor* obj = content.find("rng.objective");
     require(cpu && obj, "missing random states 'rng.cpu' / 'rng.objective'");
-    set_generator_state(at::detail::getDefaultCPUGenerator(), *cpu, "rng.cpu");
+    at::Generator default_cpu = at::detail::getDefaultCPUGenerator();
+    set_generator_state(default_cpu, *cpu, "rng.cpu");
     set_generator_state(generator_, *obj, "rng.objective");
-    if (const torch::Tensor* cuda = content.find("rng.cuda"); cuda && torch::cuda::is_available())
-      set_generator_state(at::globalContext().defaultGenerator(
-                              at::Device(at::kCUDA, device_.is_cuda() ? device_.index() : 0)),
-                          *cuda, "rng.cuda");
+    if (const torch::Tensor* cuda = content.find("rng.cuda"); cuda && torch::cuda::is_available()) {
+      at::Generator default_cuda =
+          at::globalContext().defaultGenerator(at::Device(at::kCUDA, device_.is_cuda() ? device_.index() : 0));
+      set_generator_state(default_cuda, *cuda, "rng.cuda");
+    }
   } catch (const Error& e) {
     fail(where, ": ", e.what());
   } catch (const Json::exception& e) {

@@ -84,6 +84,14 @@ class Trainer {
   int64_t step_ = 0, images_seen_ = 0, nonfinite_streak_ = 0, last_checkpoint_step_ = -1;
 };
 
+// CUDA's fp32 precision for convolutions and matrix products: IEEE fp32 (allow_tf32 = False, the default of
+// train.tf32) or TF32. Process-wide, as torch.backends' flags; a no-op on machines without CUDA.
+void set_cuda_tf32(bool allow);
+// train.deterministic: deterministic cuDNN algorithms, no cuDNN autotuning, PyTorch's deterministic-algorithm mode
+// (warning, not failing, on an op without a deterministic kernel) and cuBLAS's fixed workspace
+// (CUBLAS_WORKSPACE_CONFIG=:4096:8 unless already set; it must precede the first cuBLAS call of the process).
+void set_deterministic_algorithms(bool on);
+
 // Resolves train.device: auto = CUDA when available.
 torch::Device resolve_device(const std::string& device);
 

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "run_onestep.h"
+#include "test_device.h"
 
 #include <unistd.h>
 
@@ -35,7 +36,8 @@ std::string write_config(const fs::path& dir) {
                          "dropout = 0.1\n[precond]\ntrain_scalings = \"edm\"\nsample_scalings = \"edm\"\n"
                          "[data]\ndataset = \"eight-gaussians\"\nnum_points = 1000\n[objective]\nmethod = \"edm\"\n"
                          "[train]\nsteps = 3\nbatch = 16\noptimizer = \"adam\"\nlr = 1e-3\nema = [0.9]\n"
-                         "checkpoint_every = 2\nsample_count = 16\nlog_every = 1\ndevice = \"cpu\"\n"
+                         "checkpoint_every = 2\nsample_count = 16\nlog_every = 1\ndevice = \"" +
+                             onestep::testing::test_device_name() + "\"\n"
                          "[sample]\nkind = \"euler\"\nsteps = 4\n";
   return file.string();
 }

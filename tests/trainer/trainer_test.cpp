@@ -1,16 +1,20 @@
 #include "core/error.h"
+#include "core/random.h"
 #include "io/safetensors.h"
 #include "trainer/trainer.h"
 
 #include <gtest/gtest.h>
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <ATen/Context.h>
 
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <unistd.h>
+
+#include "test_device.h"
 
 namespace fs = std::filesystem;
 using onestep::Json;
@@ -26,8 +30,9 @@ class ToyObjective : public onestep::Objective {
   onestep::LossOutput compute_loss(onestep::Denoiser& model, const onestep::Batch& batch,
                                    const onestep::TrainProgress& progress, at::Generator& generator) override {
     const int64_t b = batch.x.size(0);
-    auto sigma = (torch::randn({b}, generator) * 1.2 - 1.2).exp();
-    auto noise = torch::randn(batch.x.sizes(), generator);
+    const auto device = batch.x.device();
+    auto sigma = (onestep::random_normal({b}, generator, device, torch::kFloat32, "toy sigma") * 1.2 - 1.2).exp();
+    auto noise = onestep::random_normal(batch.x.sizes(), generator, device, torch::kFloat32, "toy noise");
     auto d = model->forward(batch.x + sigma.view({-1, 1}) * noise, sigma, onestep::Scalings::Edm);
     auto loss = (d - batch.x).square().sum(1).mean();
     if (nan_after >= 0 && progress.step >= nan_after) loss = loss * std::nan("");
@@ -43,7 +48,7 @@ Json toy_root() {
               {"precond", {{"train_scalings", "edm"}}},
               {"train",
                {{"steps", 12}, {"batch", 8}, {"lr", 1e-2}, {"ema", {0.9}}, {"ema_halflife_mimg", {1e-5}},
-                {"checkpoint_every", 3}, {"keep_checkpoints", 2}, {"log_every", 2}, {"device", "cpu"},
+                {"checkpoint_every", 3}, {"keep_checkpoints", 2}, {"log_every", 2}, {"device", onestep::testing::test_device_name()},
                 {"warmup_steps", 3}, {"grad_clip", 1.0}}}};
 }
 
@@ -83,7 +88,8 @@ void expect_same_weights(onestep::Denoiser& a, onestep::Denoiser& b) {
   auto pa = a->named_parameters();
   auto pb = b->named_parameters();
   ASSERT_EQ(pa.size(), pb.size());
-  for (auto& item : pa) EXPECT_TRUE(torch::equal(item.value(), pb[item.key()])) << item.key();
+  // Models loaded from a checkpoint live on the CPU; the trainer's on the test device.
+  for (auto& item : pa) EXPECT_TRUE(torch::equal(item.value().cpu(), pb[item.key()].cpu())) << item.key();
 }
 
 }  // namespace
@@ -95,8 +101,9 @@ TEST(Trainer, ResumeIsBitwiseIdenticalToStraightRun) {
   {
     Fixture first(resumed_dir, onestep::RunMode::New);
     first.trainer->train(5);
-    // Disturb the global random state: the checkpoint must restore it.
+    // Disturb the global random states (dropout's, on the CPU and CUDA): the checkpoint must restore them.
     torch::randn({100});
+    if (onestep::testing::testing_on_cuda()) torch::randn({100}, torch::Device(torch::kCUDA, 0));
   }
   Fixture second(resumed_dir, onestep::RunMode::Resume);
   second.trainer->load_checkpoint(second.trainer->latest_checkpoint());
@@ -157,6 +164,10 @@ TEST(Trainer, CheckpointsKeepLastKAndLoadAsModels) {
   auto content = onestep::load_safetensors(f.trainer->latest_checkpoint());
   EXPECT_NE(content.find("optim.step"), nullptr);
   EXPECT_NE(content.find("rng.cpu"), nullptr);
+  EXPECT_NE(content.find("rng.objective"), nullptr);
+  if (onestep::testing::testing_on_cuda()) {
+    EXPECT_NE(content.find("rng.cuda"), nullptr);  // dropout's generator on CUDA
+  }
   bool has_half_life_ema = false;
   for (const auto& [name, t] : content.tensors) has_half_life_ema = has_half_life_ema || name.rfind("ema.hl1e-05.", 0) == 0;
   EXPECT_TRUE(has_half_life_ema);
@@ -201,8 +212,8 @@ TEST(Trainer, EvaluationHookSeesTheFirstEmaAndItsResultIsLogged) {
         calls.push_back(step);
         // The hook gets the first EMA's weights, which differ from the raw weights after a step.
         auto& ema = f.trainer->emas().front().model();
-        EXPECT_TRUE(torch::equal(model->parameters().front(), ema->parameters().front()));
-        EXPECT_FALSE(torch::equal(model->parameters().front(), f.trainer->model()->parameters().front()));
+        EXPECT_TRUE(torch::equal(model->parameters().front().cpu(), ema->parameters().front().cpu()));
+        EXPECT_FALSE(torch::equal(model->parameters().front().cpu(), f.trainer->model()->parameters().front().cpu()));
         return Json{{"quality", 100.0 + static_cast<double>(step)}};
       },
       5);
@@ -218,6 +229,87 @@ TEST(Trainer, EvaluationHookSeesTheFirstEmaAndItsResultIsLogged) {
   EXPECT_EQ(logged, (std::vector<std::pair<int64_t, double>>{{5, 105.0}, {10, 110.0}}));
   EXPECT_TRUE(f.trainer->model()->is_training());  // training goes on in train mode after an evaluation
   fs::remove_all(dir);
+}
+
+TEST(Trainer, SetsCudaFloat32PrecisionFromTrainTf32) {
+  onestep::set_cuda_tf32(true);  // as a previous run in this process might have left it
+  {
+    Fixture f(temp_dir("tf32-off"), onestep::RunMode::New);
+    EXPECT_EQ(at::globalContext().float32Precision(at::Float32Backend::CUDA, at::Float32Op::CONV),
+              at::Float32Precision::IEEE);
+    fs::remove_all(f.dir);
+  }
+  Json root = toy_root();
+  root["train"]["tf32"] = true;
+  Fixture f(temp_dir("tf32-on"), onestep::RunMode::New, root);
+  EXPECT_EQ(at::globalContext().float32Precision(at::Float32Backend::CUDA, at::Float32Op::MATMUL),
+            at::Float32Precision::TF32);
+  onestep::set_cuda_tf32(false);
+  fs::remove_all(f.dir);
+}
+
+TEST(Trainer, DeterministicKeySwitchesPyTorchsDeterministicModes) {
+  EXPECT_FALSE(onestep::TrainConfig{}.deterministic);
+  Json root = toy_root();
+  root["train"]["deterministic"] = true;
+  {
+    Fixture f(temp_dir("deterministic"), onestep::RunMode::New, root);
+    EXPECT_TRUE(at::globalContext().deterministicCuDNN());
+    EXPECT_FALSE(at::globalContext().benchmarkCuDNN());
+    EXPECT_TRUE(at::globalContext().deterministicAlgorithms());
+    EXPECT_TRUE(at::globalContext().deterministicAlgorithmsWarnOnly());
+    const char* workspace = std::getenv("CUBLAS_WORKSPACE_CONFIG");
+    ASSERT_NE(workspace, nullptr);
+    fs::remove_all(f.dir);
+  }
+  onestep::set_deterministic_algorithms(false);
+  EXPECT_FALSE(at::globalContext().deterministicAlgorithms());
+  EXPECT_FALSE(at::globalContext().deterministicCuDNN());
+}
+
+TEST(Trainer, ResumeOfACudaRunRestoresTheCudaGeneratorStates) {
+  ONESTEP_SKIP_WITHOUT_CUDA();
+  // The bitwise resume test above covers this when ONESTEP_TEST_DEVICE=cuda; this one runs on CUDA whenever a
+  // GPU is present, so a plain `ctest` on a GPU machine checks it too.
+  Json root = toy_root();
+  root["train"]["device"] = "cuda";
+  const auto straight_dir = temp_dir("cuda-straight"), resumed_dir = temp_dir("cuda-resumed");
+  Fixture straight(straight_dir, onestep::RunMode::New, root);
+  straight.trainer->train(8);
+  {
+    Fixture first(resumed_dir, onestep::RunMode::New, root);
+    first.trainer->train(4);
+    torch::randn({100}, torch::Device(torch::kCUDA, 0));
+  }
+  Fixture second(resumed_dir, onestep::RunMode::Resume, root);
+  second.trainer->load_checkpoint(second.trainer->latest_checkpoint());
+  second.trainer->train(8);
+  EXPECT_TRUE(second.trainer->model()->parameters().front().is_cuda());
+  expect_same_weights(straight.trainer->model(), second.trainer->model());
+  fs::remove_all(straight_dir);
+  fs::remove_all(resumed_dir);
+}
+
+TEST(Trainer, Bf16AutocastStepStaysCloseToTheFp32StepOnCuda) {
+  ONESTEP_SKIP_WITHOUT_CUDA();
+  auto first_loss = [](bool bf16, const std::string& name) {
+    Json root = toy_root();
+    root["train"]["device"] = "cuda";
+    root["train"]["bf16"] = bf16;
+    root["train"]["log_every"] = 1;
+    root["model"]["dropout"] = 0.0;
+    Fixture f(temp_dir(name), onestep::RunMode::New, root);
+    f.trainer->train(1);
+    std::ifstream metrics(f.dir / "metrics.jsonl");
+    std::string line;
+    std::getline(metrics, line);
+    fs::remove_all(f.dir);
+    return Json::parse(line).at("loss").get<double>();
+  };
+  const double fp32 = first_loss(false, "fp32"), bf16 = first_loss(true, "bf16");
+  // bf16 keeps 8 bits of mantissa: the same step's loss agrees to about 1%, and is not bit-identical.
+  EXPECT_NEAR(bf16, fp32, 0.02 * std::abs(fp32));
+  EXPECT_NE(bf16, fp32);
 }
 
 TEST(Trainer, MissingCheckpointIsAClearError) {
