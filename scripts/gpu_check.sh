@@ -11,7 +11,7 @@
 #      TorchScript Inception-v3,
 # and prints one results block (also written to $OUT/gpu_check.txt when $OUT is set, else build-gpu/gpu_check.txt).
 # Exit status: 0 when every check passed. Knobs (environment): GPU_CHECK_STEPS (300), GPU_CHECK_BATCH (32),
-# GPU_CHECK_EVAL_N (5000), GPU_CHECK_JOBS (nproc), GPU_CHECK_SKIP_TESTS=1, GPU_CHECK_DEVICE (cuda; cpu for a dry run
+# GPU_CHECK_EVAL_N (5000), GPU_CHECK_SAMPLE_N (64), GPU_CHECK_GRID_N (16), GPU_CHECK_JOBS (nproc), GPU_CHECK_SKIP_TESTS=1, GPU_CHECK_SKIP_BUILD=1 (use GPU_CHECK_BUILD_DIR as built), GPU_CHECK_DEVICE (cuda; cpu for a dry run
 # of the script itself on a machine without a GPU, with tiny settings).
 set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -19,6 +19,8 @@ cd "$ROOT"
 STEPS="${GPU_CHECK_STEPS:-300}"
 BATCH="${GPU_CHECK_BATCH:-32}"
 EVAL_N="${GPU_CHECK_EVAL_N:-5000}"
+SAMPLE_N="${GPU_CHECK_SAMPLE_N:-64}"   # images of each `onestep sample` call
+GRID_N="${GPU_CHECK_GRID_N:-16}"       # images of each run's end-of-training sample grid
 JOBS="${GPU_CHECK_JOBS:-$(nproc)}"
 DEVICE="${GPU_CHECK_DEVICE:-cuda}"
 BUILD="${GPU_CHECK_BUILD_DIR:-$ROOT/build-gpu}"
@@ -46,10 +48,16 @@ seconds_since() { echo $(($(date +%s) - $1)); }
 if command -v nvidia-smi >/dev/null 2>&1; then
   result "gpu: $(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | head -n1)"
 fi
-TORCH_INFO="$("$PYTHON" -c 'import torch;print(torch.__version__, "cuda", torch.version.cuda, "cudnn", torch.backends.cudnn.version(), "available", torch.cuda.is_available())' 2>&1)" \
-  || { failure "python torch not importable ($TORCH_INFO)"; finish; }
-result "torch: $TORCH_INFO"
-TORCH_PREFIX="$("$PYTHON" -c 'import torch;print(torch.utils.cmake_prefix_path)')"
+HAVE_TORCH=1
+if TORCH_INFO="$("$PYTHON" -c 'import torch;print(torch.__version__, "cuda", torch.version.cuda, "cudnn", torch.backends.cudnn.version(), "available", torch.cuda.is_available())' 2>&1)"; then
+  result "torch: $TORCH_INFO"
+  TORCH_PREFIX="$("$PYTHON" -c 'import torch;print(torch.utils.cmake_prefix_path)')"
+elif [ "$DEVICE" = cpu ] && [ -n "${GPU_CHECK_SKIP_BUILD:-}" ]; then
+  HAVE_TORCH=0  # the CPU dry run of this script: no Python torch needed, the FID step is skipped
+  result "torch: no Python torch ($(echo "$TORCH_INFO" | tail -n1)); CPU dry run without the FID step"
+else
+  failure "python torch not importable ($(echo "$TORCH_INFO" | tail -n1))"; finish
+fi
 
 # --- build --------------------------------------------------------------------------------------
 # Header-only libraries carried in .carry/ (docs/gpu.md): no package registry on the GPU machine.
@@ -60,15 +68,18 @@ else
   CARRY_ARGS=()
 fi
 t=$(date +%s)
-if ! cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DONESTEP_TORCH_PREFIX="$TORCH_PREFIX" "${CARRY_ARGS[@]}" \
+if [ -n "${GPU_CHECK_SKIP_BUILD:-}" ]; then
+  result "build: skipped (GPU_CHECK_SKIP_BUILD), using $BUILD"
+elif ! cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DONESTEP_TORCH_PREFIX="$TORCH_PREFIX" "${CARRY_ARGS[@]}" \
      > "$WORK.cmake.log" 2>&1; then
   tail -n 30 "$WORK.cmake.log"; failure "cmake configure (log above)"; finish
+else
+  grep -E "onestep: LibTorch" "$WORK.cmake.log" | sed 's/^-- //' | while read -r line; do log "$line"; done
+  if ! cmake --build "$BUILD" -j "$JOBS" > "$WORK.build.log" 2>&1; then
+    grep -E "error|Error" "$WORK.build.log" | head -n 30; failure "build (errors above)"; finish
+  fi
+  result "build: $(seconds_since "$t") s with $JOBS jobs ($(grep -c 'Building CXX' "$WORK.build.log") objects compiled)"
 fi
-grep -E "onestep: LibTorch" "$WORK.cmake.log" | sed 's/^-- //' | while read -r line; do log "$line"; done
-if ! cmake --build "$BUILD" -j "$JOBS" > "$WORK.build.log" 2>&1; then
-  grep -E "error|Error" "$WORK.build.log" | head -n 30; failure "build (errors above)"; finish
-fi
-result "build: $(seconds_since "$t") s with $JOBS jobs ($(grep -c 'Building CXX' "$WORK.build.log") objects compiled)"
 ONESTEP="$BUILD/onestep"
 
 # --- the test suite on the GPU ------------------------------------------------------------------
@@ -89,12 +100,13 @@ fi
 # --- training on synthetic CIFAR-10 -------------------------------------------------------------
 rm -rf "$WORK"; mkdir -p "$WORK"
 RECORDS=$(( BATCH * 20 > 1000 ? BATCH * 20 : 1000 ))
-"$PYTHON" "$ROOT/tools/make_gpu_check_inputs.py" --cifar "$WORK/cifar" --records "$RECORDS" --detector "$WORK/detector.pt" \
+DETECTOR_ARGS=(); [ "$HAVE_TORCH" = 1 ] && DETECTOR_ARGS=(--detector "$WORK/detector.pt")
+"$PYTHON" "$ROOT/tools/make_gpu_check_inputs.py" --cifar "$WORK/cifar" --records "$RECORDS" "${DETECTOR_ARGS[@]}" \
   > "$WORK/inputs.log" 2>&1 || { cat "$WORK/inputs.log"; failure "making the synthetic inputs"; finish; }
 while read -r line; do result "inputs: $line"; done < "$WORK/inputs.log"
 HALF=$(( STEPS / 2 ))
 COMMON=(--steps "$STEPS" --set "data.path=$WORK/cifar" --set "train.batch=$BATCH" --set "train.device=$DEVICE"
-        --set "train.checkpoint_every=$HALF" --set train.sample_every=0 --set train.sample_count=16
+        --set "train.checkpoint_every=$HALF" --set train.sample_every=0 --set "train.sample_count=$GRID_N"
         --set "train.log_every=$(( STEPS / 10 > 0 ? STEPS / 10 : 1 ))" --set train.deterministic=true)
 
 # Checks a finished run: exit status, finite losses in metrics.jsonl, checkpoints and the sample grid present.
@@ -148,13 +160,18 @@ done
 if kill -9 "$pid" 2>/dev/null; then
   wait "$pid" 2>/dev/null
   killed_at="$(ls "$WORK/runs/ect-killed/checkpoints" | grep '^ckpt-' | tail -n1)"
-  "$ONESTEP" train --config cifar10-ect --run "$WORK/runs/ect-killed" --resume "${COMMON[@]}" \
+  "$ONESTEP" train --run "$WORK/runs/ect-killed" --resume --steps "$STEPS" \
     > "$WORK/ect-resumed.log" 2>&1
   status=$?
   if [ "$status" != 0 ]; then
     tail -n 20 "$WORK/ect-resumed.log"; failure "resume after kill -9: exit $status"
   else
-    comparison="$("$PYTHON" - "$WORK/runs/ect/checkpoints/latest" "$WORK/runs/ect-killed/checkpoints/latest" <<'PY'
+    straight_file="$WORK/runs/ect/checkpoints/$(cat "$WORK/runs/ect/checkpoints/latest")"
+    resumed_file="$WORK/runs/ect-killed/checkpoints/$(cat "$WORK/runs/ect-killed/checkpoints/latest")"
+    if cmp -s "$straight_file" "$resumed_file"; then
+      comparison="bitwise identical files ($(stat -c %s "$resumed_file") bytes: weights, EMA, optimizer, random states)"
+    else
+      comparison="$("$PYTHON" - "$WORK/runs/ect/checkpoints/latest" "$WORK/runs/ect-killed/checkpoints/latest" 2>&1 <<'PY'
 import os, sys
 from safetensors.torch import load_file
 def load(pointer):
@@ -168,7 +185,8 @@ identical = sum(1 for k in a if a[k].dtype == b[k].dtype and a[k].shape == b[k].
 print("bitwise" if identical == len(a) else "differs",
       f"{identical}/{len(a)} tensors identical, largest difference {diff[worst]:.3g} in {worst}")
 PY
-)"
+)" || comparison="differs (files differ; $(echo "$comparison" | tail -n1))"
+    fi
     if [[ "$comparison" == bitwise* ]]; then
       result "kill -9 after $killed_at, --resume to $STEPS: final checkpoint matches the uninterrupted run (${comparison#bitwise }), $(seconds_since "$t") s"
     else
@@ -183,13 +201,17 @@ fi
 ECT_MODEL="$WORK/runs/ect/checkpoints/latest"
 for steps in 1 2; do
   t=$(date +%s)
-  if "$ONESTEP" sample --ckpt "$ECT_MODEL" --steps "$steps" --n 64 --device "$DEVICE" --out "$WORK/sample-$steps.png" \
+  if "$ONESTEP" sample --ckpt "$ECT_MODEL" --steps "$steps" --n "$SAMPLE_N" --device "$DEVICE" --out "$WORK/sample-$steps.png" \
        > "$WORK/sample-$steps.log" 2>&1 && [ -s "$WORK/sample-$steps.png" ]; then
-    result "sample $steps step(s): 64 images in $(seconds_since "$t") s ($(tail -n1 "$WORK/sample-$steps.log"))"
+    result "sample $steps step(s): $SAMPLE_N images in $(seconds_since "$t") s ($(tail -n1 "$WORK/sample-$steps.log"))"
   else
     tail -n 5 "$WORK/sample-$steps.log"; failure "sample $steps step(s)"
   fi
 done
+if [ "$HAVE_TORCH" = 0 ]; then
+  result "eval: skipped (no Python torch for the random detector)"
+  finish
+fi
 t=$(date +%s)
 if "$ONESTEP" eval stats --data cifar10-ect --set "data.path=$WORK/cifar" --metric fid --detector "$WORK/detector.pt" \
      --device "$DEVICE" --out "$WORK/ref.npz" > "$WORK/stats.log" 2>&1; then
