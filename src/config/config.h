@@ -53,6 +53,7 @@ class SectionReader {
   std::vector<double> get_floats(const std::string& key, const std::vector<double>& fallback);
   std::vector<std::string> get_strings(const std::string& key, const std::vector<std::string>& fallback);
   bool has(const std::string& key) const;
+  bool was_read(const std::string& key) const { return known_.count(key) > 0; }  // asked for by a get_*
 
   // Throws if the section holds a key that was never asked for, listing the valid keys.
   void finish() const;

@@ -20,21 +20,32 @@ void EmaTeacher::update(Denoiser& model, double decay) {
 torch::Tensor EmaTeacher::evaluate(Denoiser& model, const std::function<torch::Tensor()>& fn) {
   if (weights_.empty()) update(model, 0.0);  // before the first step the teacher equals the student
   torch::NoGradGuard no_grad;
+  // The swap writes through .data() (a view of the same storage with its own version counter): the student's
+  // forward graph, recorded before, saved these parameters for its backward pass, and copying through the
+  // parameters themselves would bump their version and fail that backward ("modified by an inplace operation",
+  // issue 11). The student's values are back in place before this returns, so the saved tensors hold what the
+  // graph expects.
   auto params = model->parameters();
-  std::vector<torch::Tensor> saved;
+  require(weights_.size() == params.size(), "EMA teacher does not match the model's parameters");
+  std::vector<torch::Tensor> storage, saved;
+  storage.reserve(params.size());
   saved.reserve(params.size());
   for (size_t i = 0; i < params.size(); ++i) {
-    saved.push_back(params[i].detach().clone());
-    params[i].detach().copy_(weights_[i].second);
+    storage.push_back(params[i].data());
+    saved.push_back(storage.back().clone());
+    storage.back().copy_(weights_[i].second);
   }
+  auto put_back = [&] {
+    for (size_t i = 0; i < storage.size(); ++i) storage[i].copy_(saved[i]);
+  };
   torch::Tensor out;
   try {
     out = fn();
   } catch (...) {
-    for (size_t i = 0; i < params.size(); ++i) params[i].detach().copy_(saved[i]);
+    put_back();
     throw;
   }
-  for (size_t i = 0; i < params.size(); ++i) params[i].detach().copy_(saved[i]);
+  put_back();
   return out;
 }
 

@@ -44,16 +44,19 @@ LossOutput EctObjective::compute_loss(Denoiser& model, const Batch& batch, const
 
 Json EctObjective::to_json() const {
   const auto& m = config_.mapping;
-  return Json{{"method", "ect"},
-              {"p_mean", config_.p_mean},
-              {"p_std", config_.p_std},
-              {"mapping", m.kind},
-              {"k", m.k},
-              {"b", m.b},
-              {"q", m.q},
-              {"stage_length", m.stage_length},
-              {"stage_exponent", m.paper_exponent ? "stage" : "stage_plus_one"},
-              {"huber_c", config_.huber_c}};
+  Json j{{"method", "ect"},
+         {"p_mean", config_.p_mean},
+         {"p_std", config_.p_std},
+         {"mapping", m.kind},
+         {"q", m.q},
+         {"stage_length", m.stage_length},
+         {"stage_exponent", m.paper_exponent ? "stage" : "stage_plus_one"},
+         {"huber_c", config_.huber_c}};
+  if (m.kind == "sigmoid") {  // the const mapping has n(t) = 1 and reads neither
+    j["k"] = m.k;
+    j["b"] = m.b;
+  }
+  return j;
 }
 
 }  // namespace onestep

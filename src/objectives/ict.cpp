@@ -4,6 +4,8 @@
 #include "objectives/methods.h"
 #include "objectives/objective_util.h"
 
+#include <algorithm>
+
 namespace onestep {
 
 ConsistencyTrainingObjective::ConsistencyTrainingObjective(ConsistencyTrainingConfig config,
@@ -58,18 +60,36 @@ LossOutput ConsistencyTrainingObjective::compute_loss(Denoiser& model, const Bat
                      {"mean_dt", stat_value((sigma_hi - sigma_lo).mean())}}};
 }
 
+double ConsistencyTrainingObjective::teacher_decay(const TrainProgress& progress) const {
+  const int64_t n = num_levels(progress);
+  return ct_teacher_decay(config_.teacher_decay == "code" ? n - 1 : n, config_.s0, config_.mu0);
+}
+
 void ConsistencyTrainingObjective::after_step(Denoiser& model, const TrainProgress& progress) {
   if (config_.teacher != "ema") return;
-  teacher_.update(model, ct_teacher_decay(num_levels(progress), config_.s0, config_.mu0));
+  // mu(k) of the step just taken (k = progress.step - 1), whose N(k) the loss used: CM algorithm 3 updates the
+  // teacher before k <- k + 1, and the reference computes both from one step count (jcm/losses.py:999, 1036).
+  const TrainProgress taken{std::max<int64_t>(0, progress.step - 1), progress.total_steps, progress.images_seen};
+  teacher_.update(model, teacher_decay(taken));
 }
 
 Json ConsistencyTrainingObjective::to_json() const {
+  // Only the keys this configuration reads (objective_factory.cpp refuses the others), so the effective
+  // configuration of a run reads back as it is.
   const auto& c = config_;
-  return Json{{"method", c.method},       {"sigma_min", c.sigma_min}, {"sigma_max", c.sigma_max},
-              {"rho", c.rho},             {"curriculum", c.curriculum}, {"s0", c.s0},
-              {"s1", c.s1},               {"index", c.index},         {"p_mean", c.p_mean},
-              {"p_std", c.p_std},         {"metric", c.metric},       {"huber_c", huber_c_},
-              {"weighting", c.weighting}, {"teacher", c.teacher},     {"mu0", c.mu0}};
+  Json j{{"method", c.method},         {"sigma_min", c.sigma_min}, {"sigma_max", c.sigma_max}, {"rho", c.rho},
+         {"curriculum", c.curriculum}, {"s0", c.s0},               {"s1", c.s1},               {"index", c.index},
+         {"metric", c.metric},         {"weighting", c.weighting}, {"teacher", c.teacher}};
+  if (c.index == "lognormal") {
+    j["p_mean"] = c.p_mean;
+    j["p_std"] = c.p_std;
+  }
+  if (c.metric == "pseudo_huber") j["huber_c"] = huber_c_;
+  if (c.teacher == "ema") {
+    j["mu0"] = c.mu0;
+    j["teacher_decay"] = c.teacher_decay;
+  }
+  return j;
 }
 
 }  // namespace onestep

@@ -56,6 +56,9 @@ struct ConsistencyTrainingConfig {
   std::string weighting = "inverse_dt"; // inverse_dt (iCT) | uniform (CT)
   std::string teacher = "current";      // current (iCT: stop_grad of the current weights) | ema (CT)
   double mu0 = 0.9;                     // CT teacher EMA: mu(k) = exp(s0 ln mu0 / N(k))
+  // paper: mu(k) = exp(s0 ln mu0 / N(k)) (CM appendix C); code: exp(s0 ln mu0 / (N(k) - 1)), as the reference
+  // divides by the level count before its "+ 1" (consistency_models_cifar10 jcm/losses.py:916-927).
+  std::string teacher_decay = "paper";
   static ConsistencyTrainingConfig defaults_for(const std::string& method);
 };
 class ConsistencyTrainingObjective : public Objective {
@@ -71,6 +74,7 @@ class ConsistencyTrainingObjective : public Objective {
   }
   Json to_json() const override;
   int64_t num_levels(const TrainProgress& progress) const;
+  double teacher_decay(const TrainProgress& progress) const;  // mu(k) of original CT's EMA teacher
   double huber_c() const { return huber_c_; }
 
  private:

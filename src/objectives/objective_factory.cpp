@@ -3,6 +3,72 @@
 
 namespace onestep {
 
+namespace {
+
+// Each method reads only the keys its objective uses; a key it would ignore is refused with the reason, so a
+// configuration never seems to set something the run did not do (issue 11: method = "ct" with index = "lognormal").
+void refuse_unread(const SectionReader& reader, const std::string& key, const std::string& why) {
+  require(!reader.has(key), "objective.", key, " is not read ", why, "; remove it");
+}
+
+// Original CT fixes the choices iCT changed. Its effective configuration spells them out, so the fixed value is
+// accepted; any other is refused.
+std::string fixed_ct_choice(SectionReader& reader, const std::string& key, const std::string& value) {
+  const std::string got = reader.get_string(key, value);
+  require(got == value, "objective.", key, " = \"", got, "\" is not the original CT's (method \"ct\" always uses ",
+          key, " = \"", value, "\"); to combine CT and iCT choices, use method = \"ict\" and set ", key);
+  return got;
+}
+
+std::unique_ptr<Objective> build_consistency_training(SectionReader& reader, const std::string& method,
+                                                      const Denoiser& model) {
+  auto c = ConsistencyTrainingConfig::defaults_for(method);
+  c.sigma_min = reader.get_float("sigma_min", model->precond().sigma_min);
+  c.sigma_max = reader.get_float("sigma_max", c.sigma_max);
+  c.rho = reader.get_float("rho", c.rho);
+  c.s0 = reader.get_int("s0", c.s0);
+  c.s1 = reader.get_int("s1", c.s1);
+  if (method == "ct") {
+    c.curriculum = fixed_ct_choice(reader, "curriculum", c.curriculum);
+    c.index = fixed_ct_choice(reader, "index", c.index);
+    c.metric = fixed_ct_choice(reader, "metric", c.metric);
+    c.weighting = fixed_ct_choice(reader, "weighting", c.weighting);
+    c.teacher = fixed_ct_choice(reader, "teacher", c.teacher);
+  } else {
+    c.curriculum = reader.get_string("curriculum", c.curriculum, {"doubling", "sqrt"});
+    c.index = reader.get_string("index", c.index, {"lognormal", "uniform"});
+    c.metric = reader.get_string("metric", c.metric, {"pseudo_huber", "l2"});
+    c.weighting = reader.get_string("weighting", c.weighting, {"inverse_dt", "uniform"});
+    c.teacher = reader.get_string("teacher", c.teacher, {"current", "ema"});
+  }
+  const std::string by = "by method \"" + method + "\"";
+  if (c.index == "lognormal") {
+    c.p_mean = reader.get_float("p_mean", c.p_mean);
+    c.p_std = reader.get_float("p_std", c.p_std);
+  } else {
+    refuse_unread(reader, "p_mean", by + " with index = \"uniform\" (only the lognormal index uses it)");
+    refuse_unread(reader, "p_std", by + " with index = \"uniform\" (only the lognormal index uses it)");
+  }
+  if (c.metric == "pseudo_huber")
+    c.huber_c = reader.get_float("huber_c", c.huber_c);
+  else
+    refuse_unread(reader, "huber_c", by + " with metric = \"l2\" (only the pseudo-Huber metric uses it)");
+  if (c.teacher == "ema") {
+    c.mu0 = reader.get_float("mu0", c.mu0);
+    c.teacher_decay = reader.get_string("teacher_decay", c.teacher_decay, {"paper", "code"});
+  } else {
+    refuse_unread(reader, "mu0", by + " with teacher = \"current\" (only the EMA teacher uses it)");
+    refuse_unread(reader, "teacher_decay", by + " with teacher = \"current\" (only the EMA teacher uses it)");
+  }
+  require(c.sigma_min > 0 && c.sigma_max > c.sigma_min, "objective: need 0 < sigma_min < sigma_max");
+  require(c.s0 >= 1 && c.s1 >= c.s0, "objective: need 1 <= s0 <= s1");
+  require(c.p_std > 0, "objective.p_std must be > 0");
+  require(c.mu0 > 0 && c.mu0 < 1, "objective.mu0 must be in (0, 1)");
+  return std::make_unique<ConsistencyTrainingObjective>(c, model->sample_shape());
+}
+
+}  // namespace
+
 std::unique_ptr<Objective> build_objective(const Json& root, const Denoiser& model) {
   SectionReader reader(root, "objective");
   const std::string method = reader.get_string("method", "ict", {"edm", "ct", "ict", "ect"});
@@ -18,8 +84,13 @@ std::unique_ptr<Objective> build_objective(const Json& root, const Denoiser& mod
     c.p_mean = reader.get_float("p_mean", c.p_mean);
     c.p_std = reader.get_float("p_std", c.p_std);
     c.mapping.kind = reader.get_string("mapping", c.mapping.kind, {"sigmoid", "const"});
-    c.mapping.k = reader.get_float("k", c.mapping.k);
-    c.mapping.b = reader.get_float("b", c.mapping.b);
+    if (c.mapping.kind == "sigmoid") {
+      c.mapping.k = reader.get_float("k", c.mapping.k);
+      c.mapping.b = reader.get_float("b", c.mapping.b);
+    } else {
+      refuse_unread(reader, "k", "with mapping = \"const\" (n(t) = 1; only the sigmoid mapping uses k and b)");
+      refuse_unread(reader, "b", "with mapping = \"const\" (n(t) = 1; only the sigmoid mapping uses k and b)");
+    }
     c.mapping.q = reader.get_float("q", c.mapping.q);
     c.mapping.stage_length = reader.get_int("stage_length", c.mapping.stage_length);
     c.mapping.paper_exponent =
@@ -31,27 +102,19 @@ std::unique_ptr<Objective> build_objective(const Json& root, const Denoiser& mod
     require(c.huber_c >= 0, "objective.huber_c must be >= 0");
     objective = std::make_unique<EctObjective>(c);
   } else {
-    auto c = ConsistencyTrainingConfig::defaults_for(method);
-    c.sigma_min = reader.get_float("sigma_min", model->precond().sigma_min);
-    c.sigma_max = reader.get_float("sigma_max", c.sigma_max);
-    c.rho = reader.get_float("rho", c.rho);
-    c.curriculum = reader.get_string("curriculum", c.curriculum, {"doubling", "sqrt"});
-    c.s0 = reader.get_int("s0", c.s0);
-    c.s1 = reader.get_int("s1", c.s1);
-    c.index = reader.get_string("index", c.index, {"lognormal", "uniform"});
-    c.p_mean = reader.get_float("p_mean", c.p_mean);
-    c.p_std = reader.get_float("p_std", c.p_std);
-    c.metric = reader.get_string("metric", c.metric, {"pseudo_huber", "l2"});
-    c.huber_c = reader.get_float("huber_c", c.huber_c);
-    c.weighting = reader.get_string("weighting", c.weighting, {"inverse_dt", "uniform"});
-    c.teacher = reader.get_string("teacher", c.teacher, {"current", "ema"});
-    c.mu0 = reader.get_float("mu0", c.mu0);
-    require(c.sigma_min > 0 && c.sigma_max > c.sigma_min, "objective: need 0 < sigma_min < sigma_max");
-    require(c.s0 >= 1 && c.s1 >= c.s0, "objective: need 1 <= s0 <= s1");
-    require(c.p_std > 0, "objective.p_std must be > 0");
-    require(c.mu0 > 0 && c.mu0 < 1, "objective.mu0 must be in (0, 1)");
-    objective = std::make_unique<ConsistencyTrainingObjective>(c, model->sample_shape());
+    objective = build_consistency_training(reader, method, model);
   }
+  // A key of another method: say whose it is (finish() would call it unknown).
+  const std::vector<std::pair<std::string, std::string>> owners = {
+      {"sigma_min", "ct, ict"}, {"sigma_max", "ct, ict"},     {"rho", "ct, ict"},        {"curriculum", "ct, ict"},
+      {"s0", "ct, ict"},        {"s1", "ct, ict"},            {"index", "ct, ict"},      {"metric", "ct, ict"},
+      {"weighting", "ct, ict"}, {"teacher", "ct, ict"},       {"mu0", "ct, ict"},        {"teacher_decay", "ct, ict"},
+      {"huber_c", "ict, ect"},  {"p_mean", "edm, ict, ect"},  {"p_std", "edm, ict, ect"}, {"mapping", "ect"},
+      {"k", "ect"},             {"b", "ect"},                 {"q", "ect"},              {"stage_length", "ect"},
+      {"stage_exponent", "ect"}};
+  for (const auto& [key, methods] : owners)
+    require(!reader.has(key) || reader.was_read(key), "objective.", key, " is not read by method \"", method,
+            "\" (a key of ", methods, "); remove it");
   reader.finish();
   return objective;
 }

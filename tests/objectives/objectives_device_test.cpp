@@ -76,7 +76,7 @@ TEST_P(ObjectiveOnDevice, FullStepRunsOnTheTestDeviceAndIsReproducibleFromTheGen
   objective->after_step(model, TrainProgress{201, 1000, 201 * 64});
 }
 
-INSTANTIATE_TEST_SUITE_P(Methods, ObjectiveOnDevice, ::testing::Values("edm", "ict", "ect"));
+INSTANTIATE_TEST_SUITE_P(Methods, ObjectiveOnDevice, ::testing::Values("edm", "ct", "ict", "ect"));
 
 TEST(ObjectiveOnDevice, EdmLossMatchesItsFormulaWithReplayedDraws) {
   const torch::Device device = test_device();

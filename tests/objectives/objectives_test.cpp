@@ -2,10 +2,13 @@
 #include "objectives/methods.h"
 #include "objectives/objective_util.h"
 #include "test_networks.h"
+#include "trainer/optimizer.h"
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
+#include <map>
 
 #include "error_message.h"
 
@@ -25,7 +28,106 @@ Denoiser dropout_model(int64_t dim, PrecondConfig precond = edm_precond()) {
   return m;
 }
 using onestep::testing::error_of;
+
+std::map<std::string, torch::Tensor> snapshot(Denoiser& model) {
+  std::map<std::string, torch::Tensor> out;
+  for (const auto& p : model->named_parameters()) out[p.key()] = p.value().detach().clone();
+  return out;
+}
+
+// One whole training step as the trainer runs it: loss, backward, optimizer step, after_step. Every parameter must
+// get a finite, non-zero gradient and move; returns the loss.
+double full_step(Objective& objective, Denoiser& model, const Batch& batch, const TrainProgress& progress,
+                 uint64_t seed) {
+  for (auto& p : model->parameters()) p.mutable_grad() = torch::Tensor();
+  std::vector<std::pair<std::string, torch::Tensor>> params;
+  for (auto& p : model->named_parameters()) params.emplace_back(p.key(), p.value());
+  auto optimizer = make_optimizer("radam", params, {});
+  const auto before = snapshot(model);
+  auto g = gen(seed);
+  const LossOutput out = objective.compute_loss(model, batch, progress, g);
+  EXPECT_TRUE(out.loss.requires_grad());
+  out.loss.backward();
+  for (const auto& p : model->named_parameters()) {
+    SCOPED_TRACE(p.key());
+    EXPECT_TRUE(p.value().grad().defined());
+    if (!p.value().grad().defined()) continue;
+    EXPECT_TRUE(torch::isfinite(p.value().grad()).all().item<bool>());
+    EXPECT_GT(p.value().grad().abs().sum().item<double>(), 0.0);
+  }
+  optimizer->step(1e-3);
+  objective.after_step(model, {progress.step + 1, progress.total_steps, progress.images_seen + batch.x.size(0)});
+  for (const auto& p : model->named_parameters())
+    EXPECT_FALSE(torch::equal(p.value(), before.at(p.key()))) << p.key() << " did not move";
+  return out.loss.item<double>();
+}
+
+Json objective_root(const std::string& method) {
+  Json objective{{"method", method}};
+  if (method == "ect") objective["stage_length"] = 64;  // images per stage
+  return Json{{"objective", objective}};
+}
 }  // namespace
+
+// Every objective through three whole training steps (loss, backward, optimizer step, after_step), with dropout on,
+// so an objective whose teacher disturbs the autograd graph fails here rather than in a user's run.
+class EveryObjective : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(EveryObjective, RunsWholeTrainingSteps) {
+  auto model = dropout_model(3);
+  auto objective = build_objective(objective_root(GetParam()), model);
+  torch::manual_seed(3);
+  Batch batch{torch::randn({16, 3}), {}};
+  for (int64_t step = 0; step < 3; ++step) {
+    SCOPED_TRACE(step);
+    const double loss = full_step(*objective, model, batch, {step, 100, step * 16}, 10 + step);
+    EXPECT_TRUE(std::isfinite(loss));
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Methods, EveryObjective, ::testing::Values("edm", "ct", "ict", "ect"));
+
+TEST(IctObjective, OriginalCtTeacherIsTheEmaWeightsAndTheStepBackpropagates) {
+  // N(0) = 2 (s0 = 2): the only pair is (sigma_min, sigma_max). Eval mode: no dropout, so the loss is a closed form
+  // of the student's and the teacher's weights.
+  auto model = dropout_model(2);
+  model->eval();
+  auto objective = build_objective(Json{{"objective", {{"method", "ct"}}}}, model);
+  objective->after_step(model, {0, 1000, 0});  // first call: teacher = current weights
+  const auto teacher_weights = snapshot(model);
+  {
+    torch::NoGradGuard no_grad;
+    for (auto& p : model->parameters()) p.add_(0.1);
+  }
+  Batch batch{torch::randn({5, 2}), {}};
+  auto g = gen(21);
+  const auto out = objective->compute_loss(model, batch, {0, 1000, 0}, g);
+  EXPECT_EQ(out.stats["N"], 2);
+
+  torch::manual_seed(11);  // the same architecture, holding the teacher's weights
+  Denoiser teacher(edm_precond(), std::make_shared<DropoutNetImpl>(2), points_model_config(2));
+  teacher->eval();
+  {
+    torch::NoGradGuard no_grad;
+    for (auto& p : teacher->named_parameters()) p.value().copy_(teacher_weights.at(p.key()));
+  }
+  auto g2 = gen(21);
+  sample_indices({1.0}, 5, g2);
+  const auto z = at::randn({5, 2}, g2, torch::kFloat32);
+  const auto hi = torch::full({5}, 80.0f), lo = torch::full({5}, 0.002f);
+  torch::Tensor expected;
+  {
+    torch::NoGradGuard no_grad;
+    const auto diff = model->forward(batch.x + 80.0f * z, hi, Scalings::Edm) -
+                      teacher->forward(batch.x + 0.002f * z, lo, Scalings::Edm);
+    expected = diff.square().sum(1).mean();  // squared L2, lambda = 1
+  }
+  EXPECT_NEAR(out.loss.item<double>(), expected.item<double>(), 1e-5 * expected.item<double>());
+  // The backward pass after the teacher's evaluation (which swaps weights in place) must work.
+  EXPECT_NO_THROW(out.loss.backward());
+  EXPECT_GT(model->named_parameters()["model.w1"].grad().abs().sum().item<double>(), 0.0);
+}
+
 
 TEST(Metrics, PseudoHuberIsOverTheWholeSampleNotElementwise) {
   // One sample, diff (0.3, 0.4): whole-sample norm 0.5 -> sqrt(0.25 + 0.01) - 0.1 = 0.40990195135927845.
@@ -208,4 +310,82 @@ TEST(ObjectiveFactory, DefaultsAndBadKeys) {
               ::testing::HasSubstr("metric"));
   EXPECT_THAT(error_of([&] { build_objective(Json{{"objective", {{"method", "foo"}}}}, model); }),
               ::testing::HasSubstr("method"));
+}
+
+TEST(ObjectiveFactory, EachMethodRefusesTheKeysItDoesNotRead) {
+  auto model = zero_model(2);
+  auto error_for = [&](Json objective) {
+    return error_of([&] { build_objective(Json{{"objective", objective}}, model); });
+  };
+  // Original CT fixes iCT's choices: another value is refused, pointing to method = "ict".
+  EXPECT_THAT(error_for({{"method", "ct"}, {"curriculum", "doubling"}}),
+              ::testing::AllOf(::testing::HasSubstr("objective.curriculum"), ::testing::HasSubstr("method = \"ict\"")));
+  EXPECT_THAT(error_for({{"method", "ct"}, {"index", "lognormal"}}), ::testing::HasSubstr("objective.index"));
+  EXPECT_THAT(error_for({{"method", "ct"}, {"metric", "pseudo_huber"}}), ::testing::HasSubstr("objective.metric"));
+  EXPECT_THAT(error_for({{"method", "ct"}, {"teacher", "current"}}), ::testing::HasSubstr("objective.teacher"));
+  // ... and the keys of those choices are not read.
+  EXPECT_THAT(error_for({{"method", "ct"}, {"p_mean", -1.1}}),
+              ::testing::AllOf(::testing::HasSubstr("objective.p_mean is not read"), ::testing::HasSubstr("uniform")));
+  EXPECT_THAT(error_for({{"method", "ct"}, {"huber_c", 0.03}}), ::testing::HasSubstr("objective.huber_c is not read"));
+  EXPECT_THAT(error_for({{"method", "ict"}, {"mu0", 0.9}}), ::testing::HasSubstr("objective.mu0 is not read"));
+  EXPECT_THAT(error_for({{"method", "ict"}, {"metric", "l2"}, {"huber_c", 0.1}}),
+              ::testing::HasSubstr("objective.huber_c is not read"));
+  EXPECT_THAT(error_for({{"method", "ict"}, {"index", "uniform"}, {"p_std", 2.0}}),
+              ::testing::HasSubstr("objective.p_std is not read"));
+  EXPECT_THAT(error_for({{"method", "ect"}, {"mapping", "const"}, {"k", 8.0}}),
+              ::testing::HasSubstr("objective.k is not read"));
+  EXPECT_THAT(error_for({{"method", "edm"}, {"s0", 10}}),
+              ::testing::AllOf(::testing::HasSubstr("objective.s0 is not read by method \"edm\""),
+                               ::testing::HasSubstr("ct, ict")));
+  EXPECT_THAT(error_for({{"method", "ect"}, {"teacher", "ema"}}),
+              ::testing::HasSubstr("objective.teacher is not read"));
+  // What the methods do read is accepted: CT's own values spelled out, iCT switched to CT's choices with mu0.
+  EXPECT_NO_THROW(
+      build_objective(Json{{"objective", {{"method", "ct"}, {"curriculum", "sqrt"}, {"mu0", 0.95}}}}, model));
+  EXPECT_NO_THROW(build_objective(Json{{"objective", {{"method", "ict"}, {"teacher", "ema"}, {"mu0", 0.95}}}}, model));
+}
+
+TEST(ObjectiveFactory, EffectiveConfigurationReadsBack) {
+  // The run directory's config.toml holds to_json(); --resume builds the objective from it again.
+  auto model = zero_model(2);
+  for (const Json& objective :
+       {Json{{"method", "edm"}}, Json{{"method", "ct"}}, Json{{"method", "ict"}},
+        Json{{"method", "ict"}, {"index", "uniform"}, {"metric", "l2"}, {"teacher", "ema"}}, Json{{"method", "ect"}},
+        Json{{"method", "ect"}, {"mapping", "const"}}}) {
+    SCOPED_TRACE(objective.dump());
+    const Json effective = build_objective(Json{{"objective", objective}}, model)->to_json();
+    Json again;
+    ASSERT_NO_THROW(again = build_objective(Json{{"objective", effective}}, model)->to_json());
+    EXPECT_EQ(again, effective);
+  }
+  const Json ct = build_objective(Json{{"objective", {{"method", "ct"}}}}, model)->to_json();
+  EXPECT_FALSE(ct.contains("p_mean"));
+  EXPECT_FALSE(ct.contains("huber_c"));
+  EXPECT_EQ(ct["index"], "uniform");
+  EXPECT_FALSE(build_objective(Json{{"objective", {{"method", "ict"}}}}, model)->to_json().contains("mu0"));
+}
+
+TEST(IctObjective, OriginalCtTeacherDecayOfTheStepTakenAsPaperOrReferenceCode) {
+  // K = 1000, s0 = 2, s1 = 150: N(0) = 2, N(1) = ceil(sqrt(0.001 (151^2 - 4) + 4) - 1) + 1 = ceil(4.18) + 1 = 6.
+  EXPECT_EQ(ct_num_levels(1, 1000, 2, 150), 6);
+  auto model = dropout_model(2);
+  for (const std::string decay : {"paper", "code"}) {
+    SCOPED_TRACE(decay);
+    auto objective = build_objective(Json{{"objective", {{"method", "ct"}, {"teacher_decay", decay}}}}, model);
+    objective->after_step(model, {1, 1000, 16});  // the first call copies the weights
+    const auto before = model->named_parameters()["model.w1"].detach().clone();
+    {
+      torch::NoGradGuard ng;
+      for (auto& p : model->parameters()) p.add_(1.0);
+    }
+    // After step k = 0 (the trainer passes step = 1): mu(0) uses N(0) = 2, not N(1) = 6.
+    objective->after_step(model, {1, 1000, 16});
+    const double mu = decay == "paper" ? std::exp(2 * std::log(0.9) / 2) : std::exp(2 * std::log(0.9) / 1);
+    EXPECT_NEAR(mu, decay == "paper" ? 0.9 : 0.81, 1e-12);
+    EXPECT_TRUE(torch::allclose(objective->state_tensors()[0].second, before + (1 - mu), 1e-6, 1e-6));
+    {
+      torch::NoGradGuard ng;
+      for (auto& p : model->parameters()) p.sub_(1.0);
+    }
+  }
 }
