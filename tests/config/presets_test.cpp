@@ -52,3 +52,68 @@ TEST(Presets, EveryPresetValidates) {
 }
 
 }  // namespace
+
+namespace {
+
+onestep::Json preset(const std::string& name) {
+  onestep::Json root = onestep::load_config_file(onestep::resolve_preset(name));
+  root.erase("base");
+  return root;
+}
+
+int64_t ect_stages(const onestep::Json& root) {
+  const auto train = onestep::TrainConfig::from_config(root);
+  return train.steps * train.batch / root["objective"]["stage_length"].get<int64_t>();
+}
+
+}  // namespace
+
+TEST(Presets, CifarEctIsTheReferenceScript) {
+  // run_ecm.sh: --duration=25.6 (Mimg) --batch=128 --tick=12.8 (kimg) --double=250 (ticks): 200k iterations,
+  // a stage every 3.2 Mimg, 8 stages.
+  const auto root = preset("cifar10-ect");
+  const auto train = onestep::TrainConfig::from_config(root);
+  EXPECT_EQ(train.steps, 200000);
+  EXPECT_EQ(train.batch, 128);
+  EXPECT_EQ(train.steps * train.batch, 25600000);
+  EXPECT_EQ(root["objective"]["stage_length"], 250 * 12800);
+  EXPECT_EQ(ect_stages(root), 8);
+  EXPECT_DOUBLE_EQ(train.lr, 1e-4);
+  EXPECT_FALSE(root["data"].value("flip", true));  // run_ecm.sh --augment=0.0, no --xflip
+  // The paper's 400k-iteration row, named as such: the same script run twice as long (16 stages).
+  const auto long_run = preset("cifar10-ect-400k");
+  EXPECT_EQ(onestep::TrainConfig::from_config(long_run).steps, 400000);
+  EXPECT_EQ(ect_stages(long_run), 16);
+}
+
+TEST(Presets, CifarCtIsTheConsistencyModelsReferenceRun) {
+  // openai/consistency_models_cifar10 launch.sh:52 with configs/cifar10_ve_ct_adaptive.py.
+  const auto root = preset("cifar10-ct");
+  const auto train = onestep::TrainConfig::from_config(root);
+  EXPECT_EQ(train.steps, 800000);
+  EXPECT_EQ(train.batch, 512);
+  EXPECT_EQ(train.optimizer, "radam");
+  EXPECT_DOUBLE_EQ(train.lr, 4e-4);
+  ASSERT_EQ(train.ema.size(), 1u);
+  EXPECT_DOUBLE_EQ(train.ema[0], 0.9999);
+  EXPECT_TRUE(root["data"].value("flip", false));
+  onestep::Denoiser model = onestep::build_model(root);
+  EXPECT_EQ(model->model_config()["dropout"], 0.0);
+  EXPECT_EQ(model->model_config()["fourier_scale"], 16.0);
+  const auto objective = onestep::build_objective(root, model)->to_json();
+  EXPECT_EQ(objective["method"], "ct");
+  EXPECT_EQ(objective["s0"], 2);
+  EXPECT_EQ(objective["s1"], 150);
+  EXPECT_EQ(objective["mu0"], 0.9);
+  EXPECT_EQ(objective["teacher"], "ema");
+  EXPECT_EQ(objective["curriculum"], "sqrt");
+}
+
+TEST(Presets, CifarIctFlipsImagesAsTheConsistencyModelCodeBase) {
+  // openai/consistency_models_cifar10: data.random_flip = True for CIFAR-10 training batches.
+  const auto root = preset("cifar10-ict");
+  EXPECT_TRUE(root["data"].value("flip", false));
+  const auto train = onestep::TrainConfig::from_config(root);
+  EXPECT_EQ(train.steps, 400000);
+  EXPECT_EQ(train.batch, 1024);
+}
