@@ -12,7 +12,8 @@ Run this script with a checkout of that code on PYTHONPATH:
 Only trusted pickles may be loaded: unpickling runs arbitrary code. The output is plain safetensors (no
 pickle): every tensor of the preconditioner's state dict under its EDM name ("model.enc.32x32_conv.weight",
 buffers such as "model.map_noise.freqs" and "...resample_filter" included) plus the metadata key "onestep" =
-JSON {"model": {...}, "precond": {...}} in the form onestep's [model] and [precond] sections take, so that
+JSON {"model": {...}, "precond": {...}, "method": "edm" | "ect"} in the form onestep's [model] and [precond]
+sections take (the method when the preconditioner class tells it), so that
 `onestep info --ckpt out.safetensors` and every command that loads a model work without further configuration.
 
 The pickle's 'ema' network is converted (EDM's snapshots also hold 'augment_pipe' and 'dataset_kwargs', which are
@@ -149,9 +150,16 @@ def network_to_onestep(net, train_scalings=None, sample_scalings=None, sigma_min
     }
     tensors = {prefix + name: t.detach().cpu().float() if t.is_floating_point() else t.detach().cpu()
                for name, t in net.state_dict().items() if name.startswith("model.")}
+    onestep = {"model": song_unet_config(unet), "precond": precond}
+    # The method the network was trained with, which onestep's 2-step sampler follows when re-noising
+    # (ECT: x + t z; otherwise x + sqrt(t^2 - sigma_min^2) z).
+    if type(net).__name__ == "ECMPrecond":
+        onestep["method"] = "ect"
+    elif is_edm_diffusion:
+        onestep["method"] = "edm"
     metadata = {
         "format": "pt",
-        "onestep": json.dumps({"model": song_unet_config(unet), "precond": precond}),
+        "onestep": json.dumps(onestep),
         "converted_from": type(net).__name__,
     }
     return tensors, metadata

@@ -25,10 +25,10 @@ namespace {
 namespace fs = std::filesystem;
 
 struct SampleOptions {
-  std::string ckpt, weights, sigmas, sampler = "consistency", out, latents, device = "cpu";
+  std::string ckpt, weights, sigmas, sampler = "consistency", out, latents, device = "cpu", renoise = "auto";
   int64_t steps = 0, n = 0, batch = 256, seed = 0, class_label = -1;
   double sigma_mid = 0.821, sigma_max = 80.0;
-  bool float64 = false;
+  bool float32 = false;
 };
 
 std::vector<double> parse_sigmas(const std::string& text) {
@@ -51,7 +51,8 @@ std::vector<double> parse_sigmas(const std::string& text) {
 SamplerConfig sampler_config(const SampleOptions& o) {
   SamplerConfig c;
   c.kind = o.sampler;
-  c.float64 = o.float64;
+  c.float64 = !o.float32;
+  c.renoise = o.renoise;
   c.sigma_max = o.sigma_max;
   if (o.sampler == "consistency") {
     if (!o.sigmas.empty()) {
@@ -115,6 +116,15 @@ void run(const SampleOptions& o) {
   }
   Denoiser model = load_model(o.ckpt, o.weights);
   model->to(device);
+  if (config.kind == "consistency" && config.sigmas.size() > 1) {
+    const std::string rule = resolved_renoise(config, *model);
+    if (o.renoise == "auto" && model->trained_with().empty())
+      std::cerr << "note: " << o.ckpt << " records no training method; re-noising as iCT, sqrt(s^2 - sigma_min^2) z "
+                << "(--renoise ect for ECT checkpoints)\n";
+    else if (o.renoise == "auto")
+      std::cerr << "note: re-noising as " << rule << " (the model was trained with " << model->trained_with()
+                << "; --renoise to choose)\n";
+  }
   const std::vector<int64_t> shape = model->sample_shape();
 
   auto generator = make_generator(torch::kCPU, static_cast<uint64_t>(o.seed));
@@ -190,7 +200,13 @@ void register_sample_command(CLI::App& app) {
   command->add_option("--latents", o->latents, "initial noise as a float .npy of shape [N, ...sample shape]");
   command->add_option("--class", o->class_label, "class label for a conditional model (default: random)");
   command->add_option("--device", o->device, "cpu | cuda (default cpu)");
-  command->add_flag("--float64", o->float64, "sampler arithmetic in float64 (the network stays float32)");
+  command->add_option("--renoise", o->renoise,
+                      "multistep re-noising: auto (as the model's training method) | ict: sqrt(s^2 - sigma_min^2) z | "
+                      "ect: s z (default auto)")
+      ->check(CLI::IsMember({"auto", "ict", "ect"}));
+  command->add_flag("--float32", o->float32,
+                    "sampler arithmetic in float32 (default float64, as EDM's and ECT's samplers; the network is "
+                    "float32 either way)");
   command->footer(
       "Examples:\n"
       "  onestep sample --ckpt runs/ict/model.safetensors --steps 1 --n 64 --out grid.png\n"

@@ -48,6 +48,12 @@ Denoiser build_model(const Json& root) {
   return Denoiser(PrecondConfig::from_config(root), network, effective);
 }
 
+Json model_metadata(const DenoiserImpl& model) {
+  Json j{{"model", model.model_config()}, {"precond", model.precond().to_json()}};
+  if (!model.trained_with().empty()) j["method"] = model.trained_with();
+  return j;
+}
+
 void save_model(const std::filesystem::path& path, Denoiser& model,
                 const std::map<std::string, std::string>& extra_metadata) {
   std::vector<std::pair<std::string, torch::Tensor>> tensors;
@@ -55,7 +61,7 @@ void save_model(const std::filesystem::path& path, Denoiser& model,
   for (const auto& item : model->named_buffers()) tensors.emplace_back(item.key(), item.value());
   std::map<std::string, std::string> metadata = extra_metadata;
   metadata["format"] = "pt";
-  metadata["onestep"] = Json{{"model", model->model_config()}, {"precond", model->precond().to_json()}}.dump();
+  metadata["onestep"] = model_metadata(*model).dump();
   save_safetensors(path, tensors, metadata);
 }
 
@@ -84,12 +90,17 @@ Denoiser load_model(const std::filesystem::path& requested_path, const std::stri
     fail(where, ": ", e.what());
   }
 
+  if (root.contains("method") && root["method"].is_string()) model->set_trained_with(root["method"].get<std::string>());
+
   // A training checkpoint (trainer metadata "onestep_train") holds the raw weights ("model.*"), each EMA
   // ("ema.<name>.model.*"), optimizer moments and random states: pick one weight set, ignore the rest.
   std::string prefix = weights;
   std::vector<std::string> ignored;
   if (auto train_meta = content.metadata.find("onestep_train"); train_meta != content.metadata.end()) {
     const Json state = Json::parse(train_meta->second, nullptr, false);
+    if (model->trained_with().empty() && state.is_object() && state.contains("objective") &&
+        state["objective"].is_string())
+      model->set_trained_with(state["objective"].get<std::string>());
     std::vector<std::string> emas;
     if (state.is_object() && state.contains("emas") && state["emas"].is_array())
       for (const auto& name : state["emas"])
@@ -136,6 +147,65 @@ Denoiser load_model(const std::filesystem::path& requested_path, const std::stri
     require(expected.count(name), where, ": unexpected tensor '", name, "' (not part of the model)");
   }
   return model;
+}
+
+namespace {
+
+std::string shape_text(const torch::Tensor& t) {
+  std::string out = "[";
+  for (int64_t i = 0; i < t.dim(); ++i) out += (i ? ", " : "") + std::to_string(t.size(i));
+  return out + "]";
+}
+
+// "'a', 'b', 'c' and 4 more"
+std::string name_list(const std::vector<std::string>& names) {
+  std::string out;
+  const size_t shown = std::min<size_t>(names.size(), 4);
+  for (size_t i = 0; i < shown; ++i) out += (i ? ", '" : "'") + names[i] + "'";
+  if (names.size() > shown) out += " and " + std::to_string(names.size() - shown) + " more";
+  return out;
+}
+
+std::map<std::string, torch::Tensor> named_state(Denoiser& model) {
+  std::map<std::string, torch::Tensor> out;
+  for (auto& item : model->named_parameters()) out.emplace(item.key(), item.value());
+  for (auto& item : model->named_buffers()) out.emplace(item.key(), item.value());
+  return out;
+}
+
+}  // namespace
+
+std::vector<std::string> copy_init_weights(Denoiser& target, Denoiser& source, const std::string& where) {
+  const auto to = named_state(target);
+  const auto from = named_state(source);
+  const bool target_has_augment = target->model_config().value("augment_dim", int64_t{0}) > 0;
+  std::vector<std::string> dropped, unexpected, missing, mismatched;
+  for (const auto& [name, tensor] : from) {
+    if (to.count(name)) continue;
+    if (!target_has_augment && name.rfind("model.map_augment.", 0) == 0)
+      dropped.push_back(name + " " + shape_text(tensor));
+    else
+      unexpected.push_back(name);
+  }
+  for (const auto& [name, tensor] : to) {
+    auto it = from.find(name);
+    if (it == from.end())
+      missing.push_back(name);
+    else if (it->second.sizes() != tensor.sizes())
+      mismatched.push_back(name + " " + shape_text(it->second) + " vs " + shape_text(tensor));
+  }
+  std::string problems;
+  if (!missing.empty()) problems += "; the checkpoint lacks " + name_list(missing);
+  if (!unexpected.empty()) problems += "; the configured model has no " + name_list(unexpected);
+  if (!mismatched.empty()) problems += "; shapes differ (checkpoint vs configured): " + name_list(mismatched);
+  require(problems.empty(), "--init ", where, ": does not match the configured model (architectures differ",
+          problems, ")");
+  torch::NoGradGuard no_grad;
+  for (const auto& [name, tensor] : to) {
+    torch::Tensor destination = tensor;
+    destination.copy_(from.at(name));
+  }
+  return dropped;
 }
 
 int64_t forward_macs(Denoiser& model) { return model->network().forward_macs(); }

@@ -45,11 +45,16 @@ class DenoiserImpl : public torch::nn::Module {
   int64_t label_dim() const;
   std::vector<int64_t> sample_shape() const;  // [C, H, W] or [D]
   NetworkImpl& network() const { return *network_; }
+  // The objective the weights were trained with ("ect", "ict", "ct", "edm"; "" when unknown), kept in saved files
+  // (metadata "onestep" -> "method") so that the consistency sampler re-noises as that method's sampler does.
+  const std::string& trained_with() const { return trained_with_; }
+  void set_trained_with(std::string method) { trained_with_ = std::move(method); }
 
  private:
   PrecondConfig precond_;
   std::shared_ptr<NetworkImpl> network_;
   Json model_config_;
+  std::string trained_with_;
 };
 TORCH_MODULE(Denoiser);
 
@@ -59,9 +64,19 @@ Denoiser build_model(const Json& root);
 // Weights as safetensors; metadata "onestep" = {"model": ..., "precond": ...} so a file loads without being
 // told its architecture. `weights` selects a weight set: in a training checkpoint "" (the first EMA), "raw" or an
 // EMA's name ("0.9999" or "ema.0.9999."); in other files a tensor-name prefix ("net." of converted EDM files).
+// The "onestep" metadata of a saved model: {"model": ..., "precond": ..., "method": ... (when known)}.
+Json model_metadata(const DenoiserImpl& model);
 void save_model(const std::filesystem::path& path, Denoiser& model,
                 const std::map<std::string, std::string>& extra_metadata = {});
 Denoiser load_model(const std::filesystem::path& path, const std::string& weights = "");
+
+// Starting weights for a new run (`onestep train --init`): copies every parameter and buffer of `source` into
+// `target` by name. Tensors must match name for name and shape for shape, with one exception that ECT makes: EDM's
+// public CIFAR-10 checkpoints carry the augmentation conditioning "model.map_augment.*" (augment_dim 9), which a
+// target without augmentation (augment_dim 0) drops, as ECT's loader does (ect/training/ct_training_loop.py:192,
+// require_all=False). Returns the dropped tensors as "name [shape]"; anything else that differs throws one line
+// naming the tensors. `where` names the source in messages.
+std::vector<std::string> copy_init_weights(Denoiser& target, Denoiser& source, const std::string& where);
 
 // Multiply-accumulates of one forward pass on one sample, counted from the layers (x2 for FLOPs).
 int64_t forward_macs(Denoiser& model);

@@ -1,5 +1,7 @@
 // Consistency multistep sampling (CM algorithm 1; iCT/ECT 1- and 2-step samplers, SPEC sections 2-3):
-// x = f(sigma_0 z, sigma_0); for each next sigma s: x += sqrt(s^2 - sigma_min^2) z', x = f(x, s).
+// x = f(sigma_0 z, sigma_0); for each next sigma s: x += a z', x = f(x, s), with a = sqrt(s^2 - sigma_min^2) as CM
+// algorithm 1 and iCT write it, or a = s as ECT's sampler does (ct_training_loop.py:96), following the method the
+// model was trained with unless [sample].renoise says otherwise.
 #include "core/error.h"
 #include "core/random.h"
 #include "samplers/sampler.h"
@@ -8,12 +10,18 @@
 
 namespace onestep {
 
+std::string resolved_renoise(const SamplerConfig& config, const DenoiserImpl& model) {
+  if (config.renoise != "auto") return config.renoise;
+  return model.trained_with() == "ect" ? "ect" : "ict";
+}
+
 torch::Tensor run_consistency_sampler(Denoiser& model, const SamplerConfig& config, const torch::Tensor& latents,
                                       at::Generator& generator, const torch::Tensor& class_labels) {
   require(!config.sigmas.empty(), "consistency sampler needs at least one sigma");
   const double sigma_min = model->precond().sigma_min;
   const auto dtype = config.float64 ? torch::kFloat64 : torch::kFloat32;
   const int64_t n = latents.size(0);
+  const bool ect_renoise = resolved_renoise(config, *model) == "ect";
   auto denoise = [&](const torch::Tensor& x, double sigma) {
     auto s = torch::full({n}, sigma, torch::TensorOptions().dtype(torch::kFloat32).device(x.device()));
     return model->forward(x.to(torch::kFloat32), s, model->precond().sample_scalings, class_labels).to(dtype);
@@ -26,7 +34,7 @@ torch::Tensor run_consistency_sampler(Denoiser& model, const SamplerConfig& conf
     const torch::Tensor z = random_normal(latents.sizes(), generator, generator_device(generator), dtype,
                                           "consistency sampler noise")
                                 .to(latents.device());
-    x = x + std::sqrt(s * s - sigma_min * sigma_min) * z;
+    x = x + (ect_renoise ? s : std::sqrt(s * s - sigma_min * sigma_min)) * z;
     x = denoise(x, s);
   }
   return x.to(torch::kFloat32);

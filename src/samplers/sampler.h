@@ -15,11 +15,21 @@ struct SamplerConfig {
   std::vector<double> sigmas = {80.0};     // consistency: the sigmas visited (80 = 1 step; {80, 0.821} = 2 steps)
   int64_t steps = 18;                      // heun / euler: number of Karras levels
   double sigma_min = 0.002, sigma_max = 80.0, rho = 7.0;
-  bool float64 = false;                    // sampler arithmetic in float64
+  // Sampler arithmetic (x, the ODE steps, the re-noising) in float64, as EDM's sampler (edm/generate.py:35-62) and
+  // ECT's (ct_training_loop.py:86-96) do; the network and its preconditioning run in float32 either way.
+  bool float64 = true;
+  // Re-noising of multistep consistency sampling, x + a z' before evaluating at the next sigma s:
+  // "ict": a = sqrt(s^2 - sigma_min^2) (CM algorithm 1, iCT); "ect": a = s (ECT's generator_fn,
+  // ct_training_loop.py:96); "auto": as the method the model was trained with (DenoiserImpl::trained_with: "ect" ->
+  // ect, else ict).
+  std::string renoise = "auto";
   static SamplerConfig from_config(const Json& root);  // reads [sample]
   Json to_json() const;
   void validate() const;  // throws onestep::Error naming the bad value
 };
+
+// The re-noising rule `config` gives for `model`: "ict" or "ect" (resolves "auto").
+std::string resolved_renoise(const SamplerConfig& config, const DenoiserImpl& model);
 
 // latents: standard normal [N, ...sample_shape]; `generator` drives the fresh noise of multistep sampling.
 // Returns x in data space (images in about [-1, 1], not yet quantized). Runs under no_grad, in eval mode.

@@ -13,6 +13,7 @@ SamplerConfig SamplerConfig::from_config(const Json& root) {
   c.sigma_max = reader.get_float("sigma_max", c.sigma_max);
   c.rho = reader.get_float("rho", c.rho);
   c.float64 = reader.get_bool("float64", c.float64);
+  c.renoise = reader.get_string("renoise", c.renoise, {"auto", "ict", "ect"});
   reader.finish();
   c.validate();
   return c;
@@ -25,13 +26,16 @@ void SamplerConfig::validate() const {
     require(c.sigmas[i] > 0, "sample.sigmas must be positive");
     require(i == 0 || c.sigmas[i] < c.sigmas[i - 1], "sample.sigmas must be decreasing");
   }
+  require(c.renoise == "auto" || c.renoise == "ict" || c.renoise == "ect",
+          "sample.renoise must be auto, ict or ect, got '", c.renoise, "'");
   require(c.steps >= 2, "sample.steps must be >= 2 for heun/euler");
   require(c.sigma_min > 0 && c.sigma_max > c.sigma_min && c.rho > 0, "sample: need 0 < sigma_min < sigma_max, rho > 0");
 }
 
 Json SamplerConfig::to_json() const {
   return Json{{"kind", kind},           {"sigmas", sigmas}, {"steps", steps},      {"sigma_min", sigma_min},
-              {"sigma_max", sigma_max}, {"rho", rho},       {"float64", float64}};
+              {"sigma_max", sigma_max}, {"rho", rho},       {"float64", float64},
+              {"renoise", renoise}};
 }
 
 }  // namespace onestep

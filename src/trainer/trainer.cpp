@@ -96,6 +96,7 @@ Trainer::Trainer(RunDir& run, Json effective_config, TrainConfig train, std::opt
       generator_(make_generator(device_, static_cast<uint64_t>(train_.seed))),
       metrics_(run.metrics_path()) {
   require(objective_ != nullptr, "trainer: no objective");
+  model_->set_trained_with(objective_->name());  // saved with every checkpoint and EMA (the sampler's re-noising)
   require(data_ != nullptr && data_->size() > 0, "trainer: the dataset is empty");
   set_cuda_tf32(train_.tf32);
   if (train_.deterministic) set_deterministic_algorithms(true);
@@ -273,7 +274,7 @@ fs::path Trainer::save_checkpoint() {
   std::map<std::string, std::string> metadata;
   metadata["format"] = "pt";
   // Exactly what save_model writes, so that load_model(path, "ema.<name>.") reads a training checkpoint.
-  metadata["onestep"] = Json{{"model", model_->model_config()}, {"precond", model_->precond().to_json()}}.dump();
+  metadata["onestep"] = model_metadata(*model_).dump();
   metadata["onestep_train"] = state.dump();
   metadata["onestep_config"] = config_.dump();
 

@@ -69,6 +69,34 @@ TEST(Samplers, TwoStepInjectsNoiseWithStdSqrtSigmaSquaredMinusSigmaMinSquared) {
   EXPECT_NEAR(std_x, std::sqrt(0.821 * 0.821 - 0.09), 0.01);
 }
 
+// Issue 11: ECT's sampler re-noises with x + t_mid z (ct_training_loop.py:96), iCT's with
+// sqrt(t_mid^2 - sigma_min^2) z.
+// The rule follows the method the model was trained with unless [sample].renoise names one.
+TEST(Samplers, TwoStepRenoisingFollowsTheTrainingMethodOrTheChosenRule) {
+  auto renoise_std = [](const std::string& trained_with, const std::string& renoise) {
+    auto net = std::make_shared<ZeroNetImpl>();
+    Denoiser model(edm_precond(0.3), net, points_model_config(2));
+    model->set_trained_with(trained_with);
+    SamplerConfig two;
+    two.sigmas = {80.0, 0.821};
+    two.renoise = renoise;
+    auto g = gen(1);
+    run_sampler(model, two, torch::zeros({20000, 2}), g);  // first step returns c_skip * 0 = 0
+    const double c_in = 1.0 / std::sqrt(0.821 * 0.821 + 0.25);
+    return (net->last_input / c_in).std().item<double>();
+  };
+  const double ict = std::sqrt(0.821 * 0.821 - 0.09), ect = 0.821;  // 0.7637 vs 0.821
+  EXPECT_NEAR(renoise_std("ect", "auto"), ect, 0.01);
+  EXPECT_NEAR(renoise_std("ict", "auto"), ict, 0.01);
+  EXPECT_NEAR(renoise_std("ct", "auto"), ict, 0.01);
+  EXPECT_NEAR(renoise_std("", "auto"), ict, 0.01);  // unknown (a converted file): CM algorithm 1
+  EXPECT_NEAR(renoise_std("ect", "ict"), ict, 0.01);
+  EXPECT_NEAR(renoise_std("ict", "ect"), ect, 0.01);
+  EXPECT_EQ(SamplerConfig::from_config(Json{{"sample", {{"renoise", "ect"}}}}).renoise, "ect");
+  EXPECT_EQ(SamplerConfig{}.renoise, "auto");
+  EXPECT_THROW(SamplerConfig::from_config(Json{{"sample", {{"renoise", "sqrt"}}}}), Error);
+}
+
 TEST(Samplers, DeterministicForASeedAndRestoresTrainingMode) {
   torch::manual_seed(2);
   Denoiser model(edm_precond(), std::make_shared<DropoutNetImpl>(3), points_model_config(3));
@@ -81,6 +109,23 @@ TEST(Samplers, DeterministicForASeedAndRestoresTrainingMode) {
   EXPECT_TRUE(torch::equal(a, run_sampler(model, two, z, g2)));  // eval mode: no dropout randomness
   EXPECT_FALSE(torch::equal(a, run_sampler(model, two, z, g3)));
   EXPECT_TRUE(model->is_training());
+}
+
+TEST(SamplerConfig, ArithmeticIsFloat64ByDefault) {
+  // EDM's and ECT's samplers keep x in float64 (edm/generate.py, ct_training_loop.py:86-96).
+  EXPECT_TRUE(SamplerConfig{}.float64);
+  EXPECT_TRUE(SamplerConfig::from_config(Json::object()).float64);
+  EXPECT_FALSE(SamplerConfig::from_config(Json{{"sample", {{"float64", false}}}}).float64);
+  // The float64 path: the 18-level Heun sampler of a Gaussian's exact denoiser matches the float64 reference
+  // (see the first test) far inside float32's accumulated error of the same path.
+  auto net = std::make_shared<GaussianNetImpl>(0.3, 0.5, 0.5);
+  Denoiser model(edm_precond(), net, points_model_config(2));
+  SamplerConfig heun;
+  heun.kind = "heun";
+  auto g = gen(0);
+  const auto x = run_sampler(model, heun, torch::tensor({{1.0f, -2.0f}}), g);
+  EXPECT_NEAR(x[0][0].item<double>(), 0.8256460446122926, 2e-6);
+  EXPECT_NEAR(x[0][1].item<double>(), -0.7572278663908478, 2e-6);
 }
 
 TEST(SamplerConfig, ReadsSectionAndRejectsBadValues) {

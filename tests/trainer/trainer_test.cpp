@@ -139,6 +139,7 @@ TEST(Trainer, CheckpointsKeepLastKAndLoadAsModels) {
   expect_same_weights(by_name, f.trainer->emas()[0].model());
   auto by_default = onestep::load_model(f.run->checkpoints() / "latest");
   expect_same_weights(by_default, f.trainer->emas()[0].model());
+  EXPECT_EQ(by_default->trained_with(), "toy");  // the objective, for the sampler's re-noising rule
   {
     const auto stale = dir / "stale" / "latest";  // a pointer naming a checkpoint that was removed
     fs::create_directories(stale.parent_path());
