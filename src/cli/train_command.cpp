@@ -26,27 +26,16 @@ struct TrainOptions {
 };
 
 // Weights of a diffusion checkpoint (onestep model file, converted EDM file, or a training checkpoint, whose
-// first EMA is taken) copied into `model`; the architecture must match name by name and shape by shape.
+// first EMA is taken) copied into `model` (precond/model.h: copy_init_weights), with a one-line note of what was
+// dropped (EDM's augmentation mapping).
 void load_init_weights(Denoiser& model, const std::string& path) {
   Denoiser source = load_model(path);  // a training checkpoint gives its first EMA
-  auto target_params = model->named_parameters();
-  auto source_params = source->named_parameters();
-  require(target_params.size() == source_params.size(), "--init ", path, ": the checkpoint has ",
-          source_params.size(), " parameter tensors, the configured model ", target_params.size(),
-          " (architectures differ)");
-  torch::NoGradGuard no_grad;
-  for (auto& item : target_params) {
-    const torch::Tensor* from = source_params.find(item.key());
-    require(from != nullptr, "--init ", path, ": the checkpoint lacks '", item.key(),
-            "' (architectures differ)");
-    require(from->sizes() == item.value().sizes(), "--init ", path, ": '", item.key(), "' has shape ",
-            from->sizes(), ", the configured model ", item.value().sizes(), " (architectures differ)");
-    item.value().copy_(*from);
-  }
-  auto source_buffers = source->named_buffers();
-  for (auto& item : model->named_buffers())
-    if (const torch::Tensor* from = source_buffers.find(item.key()); from && from->sizes() == item.value().sizes())
-      item.value().copy_(*from);
+  const std::vector<std::string> dropped = copy_init_weights(model, source, path);
+  if (dropped.empty()) return;
+  std::string list;
+  for (const auto& name : dropped) list += (list.empty() ? "" : ", ") + name;
+  std::fprintf(stderr, "note: --init %s: dropped %s (augmentation conditioning; the configured model has "
+               "augment_dim 0), as ECT does\n", path.c_str(), list.c_str());
 }
 
 void run_train(const TrainOptions& options) {
@@ -126,7 +115,8 @@ void register_train_command(CLI::App& app) {
   command->add_flag("--resume", options->resume, "continue the run from its latest checkpoint (exactly)");
   command->add_flag("--force", options->force, "delete an existing run directory first");
   command->add_option("--init", options->init,
-                      "start from the weights of a diffusion checkpoint (ECT); the architecture must match");
+                      "start from the weights of a diffusion checkpoint (ECT); the architecture must match, except "
+                      "EDM's augmentation mapping (augment_dim 9), which is dropped with a note");
   command->add_option("--steps", options->steps, "override train.steps (with --resume: extend the run)");
   command->footer(
       "Examples:\n"

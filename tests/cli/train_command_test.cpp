@@ -2,6 +2,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "precond/model.h"
 #include "run_onestep.h"
 #include "test_device.h"
 
@@ -120,4 +121,54 @@ TEST(TrainCommand, PeriodicEvaluationGoesIntoTheMetricsLog) {
   r = run("eval --config " + config + " --ckpt " + model + " --metric swd --steps 4 --n 300 --pr");
   EXPECT_EQ(r.status, 1);
   EXPECT_THAT(r.output, HasSubstr("--pr is for image metrics"));
+}
+
+// Issue 11: original CT with its EMA teacher crashed in the first backward pass ("modified by an inplace
+// operation"). The trained model records its method, which the sampler's re-noising follows.
+TEST(TrainCommand, OriginalCtWithItsEmaTeacherTrainsAndRecordsItsMethod) {
+  TempDir tmp;
+  const auto config = write_config(tmp.path);
+  const auto run_dir = tmp.path / "run";
+  Result r = run("train --config " + config + " --set objective.method=ct --set objective.mu0=0.95 --run " +
+                 run_dir.string());
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_EQ(onestep::load_model(run_dir / "model.safetensors")->trained_with(), "ct");
+  EXPECT_EQ(onestep::load_model(run_dir / "checkpoints" / "latest")->trained_with(), "ct");
+  r = run("train --resume --steps 4 --run " + run_dir.string());  // the effective config reads back
+  ASSERT_EQ(r.status, 0) << r.output;
+  // The issue's command line: an iCT preset switched to method = "ct" keeps iCT's curriculum, which "ct" refuses.
+  r = run("train --config points-ict --set objective.method=ct --set objective.teacher=ema --steps 5 --run " +
+          (tmp.path / "mixed").string());
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("objective.curriculum = \"doubling\" is not the original CT's"));
+}
+
+// Issue 11: --init from a checkpoint with EDM's augmentation mapping (as EDM's public CIFAR-10 one) trains, with a
+// one-line note of what was dropped; another architecture is refused, naming the tensors.
+TEST(TrainCommand, InitDropsTheAugmentationMappingWithANote) {
+  TempDir tmp;
+  const fs::path config = tmp.path / "unet.toml";
+  std::ofstream(config) << "[model]\narch = \"songunet\"\nvariant = \"ddpmpp\"\nimg_resolution = 8\nimg_channels = 1\n"
+                           "model_channels = 8\nchannel_mult = [1, 2]\nnum_blocks = 1\nattn_resolutions = [4]\n"
+                           "[precond]\ntrain_scalings = \"edm\"\nsample_scalings = \"consistency\"\n"
+                           "[data]\ndataset = \"fashion-mnist\"\nresolution = 8\nresize = \"resize\"\nsubset = 64\n"
+                           "[objective]\nmethod = \"ect\"\n[train]\nsteps = 1\nbatch = 4\nema = [0.9]\n"
+                           "sample_every = -1\nlog_every = 1\ndevice = \"" +
+                               onestep::testing::test_device_name() + "\"\n";
+  onestep::Json edm_config{{"model",
+                            {{"arch", "songunet"}, {"variant", "ddpmpp"}, {"img_resolution", 8}, {"img_channels", 1},
+                             {"model_channels", 8}, {"channel_mult", {1, 2}}, {"num_blocks", 1},
+                             {"attn_resolutions", {4}}, {"augment_dim", 9}}},
+                           {"precond", {{"train_scalings", "edm"}, {"sample_scalings", "edm"}}}};
+  auto edm = onestep::build_model(edm_config);
+  const fs::path checkpoint = tmp.path / "edm-augment.safetensors";
+  onestep::save_model(checkpoint, edm);
+  Result r = run("train --config " + config.string() + " --init " + checkpoint.string() + " --run " +
+                 (tmp.path / "ect").string());
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("note: --init " + checkpoint.string() + ": dropped model.map_augment.weight ["));
+  r = run("train --config " + config.string() + " --set model.model_channels=16 --init " + checkpoint.string() +
+          " --run " + (tmp.path / "other").string());
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("shapes differ (checkpoint vs configured): 'model."));
 }

@@ -38,8 +38,11 @@ TEST(Model, SaveLoadRoundTripWithoutBeingToldTheArchitecture) {
   auto model = onestep::build_model(tiny_root());
   for (auto& p : model->parameters()) p.data().normal_(0, 0.2);
   const auto path = temp_path("rt.safetensors");
+  EXPECT_EQ(model->trained_with(), "");
+  model->set_trained_with("ect");
   onestep::save_model(path, model, {{"step", "42"}});
   auto loaded = onestep::load_model(path);
+  EXPECT_EQ(loaded->trained_with(), "ect");  // metadata "onestep" -> "method"
   EXPECT_EQ(loaded->precond().sigma_min, 0.003);
   EXPECT_EQ(loaded->precond().train_scalings, onestep::Scalings::Edm);
   EXPECT_EQ(loaded->label_dim(), 3);
@@ -113,4 +116,45 @@ TEST(Model, BuildRejectsUnknownPrecondKeys) {
   Json root = tiny_root();
   root["precond"]["sigma_mni"] = 0.1;
   EXPECT_THAT(error_of([&] { onestep::build_model(root); }), HasSubstr("sigma_mni"));
+}
+
+// Issue 11: ECT starts from EDM's public CIFAR-10 checkpoint, whose network has EDM's augmentation conditioning
+// (augment_dim 9, model.map_augment.weight); ECT configures none and its loader drops that mapping
+// (require_all=False). Any other difference is refused, naming the tensors. A small synthetic checkpoint stands in.
+TEST(Model, InitDropsEdmsAugmentationMappingAndRefusesOtherMismatches) {
+  Json with_augment = tiny_root();
+  with_augment["model"]["augment_dim"] = 9;
+  torch::manual_seed(5);
+  auto edm = onestep::build_model(with_augment);
+  for (auto& p : edm->parameters()) p.data().normal_(0, 0.2);
+  const auto path = temp_path("augment.safetensors");
+  onestep::save_model(path, edm);
+  auto source = onestep::load_model(path);  // as --init reads it
+  ASSERT_NE(source->named_parameters().find("model.map_augment.weight"), nullptr);
+
+  auto target = onestep::build_model(tiny_root());
+  const auto dropped = onestep::copy_init_weights(target, source, path.string());
+  ASSERT_EQ(dropped.size(), 1u);
+  EXPECT_THAT(dropped[0], HasSubstr("model.map_augment.weight ["));
+  auto from = source->named_parameters();
+  for (const auto& item : target->named_parameters())
+    EXPECT_TRUE(torch::equal(item.value(), from[item.key()])) << item.key();
+
+  Json wider = tiny_root();
+  wider["model"]["model_channels"] = 16;
+  auto other = onestep::build_model(wider);
+  const std::string shapes = error_of([&] { onestep::copy_init_weights(other, source, "edm.safetensors"); });
+  EXPECT_THAT(shapes, HasSubstr("--init edm.safetensors: does not match the configured model (architectures differ"));
+  EXPECT_THAT(shapes, HasSubstr("shapes differ (checkpoint vs configured): 'model."));
+  Json unconditional = tiny_root();
+  unconditional["model"]["label_dim"] = 0;
+  auto no_labels = onestep::build_model(unconditional);
+  EXPECT_THAT(error_of([&] { onestep::copy_init_weights(no_labels, source, "edm.safetensors"); }),
+              HasSubstr("the configured model has no 'model.map_label."));
+  // A model that wants an augmentation mapping does not get a silently fresh one.
+  auto wants_augment = onestep::build_model(with_augment);
+  auto plain = onestep::build_model(tiny_root());
+  EXPECT_THAT(error_of([&] { onestep::copy_init_weights(wants_augment, plain, "plain.safetensors"); }),
+              HasSubstr("the checkpoint lacks 'model.map_augment.weight'"));
+  std::filesystem::remove(path);
 }
