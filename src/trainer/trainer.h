@@ -58,10 +58,12 @@ class Trainer {
  private:
   struct StepResult {
     bool finite = false;
-    double loss = 0, grad_norm = 0, lr = 0;
+    double loss = 0, grad_norm = 0, lr = 0;  // grad_norm: 0 unless wanted or clipping
     Json stats;
   };
-  StepResult train_step();
+  // One optimizer step. The loss's finiteness check is its one host synchronisation; want_grad_norm adds the
+  // gradient norm's (always computed when train.grad_clip > 0).
+  StepResult train_step(bool want_grad_norm);
   void write_samples();
   std::vector<std::pair<std::string, torch::Tensor>> named_weights(Denoiser& model) const;
 
