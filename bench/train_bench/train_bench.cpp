@@ -219,6 +219,7 @@ int main(int argc, char** argv) {
         onestep::Trainer trainer(run, root, onestep::TrainConfig::from_config(root), std::nullopt, model,
                                  std::move(objective), data);
         trainer.set_quiet(true);
+        trainer.set_checkpoint_at_end(false);  // time the steps, not a checkpoint write
         trainer.train(o.warmup);
         synchronize(device);
         reset_peak_memory(device);

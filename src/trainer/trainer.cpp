@@ -240,7 +240,7 @@ void Trainer::train(int64_t until_step) {
     if (sample_ && train_.sample_every > 0 && step_ % train_.sample_every == 0) write_samples();
   }
   if (bar) bar->finish();
-  if (last_checkpoint_step_ != step_) save_checkpoint();
+  if (checkpoint_at_end_ && last_checkpoint_step_ != step_) save_checkpoint();
   if (sample_ && train_.sample_every >= 0 && (train_.sample_every == 0 || step_ % train_.sample_every != 0))
     write_samples();
 }

@@ -39,6 +39,8 @@ class Trainer {
   }
   // Quiet: no progress bar (tests).
   void set_quiet(bool quiet) { quiet_ = quiet; }
+  // Off: train() writes no checkpoint when it returns (benchmarks time steps, not an 892 MB write).
+  void set_checkpoint_at_end(bool on) { checkpoint_at_end_ = on; }
 
   // Loads `checkpoint` (weights, EMAs, optimizer, objective state, RNG states, step, data position).
   void load_checkpoint(const std::filesystem::path& checkpoint);
@@ -83,6 +85,7 @@ class Trainer {
   EvalHook eval_hook_;
   int64_t eval_every_ = 0;
   bool quiet_ = false;
+  bool checkpoint_at_end_ = true;
   int64_t step_ = 0, images_seen_ = 0, nonfinite_streak_ = 0, last_checkpoint_step_ = -1;
 };
 

@@ -162,3 +162,14 @@ TEST(TrainerSpeedLevers, GradientNormIsLoggedAtLogStepsWithoutClipping) {
   }
   EXPECT_EQ(steps, (std::vector<int64_t>{2, 4, 5}));
 }
+
+TEST(TrainerSpeedLevers, BenchmarksCanTrainWithoutTheEndOfRunCheckpoint) {
+  // onestep_train_bench times train(); the end-of-run checkpoint (892 MB for DDPM++) must not be in that time.
+  ImageRun quiet("no-final-checkpoint", image_root(false));
+  quiet.trainer->set_checkpoint_at_end(false);
+  quiet.trainer->train(2);
+  EXPECT_FALSE(fs::exists(quiet.run->checkpoints() / "latest"));
+  ImageRun normal("final-checkpoint", image_root(false));
+  normal.trainer->train(2);
+  EXPECT_EQ(normal.trainer->latest_checkpoint().filename(), "ckpt-00000002.safetensors");
+}
