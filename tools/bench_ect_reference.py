@@ -197,7 +197,7 @@ def main():
     result = {
         "impl": "locuslab/ect", "commit": reference_commit(args.ect), "precision": args.precision,
         "batch": args.batch, "warmup": args.warmup, "steps": args.steps,
-        "images_per_s": round(args.batch * args.steps / seconds, 2), "ms_per_step": round(1000 * seconds / args.steps, 3),
+        "images_per_s": args.batch * args.steps / seconds, "ms_per_step": 1000 * seconds / args.steps,
         "peak_memory_gib": round(peak, 3), "last_loss": last_loss, "parameters": parameter_count, "ddp": ddp_note,
         "device": device_name, "torch": torch.__version__, "cuda": torch.version.cuda,
         "cudnn": torch.backends.cudnn.version() if device.type == "cuda" else None, "cudnn_benchmark": True,
