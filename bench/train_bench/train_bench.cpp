@@ -175,6 +175,7 @@ int main(int argc, char** argv) {
   try {
     const torch::Device device = onestep::resolve_device(o.device);
     JsonLines json(o.json);
+    for (const auto& mode : split(o.modes)) mode_overrides(mode);  // a bad mode fails before any measurement
     const Json base = onestep::load_config_file(onestep::resolve_preset(o.model));
     onestep::Denoiser probe = onestep::build_model(base);
     const auto shape = probe->sample_shape();

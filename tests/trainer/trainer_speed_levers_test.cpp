@@ -8,6 +8,7 @@
 
 #include <ATen/Context.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <unistd.h>
@@ -71,6 +72,14 @@ struct ImageRun {
   ~ImageRun() { fs::remove_all(dir); }
 };
 
+std::vector<double> logged_losses(const fs::path& dir) {
+  std::ifstream metrics(dir / "metrics.jsonl");
+  std::string line;
+  std::vector<double> losses;
+  while (std::getline(metrics, line)) losses.push_back(Json::parse(line).at("loss").get<double>());
+  return losses;
+}
+
 double max_relative_difference(onestep::Denoiser& a, onestep::Denoiser& b) {
   auto pb = b->named_parameters();
   double worst = 0;
@@ -94,19 +103,25 @@ TEST(TrainerSpeedLevers, ChannelsLastTrainsTheSameWeightsAsTheDefaultLayout) {
     EXPECT_FALSE(p.is_contiguous());
   }
   EXPECT_GT(four_d, 5);
-  for (auto& p : nhwc.trainer->emas()[0].model()->parameters())
-    if (p.dim() == 4) EXPECT_TRUE(p.is_contiguous(at::MemoryFormat::ChannelsLast));
+  for (auto& p : nhwc.trainer->emas()[0].model()->parameters()) {
+    if (p.dim() == 4) { EXPECT_TRUE(p.is_contiguous(at::MemoryFormat::ChannelsLast)); }
+  }
   for (auto& p : nchw.trainer->model()->parameters()) EXPECT_TRUE(p.is_contiguous());
 
-  const auto start = nchw.trainer->model()->parameters().front().detach().clone();
+  ImageRun untrained("untrained", image_root(false));
   nchw.trainer->train(3);
   nhwc.trainer->train(3);
-  // Three Adam steps from the same weights, noise and batches: the same function up to fp32 summation order
-  // (measured about 1e-6 on the CPU); a layout bug (weights read transposed) moves weights by O(1).
-  const double difference = max_relative_difference(nchw.trainer->model(), nhwc.trainer->model());
-  EXPECT_LT(difference, 1e-4);
-  EXPECT_LT(max_relative_difference(nchw.trainer->emas()[0].model(), nhwc.trainer->emas()[0].model()), 1e-4);
-  EXPECT_FALSE(torch::equal(start, nchw.trainer->model()->parameters().front().detach()));  // it trained
+  // The same weights, noise and batches: the same losses up to fp32 summation order; a layout bug (weights or
+  // images read transposed) changes the first loss by O(1).
+  const auto losses_nchw = logged_losses(nchw.dir), losses_nhwc = logged_losses(nhwc.dir);
+  ASSERT_EQ(losses_nchw.size(), 3u);
+  ASSERT_EQ(losses_nhwc.size(), 3u);
+  for (size_t i = 0; i < 3; ++i) EXPECT_NEAR(losses_nhwc[i], losses_nchw[i], 1e-5 * std::abs(losses_nchw[i])) << i;
+  // Three Adam steps: each moves a weight by about lr = 1e-3 whatever its gradient's size, so summation-order
+  // noise can flip the sign of a near-zero gradient; the weights agree to well under one step's size.
+  EXPECT_LT(max_relative_difference(nchw.trainer->model(), nhwc.trainer->model()), 1e-3);
+  EXPECT_LT(max_relative_difference(nchw.trainer->emas()[0].model(), nhwc.trainer->emas()[0].model()), 1e-3);
+  EXPECT_GT(max_relative_difference(untrained.trainer->model(), nchw.trainer->model()), 1e-2);  // it trained
 
   // Checkpoints stay NCHW: a channels_last run's checkpoint loads as a model of the default layout.
   auto loaded = onestep::load_model(nhwc.trainer->latest_checkpoint(), "raw");
@@ -120,8 +135,9 @@ TEST(TrainerSpeedLevers, ChannelsLastResumesIntoAChannelsLastModel) {
   ImageRun second("resume-b", image_root(true));
   second.trainer->load_checkpoint(first.trainer->latest_checkpoint());
   EXPECT_EQ(max_relative_difference(first.trainer->model(), second.trainer->model()), 0.0);
-  for (auto& p : second.trainer->model()->parameters())
-    if (p.dim() == 4) EXPECT_TRUE(p.is_contiguous(at::MemoryFormat::ChannelsLast));
+  for (auto& p : second.trainer->model()->parameters()) {
+    if (p.dim() == 4) { EXPECT_TRUE(p.is_contiguous(at::MemoryFormat::ChannelsLast)); }
+  }
 }
 
 TEST(TrainerSpeedLevers, CudnnBenchmarkKeySetsTheFlagAndContradictsDeterministic) {
