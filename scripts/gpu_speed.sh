@@ -70,7 +70,7 @@ elif [ "$DEVICE" = cpu ] && [ -n "${GPU_SPEED_SKIP_BUILD:-}" ]; then
 else
   failure "python torch not importable ($(echo "$TORCH_INFO" | tail -n1))"; TORCH_INFO="none"
 fi
-note "machine: $MACHINE; python torch: $TORCH_INFO"
+log "machine: $MACHINE; python torch: $TORCH_INFO"
 
 # --- build --------------------------------------------------------------------------------------
 if [ -d "$ROOT/.carry/include" ]; then
@@ -126,7 +126,7 @@ fi
 bench() {  # bench NAME ARGS...
   local name="$1"; shift
   local t; t=$(date +%s)
-  COMMANDS+=("build-gpu/bench/onestep_train_bench --model ${MODEL/#$WORK\//} --objective ect --device $DEVICE $*")
+  COMMANDS+=("${BENCH#"$ROOT"/} --model ${MODEL/#$WORK\//} --objective ect --device $DEVICE $*")
   if timeout "$PART_TIMEOUT" "$BENCH" --model "$MODEL" --objective ect --device "$DEVICE" --json "$JSONL" "$@" \
        > "$WORK/$name.log" 2>&1; then
     log "$name: $(($(date +%s) - t)) s"; sed 's/^/    /' "$WORK/$name.log"
@@ -180,7 +180,7 @@ print()
 if header:
     print(f"Step cost: {step_gflop:.1f} GFLOP per image (4 forward-equivalents of {header['forward_gflop_per_image']:.1f}"
           f" GFLOP: student forward + backward, teacher forward); utilization = images/s x that / the "
-          f"{header['matmul_peak_dtype']} matrix-product peak measured in the same run, {peak:.1f} TFLOP/s.")
+          f"{header['matmul_peak_dtype']} matrix-product peak measured in the same run, {peak:.3g} TFLOP/s.")
 for r in records:
     if r["kind"] == "sample":
         print(f"One-step sampling, batch {r['batch']}, fp32: {r['images_per_s']:.1f} images/s.")
