@@ -1,15 +1,20 @@
-// Training-step and sampling throughput (issue 6). Runs the real Trainer on synthetic data, so what it times
-// is what `onestep train` does per step. Reports images/s, peak memory and utilization: achieved FLOP/s (from
-// the network's counted forward MACs) over a matrix-product peak measured in the same run.
+// Training-step, sampling and FID-pass throughput (issues 6 and 16). Runs the real Trainer on synthetic data, so
+// what it times is what `onestep train` does per step. Reports images/s, peak memory and utilization: achieved
+// FLOP/s (from the network's counted forward MACs) over a matrix-product peak measured in the same run.
 //
-//   onestep_train_bench --model ddpmpp-cifar10 --objective ect --batches 128,256,512 --modes fp32,bf16
+//   onestep_train_bench --model ddpmpp-cifar10 --objective ect --batches 128,256,512 --modes fp32,bf16,bf16+cl+bench
 //   onestep_train_bench --model unet-fmnist-cpu --batches 32 --steps 5        (CPU smoke run)
 //
-// Modes are [train] overrides, so every speed-up is a ratio against the fp32 eager baseline of the same run.
+// A mode is '+'-joined speed-ups, each a [train] key switched on over the fp32 eager baseline (every key off):
+// bf16 (train.bf16), tf32 (train.tf32), cl (train.channels_last), bench (train.cudnn_benchmark); "fp32" is none.
+// So every speed-up is a ratio against the baseline of the same run. --json FILE appends one JSON object per
+// measurement (scripts/gpu_speed.sh builds its table from them).
 #include "config/config.h"
 #include "core/error.h"
 #include "data/dataset.h"
 #include "io/run_dir.h"
+#include "metrics/evaluation.h"
+#include "metrics/inception.h"
 #include "objectives/objective.h"
 #include "precond/model.h"
 #include "samplers/sampler.h"
@@ -27,7 +32,9 @@
 
 #include <chrono>
 #include <cstdio>
+#include <fstream>
 #include <iostream>
+#include <sstream>
 
 namespace {
 
@@ -96,12 +103,44 @@ std::vector<std::string> split(const std::string& text) {
   return out;
 }
 
-// A mode is a list of [train] overrides; "fp32" is the eager fp32 baseline.
+// A mode is '+'-joined speed-ups over the eager fp32 baseline "fp32" (every speed-up key off).
 Json mode_overrides(const std::string& mode) {
-  if (mode == "fp32") return Json{{"bf16", false}};
-  if (mode == "bf16") return Json{{"bf16", true}};
-  onestep::fail("unknown mode '", mode, "' (modes: fp32, bf16)");
+  static const std::vector<std::pair<std::string, std::string>> levers = {
+      {"bf16", "bf16"}, {"tf32", "tf32"}, {"cl", "channels_last"}, {"bench", "cudnn_benchmark"}};
+  Json overrides = Json::object();
+  for (const auto& [token, key] : levers) overrides[key] = false;
+  if (mode == "fp32") return overrides;
+  std::string token;
+  std::stringstream tokens(mode);
+  while (std::getline(tokens, token, '+')) {
+    bool known = false;
+    for (const auto& [name, key] : levers)
+      if (token == name) {
+        overrides[key] = true;
+        known = true;
+      }
+    if (!known)
+      onestep::fail("unknown speed-up '", token, "' in mode '", mode,
+                    "' (a mode is fp32 or '+'-joined speed-ups: bf16, tf32, cl, bench)");
+  }
+  return overrides;
 }
+
+// --json FILE: one JSON object per line and measurement.
+class JsonLines {
+ public:
+  explicit JsonLines(const std::string& path) {
+    if (path.empty()) return;
+    out_.open(path, std::ios::app);
+    onestep::require(out_.good(), "--json: cannot write '", path, "'");
+  }
+  void write(const Json& record) {
+    if (out_.is_open()) out_ << record.dump() << "\n" << std::flush;
+  }
+
+ private:
+  std::ofstream out_;
+};
 
 struct Options {
   std::string model = "ddpmpp-cifar10";
@@ -109,7 +148,8 @@ struct Options {
   std::string batches = "128,256,512";
   std::string modes = "fp32,bf16";
   std::string device = "auto";
-  int64_t warmup = 3, steps = 10, sample_batch = 1024;
+  std::string json;
+  int64_t warmup = 3, steps = 10, sample_batch = 1024, fid_images = 0, fid_batch = 1000;
 };
 
 }  // namespace
@@ -120,14 +160,22 @@ int main(int argc, char** argv) {
   app.add_option("--model", o.model, "network preset or config file");
   app.add_option("--objective", o.objective, "edm | ct | ict | ect");
   app.add_option("--batches", o.batches, "comma-separated batch sizes");
-  app.add_option("--modes", o.modes, "comma-separated modes: fp32 (eager baseline), bf16");
+  app.add_option("--modes", o.modes,
+                 "comma-separated modes: fp32 (eager baseline) or '+'-joined speed-ups of bf16, tf32, cl, bench");
   app.add_option("--device", o.device, "auto | cpu | cuda");
   app.add_option("--warmup", o.warmup, "untimed steps per configuration");
   app.add_option("--steps", o.steps, "timed steps per configuration");
   app.add_option("--sample-batch", o.sample_batch, "batch of the one-step sampling measurement (0 = skip)");
+  app.add_option("--fid-images", o.fid_images,
+                 "images of a timed FID pass: 1-step generation + Inception-v3 (random weights) + statistics "
+                 "(0 = skip; 50000 is the real pass)");
+  app.add_option("--fid-batch", o.fid_batch, "batch of the FID pass");
+  app.add_option("--json", o.json, "append one JSON object per measurement to this file");
   CLI11_PARSE(app, argc, argv);
   try {
     const torch::Device device = onestep::resolve_device(o.device);
+    JsonLines json(o.json);
+    for (const auto& mode : split(o.modes)) mode_overrides(mode);  // a bad mode fails before any measurement
     const Json base = onestep::load_config_file(onestep::resolve_preset(o.model));
     onestep::Denoiser probe = onestep::build_model(base);
     const auto shape = probe->sample_shape();
@@ -139,7 +187,11 @@ int main(int argc, char** argv) {
     std::printf("device %s | model %s: %.2f GFLOP forward/image | matrix peak %.1f TFLOP/s (%s)\n",
                 device.str().c_str(), o.model.c_str(), forward_flops / 1e9, peak / 1e12,
                 device.is_cuda() ? "bf16" : "fp32");
-    std::printf("%-8s %-6s %12s %12s %10s %10s\n", "mode", "batch", "img/s", "ms/step", "util%", "peak GiB");
+    json.write(Json{{"kind", "header"}, {"device", device.str()}, {"model", o.model}, {"objective", o.objective},
+                    {"forward_gflop_per_image", forward_flops / 1e9}, {"step_gflop_per_image", step_flops / 1e9},
+                    {"matmul_peak_tflops", peak / 1e12}, {"matmul_peak_dtype", device.is_cuda() ? "bf16" : "fp32"},
+                    {"warmup", o.warmup}, {"steps", o.steps}});
+    std::printf("%-16s %-6s %12s %12s %10s %10s\n", "mode", "batch", "img/s", "ms/step", "util%", "peak GiB");
 
     for (const auto& batch_text : split(o.batches)) {
       const int64_t batch = std::stoll(batch_text);
@@ -168,6 +220,7 @@ int main(int argc, char** argv) {
         onestep::Trainer trainer(run, root, onestep::TrainConfig::from_config(root), std::nullopt, model,
                                  std::move(objective), data);
         trainer.set_quiet(true);
+        trainer.set_checkpoint_at_end(false);  // time the steps, not a checkpoint write
         trainer.train(o.warmup);
         synchronize(device);
         reset_peak_memory(device);
@@ -176,10 +229,13 @@ int main(int argc, char** argv) {
         synchronize(device);
         const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
         const double images_per_s = double(batch * o.steps) / seconds;
-        std::printf("%-8s %-6lld %12.1f %12.2f %10.1f %10.2f\n", mode.c_str(), (long long)batch, images_per_s,
-                    1000.0 * seconds / o.steps, 100.0 * images_per_s * step_flops / peak,
-                    peak_memory_gib(device));
+        const double memory = peak_memory_gib(device);
+        std::printf("%-16s %-6lld %12.1f %12.2f %10.1f %10.2f\n", mode.c_str(), (long long)batch, images_per_s,
+                    1000.0 * seconds / o.steps, 100.0 * images_per_s * step_flops / peak, memory);
         std::fflush(stdout);
+        json.write(Json{{"kind", "train"}, {"mode", mode}, {"batch", batch}, {"images_per_s", images_per_s},
+                        {"ms_per_step", 1000.0 * seconds / o.steps},
+                        {"utilization_pct", 100.0 * images_per_s * step_flops / peak}, {"peak_memory_gib", memory}});
         std::filesystem::remove_all(dir);
       }
     }
@@ -202,6 +258,31 @@ int main(int argc, char** argv) {
       const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
       std::printf("one-step sampling, batch %lld, fp32: %.1f img/s, peak %.2f GiB\n", (long long)o.sample_batch,
                   double(o.sample_batch * reps) / seconds, peak_memory_gib(device));
+      json.write(Json{{"kind", "sample"}, {"batch", o.sample_batch}, {"images_per_s", double(o.sample_batch * reps) / seconds},
+                      {"peak_memory_gib", peak_memory_gib(device)}});
+    }
+
+    if (o.fid_images > 0) {
+      // The pass of `onestep eval --ckpt`: 1-step generation, Inception-v3 features, float64 statistics.
+      // Random weights: the cost is the same as the trained networks'.
+      torch::manual_seed(0);
+      onestep::Denoiser model = onestep::build_model(base);
+      model->to(device);
+      auto detector = onestep::make_inception_detector(onestep::InceptionV3(), device);
+      const auto sampler = onestep::sampler_for_steps(Json::object(), 1, 0.821);
+      const int64_t batch = std::min(o.fid_batch, o.fid_images);
+      onestep::generated_features(model, sampler, *detector, batch, batch, 1);  // warm-up (cuDNN, allocator)
+      synchronize(device);
+      reset_peak_memory(device);
+      const auto start = Clock::now();
+      onestep::generated_features(model, sampler, *detector, o.fid_images, batch, 0);
+      synchronize(device);
+      const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+      std::printf("FID pass, %lld images at batch %lld (1-step generation + Inception-v3 + statistics): %.2f s, "
+                  "%.1f img/s, peak %.2f GiB\n", (long long)o.fid_images, (long long)batch, seconds,
+                  double(o.fid_images) / seconds, peak_memory_gib(device));
+      json.write(Json{{"kind", "fid"}, {"images", o.fid_images}, {"batch", batch}, {"seconds", seconds},
+                      {"images_per_s", double(o.fid_images) / seconds}, {"peak_memory_gib", peak_memory_gib(device)}});
     }
   } catch (const std::exception& e) {
     std::cerr << "onestep_train_bench: error: " << e.what() << std::endl;

@@ -54,6 +54,8 @@ TrainConfig TrainConfig::from_config(const Json& root) {
   c.bf16 = r.get_bool("bf16", c.bf16);
   c.tf32 = r.get_bool("tf32", c.tf32);
   c.deterministic = r.get_bool("deterministic", c.deterministic);
+  c.cudnn_benchmark = r.get_bool("cudnn_benchmark", c.cudnn_benchmark);
+  c.channels_last = r.get_bool("channels_last", c.channels_last);
   c.checkpoint_every = r.get_int("checkpoint_every", c.checkpoint_every);
   c.keep_checkpoints = r.get_int("keep_checkpoints", c.keep_checkpoints);
   c.sample_every = r.get_int("sample_every", c.sample_every);
@@ -78,6 +80,8 @@ TrainConfig TrainConfig::from_config(const Json& root) {
   require(c.sample_count > 0, "train.sample_count must be > 0, got ", c.sample_count);
   require(c.log_every > 0, "train.log_every must be > 0, got ", c.log_every);
   require(c.max_nonfinite >= 1, "train.max_nonfinite must be >= 1, got ", c.max_nonfinite);
+  require(!(c.deterministic && c.cudnn_benchmark),
+          "train.cudnn_benchmark = true contradicts train.deterministic = true (autotuning picks algorithms by time)");
   require(c.threads >= 0, "train.threads must be >= 0, got ", c.threads);
   // Validates betas / eps.
   (void)make_optimizer(c.optimizer, {}, c.hyper);
@@ -102,6 +106,8 @@ Json TrainConfig::to_json() const {
               {"bf16", bf16},
               {"tf32", tf32},
               {"deterministic", deterministic},
+              {"cudnn_benchmark", cudnn_benchmark},
+              {"channels_last", channels_last},
               {"checkpoint_every", checkpoint_every},
               {"keep_checkpoints", keep_checkpoints},
               {"sample_every", sample_every},

@@ -29,6 +29,10 @@ struct TrainConfig {
                                     // the student-teacher difference that TF32's 10-bit mantissa would blur
   bool deterministic = false;       // deterministic cuDNN/cuBLAS algorithms (bitwise-repeatable CUDA runs and
                                     // resumes, at some speed); CPU runs are deterministic either way
+  bool cudnn_benchmark = false;     // cuDNN autotuning of convolution algorithms (torch.backends.cudnn.benchmark;
+                                    // ECT's and EDM's loops turn it on); not with deterministic
+  bool channels_last = false;       // NHWC memory layout of the 4-D weights and of the image batches (tensor-core
+                                    // convolutions without layout transposes); checkpoints stay in NCHW
   int64_t checkpoint_every = 1000;  // 0 = only at the end
   int64_t keep_checkpoints = 3;
   int64_t sample_every = 0;         // 0 = only at the end; < 0 = never

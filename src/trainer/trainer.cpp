@@ -73,6 +73,14 @@ class AutocastScope {
   bool enabled_;
 };
 
+// train.channels_last: the 4-D weights (convolutions) in NHWC. Autograd gives their gradients the same layout and
+// the optimizer's zeros_like moments follow; safetensors writes contiguous NCHW, copy_ reads any layout back.
+void use_channels_last(torch::nn::Module& module) {
+  torch::NoGradGuard no_grad;
+  for (auto& p : module.parameters())
+    if (p.dim() == 4) p.set_data(p.contiguous(at::MemoryFormat::ChannelsLast));
+}
+
 // Samples written into the grids are comparable across steps: fixed latents from the seed.
 torch::Tensor fixed_latents(int64_t count, const std::vector<int64_t>& shape, int64_t seed) {
   auto generator = make_generator(torch::kCPU, static_cast<uint64_t>(seed) + 0x5eed);
@@ -99,17 +107,22 @@ Trainer::Trainer(RunDir& run, Json effective_config, TrainConfig train, std::opt
   model_->set_trained_with(objective_->name());  // saved with every checkpoint and EMA (the sampler's re-noising)
   require(data_ != nullptr && data_->size() > 0, "trainer: the dataset is empty");
   set_cuda_tf32(train_.tf32);
+  at::globalContext().setBenchmarkCuDNN(train_.cudnn_benchmark);  // process-wide: every trainer sets it
   if (train_.deterministic) set_deterministic_algorithms(true);
   if (train_.bf16 && !device_.is_cuda())
     std::fprintf(stderr, "onestep: warning: train.bf16 needs CUDA; training in fp32 on %s\n",
                  device_.str().c_str());
   model_->to(device_);
   model_->train();
+  if (train_.channels_last) use_channels_last(*model_);
   std::vector<std::pair<std::string, torch::Tensor>> params;
   for (auto& item : model_->named_parameters())
     if (item.value().requires_grad()) params.emplace_back(item.key(), item.value());
   optimizer_ = make_optimizer(train_.optimizer, std::move(params), train_.hyper);
-  for (const EmaRule& rule : train_.ema_rules()) emas_.emplace_back(rule, model_);
+  for (const EmaRule& rule : train_.ema_rules()) {
+    emas_.emplace_back(rule, model_);
+    if (train_.channels_last) use_channels_last(*emas_.back().model());
+  }
   loader_ = std::make_unique<BatchLoader>(data_, train_.batch, static_cast<uint64_t>(train_.seed),
                                           config_.contains("data") && config_["data"].value("flip", false));
   fs::create_directories(run_.checkpoints());
@@ -124,11 +137,12 @@ std::vector<std::pair<std::string, torch::Tensor>> Trainer::named_weights(Denois
   return out;
 }
 
-Trainer::StepResult Trainer::train_step() {
+Trainer::StepResult Trainer::train_step(bool want_grad_norm) {
   StepResult result;
   const TrainProgress progress{step_, train_.steps, images_seen_};
   Batch batch = loader_->next();
   batch.x = batch.x.to(device_);
+  if (train_.channels_last && batch.x.dim() == 4) batch.x = batch.x.contiguous(at::MemoryFormat::ChannelsLast);
   if (batch.labels.defined()) batch.labels = batch.labels.to(device_);
   for (auto& p : model_->parameters()) p.mutable_grad() = torch::Tensor();
 
@@ -149,7 +163,8 @@ Trainer::StepResult Trainer::train_step() {
     if (p.grad().defined()) grads.push_back(p.grad());
   if (train_.grad_nan_to_num)  // SPEC §3: as the reference code, nan -> 0, +-inf -> +-1e5
     for (auto& g : grads) g.nan_to_num_(0.0, 1e5, -1e5);
-  if (!grads.empty()) {
+  // The global norm costs a host synchronisation (.item()): only where clipping needs it or a log line shows it.
+  if (!grads.empty() && (train_.grad_clip > 0 || want_grad_norm)) {
     auto norms = at::_foreach_norm(grads, 2);
     result.grad_norm = torch::stack(norms).to(torch::kFloat64).norm().item<double>();
     if (train_.grad_clip > 0 && result.grad_norm > train_.grad_clip) {
@@ -176,7 +191,10 @@ void Trainer::train(int64_t until_step) {
   double interval_loss = 0;
 
   while (step_ < until_step) {
-    StepResult r = train_step();
+    const int64_t next = step_ + 1;
+    const bool logs_next = next % train_.log_every == 0 || next == until_step ||
+                           (eval_hook_ && eval_every_ > 0 && next % eval_every_ == 0);
+    StepResult r = train_step(/*want_grad_norm=*/logs_next);
     if (!r.finite) {
       ++nonfinite_streak_;
       Json record{{"step", step_}, {"nonfinite_loss", true}, {"streak", nonfinite_streak_}};
@@ -223,7 +241,7 @@ void Trainer::train(int64_t until_step) {
     if (sample_ && train_.sample_every > 0 && step_ % train_.sample_every == 0) write_samples();
   }
   if (bar) bar->finish();
-  if (last_checkpoint_step_ != step_) save_checkpoint();
+  if (checkpoint_at_end_ && last_checkpoint_step_ != step_) save_checkpoint();
   if (sample_ && train_.sample_every >= 0 && (train_.sample_every == 0 || step_ % train_.sample_every != 0))
     write_samples();
 }

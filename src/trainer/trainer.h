@@ -39,6 +39,8 @@ class Trainer {
   }
   // Quiet: no progress bar (tests).
   void set_quiet(bool quiet) { quiet_ = quiet; }
+  // Off: train() writes no checkpoint when it returns (benchmarks time steps, not an 892 MB write).
+  void set_checkpoint_at_end(bool on) { checkpoint_at_end_ = on; }
 
   // Loads `checkpoint` (weights, EMAs, optimizer, objective state, RNG states, step, data position).
   void load_checkpoint(const std::filesystem::path& checkpoint);
@@ -58,10 +60,12 @@ class Trainer {
  private:
   struct StepResult {
     bool finite = false;
-    double loss = 0, grad_norm = 0, lr = 0;
+    double loss = 0, grad_norm = 0, lr = 0;  // grad_norm: 0 unless wanted or clipping
     Json stats;
   };
-  StepResult train_step();
+  // One optimizer step. The loss's finiteness check is its one host synchronisation; want_grad_norm adds the
+  // gradient norm's (always computed when train.grad_clip > 0).
+  StepResult train_step(bool want_grad_norm);
   void write_samples();
   std::vector<std::pair<std::string, torch::Tensor>> named_weights(Denoiser& model) const;
 
@@ -81,6 +85,7 @@ class Trainer {
   EvalHook eval_hook_;
   int64_t eval_every_ = 0;
   bool quiet_ = false;
+  bool checkpoint_at_end_ = true;
   int64_t step_ = 0, images_seen_ = 0, nonfinite_streak_ = 0, last_checkpoint_step_ = -1;
 };
 
