@@ -32,7 +32,8 @@ void run_runs(const std::vector<std::string>& dirs) {
     std::vector<fs::path> runs;
     for (const auto& entry : fs::directory_iterator(dir))
       if (is_run_directory(entry.path())) runs.push_back(entry.path());
-    require(!runs.empty(), "runs: '", dir, "' is neither a run directory (no config.toml or metrics.jsonl) nor holds one");
+    require(!runs.empty(), "runs: '", dir,
+            "' is neither a run directory (no config.toml or metrics.jsonl) nor holds one");
     std::sort(runs.begin(), runs.end());
     std::cout << format_run_table_header() << "\n";
     for (const auto& run : runs) std::cout << format_run_table_row(summarize_run(run)) << "\n";

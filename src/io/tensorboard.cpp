@@ -76,6 +76,58 @@ std::string tensorboard_tag(const std::string& key) {
 
 #if ONESTEP_WITH_TENSORBOARD
 
+std::string file_version_event(double wall_time) {
+  tensorboard::Event event;
+  event.set_wall_time(wall_time);
+  event.set_file_version("brain.Event:2");
+  return event.SerializeAsString();
+}
+
+std::string scalars_event(double wall_time, int64_t step, const std::vector<std::pair<std::string, float>>& values) {
+  tensorboard::Event event;
+  event.set_wall_time(wall_time);
+  event.set_step(step);
+  auto* summary = event.mutable_summary();
+  for (const auto& [tag, value] : values) {
+    auto* v = summary->add_value();
+    v->set_tag(tag);
+    v->set_simple_value(value);
+  }
+  return event.SerializeAsString();
+}
+
+std::string image_event(double wall_time, int64_t step, const std::string& tag, const std::string& png) {
+  // Size and channels from the IHDR chunk: 8-byte signature, length, "IHDR", width, height (big-endian), bit
+  // depth, colour type (0 gray, 2 RGB, 4 gray + alpha, 6 RGBA).
+  require(png.size() >= 26 && png.compare(1, 3, "PNG") == 0 && png.compare(12, 4, "IHDR") == 0,
+          "TensorBoard image '", tag, "': not a PNG");
+  auto be32 = [&](size_t at) {
+    return static_cast<int32_t>((uint32_t(uint8_t(png[at])) << 24) | (uint32_t(uint8_t(png[at + 1])) << 16) |
+                                (uint32_t(uint8_t(png[at + 2])) << 8) | uint32_t(uint8_t(png[at + 3])));
+  };
+  const int colour_type = static_cast<uint8_t>(png[25]);
+  const int channels = colour_type == 0 ? 1 : colour_type == 4 ? 2 : colour_type == 6 ? 4 : 3;
+  tensorboard::Event event;
+  event.set_wall_time(wall_time);
+  event.set_step(step);
+  auto* v = event.mutable_summary()->add_value();
+  v->set_tag(tag);
+  auto* image = v->mutable_image();
+  image->set_height(be32(20));
+  image->set_width(be32(16));
+  image->set_colorspace(channels);
+  image->set_encoded_image_string(png);
+  return event.SerializeAsString();
+}
+
+std::string session_start_event(double wall_time, int64_t step) {
+  tensorboard::Event event;
+  event.set_wall_time(wall_time);
+  event.set_step(step);
+  event.mutable_session_log()->set_status(tensorboard::SessionLog::START);
+  return event.SerializeAsString();
+}
+
 EventWriter::EventWriter(const fs::path& dir) {
   static std::atomic<int> counter{0};
   char host[256] = {0};
@@ -87,10 +139,7 @@ EventWriter::EventWriter(const fs::path& dir) {
   path_ = dir / name;
   file_ = std::fopen(path_.c_str(), "wb");
   require(file_ != nullptr, "cannot create TensorBoard event file '", path_.string(), "': ", std::strerror(errno));
-  tensorboard::Event event;
-  event.set_wall_time(unix_now());
-  event.set_file_version("brain.Event:2");
-  write_event(event.SerializeAsString());
+  write_event(file_version_event(unix_now()));
 }
 
 EventWriter::~EventWriter() {
@@ -105,67 +154,38 @@ void EventWriter::write_event(const std::string& serialized_event) {
 }
 
 void EventWriter::write_scalar(int64_t step, const std::string& tag, double value) {
-  tensorboard::Event event;
-  event.set_wall_time(unix_now());
-  event.set_step(step);
-  auto* v = event.mutable_summary()->add_value();
-  v->set_tag(tag);
-  v->set_simple_value(static_cast<float>(value));
-  write_event(event.SerializeAsString());
+  write_event(scalars_event(unix_now(), step, {{tag, static_cast<float>(value)}}));
 }
 
 void EventWriter::write_metrics(const Json& record) {
   if (!record.is_object() || !record.contains("step") || !record["step"].is_number_integer()) return;
   if (record.value("nonfinite_loss", false)) return;
-  tensorboard::Event event;
-  event.set_wall_time(record.contains("time") && record["time"].is_number() ? record["time"].get<double>()
-                                                                             : unix_now());
-  event.set_step(record["step"].get<int64_t>());
-  auto* summary = event.mutable_summary();
+  std::vector<std::pair<std::string, float>> values;
   for (const auto& [key, value] : record.items()) {
     const std::string tag = tensorboard_tag(key);
-    if (tag.empty() || !value.is_number()) continue;
-    auto* v = summary->add_value();
-    v->set_tag(tag);
-    v->set_simple_value(value.get<float>());
+    if (!tag.empty() && value.is_number()) values.emplace_back(tag, value.get<float>());
   }
-  if (summary->value_size() > 0) write_event(event.SerializeAsString());
+  if (values.empty()) return;
+  const double wall_time = record.contains("time") && record["time"].is_number() ? record["time"].get<double>()
+                                                                                  : unix_now();
+  write_event(scalars_event(wall_time, record["step"].get<int64_t>(), values));
 }
 
 void EventWriter::write_png(int64_t step, const std::string& tag, const std::string& png) {
-  // Size and channels from the IHDR chunk: 8-byte signature, length, "IHDR", width, height (big-endian), bit
-  // depth, colour type (0 gray, 2 RGB, 4 gray + alpha, 6 RGBA).
-  require(png.size() >= 26 && png.compare(1, 3, "PNG") == 0 && png.compare(12, 4, "IHDR") == 0, "TensorBoard image '",
-          tag, "': not a PNG");
-  auto be32 = [&](size_t at) {
-    return static_cast<int32_t>((uint32_t(uint8_t(png[at])) << 24) | (uint32_t(uint8_t(png[at + 1])) << 16) |
-                                (uint32_t(uint8_t(png[at + 2])) << 8) | uint32_t(uint8_t(png[at + 3])));
-  };
-  const int colour_type = static_cast<uint8_t>(png[25]);
-  const int channels = colour_type == 0 ? 1 : colour_type == 2 ? 3 : colour_type == 4 ? 2 : colour_type == 6 ? 4 : 3;
-  tensorboard::Event event;
-  event.set_wall_time(unix_now());
-  event.set_step(step);
-  auto* v = event.mutable_summary()->add_value();
-  v->set_tag(tag);
-  auto* image = v->mutable_image();
-  image->set_width(be32(16));
-  image->set_height(be32(20));
-  image->set_colorspace(channels);
-  image->set_encoded_image_string(png);
-  write_event(event.SerializeAsString());
+  write_event(image_event(unix_now(), step, tag, png));
 }
 
-void EventWriter::write_session_start(int64_t step) {
-  tensorboard::Event event;
-  event.set_wall_time(unix_now());
-  event.set_step(step);
-  event.mutable_session_log()->set_status(tensorboard::SessionLog::START);
-  write_event(event.SerializeAsString());
-}
+void EventWriter::write_session_start(int64_t step) { write_event(session_start_event(unix_now(), step)); }
 
 #else  // built without protobuf/ISA-L: no event files
 
+namespace {
+[[noreturn]] void no_tensorboard() { fail("this build has no TensorBoard support (protobuf/ISA-L not found)"); }
+}  // namespace
+std::string file_version_event(double) { no_tensorboard(); }
+std::string scalars_event(double, int64_t, const std::vector<std::pair<std::string, float>>&) { no_tensorboard(); }
+std::string image_event(double, int64_t, const std::string&, const std::string&) { no_tensorboard(); }
+std::string session_start_event(double, int64_t) { no_tensorboard(); }
 EventWriter::EventWriter(const fs::path&) {}
 EventWriter::~EventWriter() = default;
 void EventWriter::write_event(const std::string&) {}

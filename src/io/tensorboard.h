@@ -10,10 +10,13 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace onestep {
 
-// False when the build found no protobuf/ISA-L (see CMakeLists.txt): EventWriter then writes nothing.
+// False when the build found no protobuf/ISA-L (see CMakeLists.txt): EventWriter then writes nothing and the
+// functions below fail.
 bool tensorboard_available();
 
 // CRC-32C (Castagnoli) of `bytes`, and the masked form TFRecord stores: ((crc >> 15) | (crc << 17)) + 0xa282ead8.
@@ -21,6 +24,13 @@ uint32_t crc32c(const std::string& bytes);
 uint32_t masked_crc32c(const std::string& bytes);
 // One TFRecord: uint64 length (little-endian), masked CRC32C of those 8 bytes, the data, masked CRC32C of the data.
 std::string frame_record(const std::string& data);
+
+// Serialized Event protocol buffers, as the writer frames them: the file-version record, scalars, a PNG image
+// (size and channels from its header) and a session start.
+std::string file_version_event(double wall_time);
+std::string scalars_event(double wall_time, int64_t step, const std::vector<std::pair<std::string, float>>& values);
+std::string image_event(double wall_time, int64_t step, const std::string& tag, const std::string& png_bytes);
+std::string session_start_event(double wall_time, int64_t step);
 
 class EventWriter {
  public:

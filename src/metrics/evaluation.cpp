@@ -110,7 +110,9 @@ GeneratedFeatures generated_features(Denoiser& model, const SamplerConfig& sampl
   for (int64_t start = 0; start < n; start += batch) {
     auto t = Clock::now();
     const auto x = sample_batch(model, sampler, std::min(batch, n - start), generator, device);
-    const auto images = float_to_images(x);  // quantized; waits for the device, so the split below is honest
+    // On CUDA kernels run asynchronously until the finiteness check below waits for them, so there the split
+    // between the two stages is approximate; on the CPU it is exact.
+    const auto images = float_to_images(x);
     generate_s += seconds_since(t);
     t = Clock::now();
     const auto feats = detector.features(images);
