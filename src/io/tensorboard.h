@@ -47,7 +47,7 @@ class EventWriter {
   void write_scalar(int64_t step, const std::string& tag, double value);
   // A PNG (grayscale or RGB, as the file's header says) under `tag`.
   void write_png(int64_t step, const std::string& tag, const std::string& png_bytes);
-  // A resumed run restarts at `step`: TensorBoard discards the events of later steps written before.
+  // A resumed run logs again from `step` on: TensorBoard discards the events of steps >= `step` written before.
   void write_session_start(int64_t step);
 
   const std::filesystem::path& path() const { return path_; }

@@ -370,7 +370,9 @@ void Trainer::load_checkpoint(const fs::path& checkpoint) {
     fail(where, ": malformed training state (", e.what(), ")");
   }
   last_checkpoint_step_ = step_;
-  events_->write_session_start(step_);  // TensorBoard drops what the interrupted session logged past this step
+  // The resumed session logs from step_ + 1 on: TensorBoard drops the events of those steps (and later) that the
+  // interrupted session wrote after this checkpoint, keeping the checkpoint's own step.
+  events_->write_session_start(step_ + 1);
 }
 
 }  // namespace onestep
