@@ -13,6 +13,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <iostream>
@@ -82,6 +83,11 @@ torch::Tensor real_features(const EvalOptions& o, const Json& root, FeatureDetec
   return extract_features(detector, images, batch);
 }
 
+// Names the stages of one evaluation on stderr: "1-step FD-FMNIST seed 0 generate+features ...".
+std::string stage_label(int64_t steps, const std::string& metric, int64_t seed) {
+  return std::to_string(steps) + "-step " + metric + " seed " + std::to_string(seed);
+}
+
 void print_summary(int64_t steps, const std::string& label, int64_t n, const std::vector<double>& values) {
   double mean = 0.0, var = 0.0;
   for (double v : values) mean += v;
@@ -118,7 +124,8 @@ void run_points_eval(const EvalOptions& o, const Json& root, const EvalConfig& c
     std::vector<double> values;
     for (int64_t s = 0; s < o.seeds; ++s) {
       const auto points = generated_points(model, sampler, config.n, config.batch,
-                                           static_cast<uint64_t>(config.seed + s));
+                                           static_cast<uint64_t>(config.seed + s),
+                                           stage_label(steps, "SWD", config.seed + s));
       values.push_back(points_distance(points, reference));
       std::printf("%lld-step SWD (%s), seed %lld: %.4f\n", static_cast<long long>(steps), sampler.kind.c_str(),
                   static_cast<long long>(config.seed + s), values.back());
@@ -143,7 +150,7 @@ void run_eval(const EvalOptions& o) {
   auto detector = load_detector(config.metric, config.detector, device);
   require(!config.ref.empty() || config.metric == "fd-fmnist",
           "eval: --ref ref.npz is required for FID (make one with 'onestep eval stats')");
-  const auto reference = reference_stats(config, root, *detector);
+  const auto reference = reference_stats(config, root, *detector, "reference");
   const auto label = metric_label(config.metric);
 
   if (!o.images.empty()) {
@@ -164,9 +171,13 @@ void run_eval(const EvalOptions& o) {
     const auto sampler = sampler_for_steps(root, steps, config.sigma_mid);
     std::vector<double> values;
     for (int64_t s = 0; s < o.seeds; ++s) {
+      const std::string stage = stage_label(steps, label, config.seed + s);
       const auto generated = generated_features(model, sampler, *detector, config.n, config.batch,
-                                                static_cast<uint64_t>(config.seed + s), o.pr);
+                                                static_cast<uint64_t>(config.seed + s), o.pr, stage);
+      const auto start = std::chrono::steady_clock::now();
       values.push_back(frechet_distance(generated.stats, reference));
+      report_stage(stage, "Frechet distance",
+                   std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
       std::printf("%lld-step %s, seed %lld: %.4f\n", static_cast<long long>(steps), label.c_str(),
                   static_cast<long long>(config.seed + s), values.back());
       if (o.pr) print_pr(precision_recall(real, generated.features));
@@ -189,7 +200,7 @@ void run_stats(const StatsOptions& o) {
     require(data.is_image(), "eval stats: the [data] dataset is not an image dataset");
     images = o.limit > 0 ? data.samples.slice(0, 0, std::min(o.limit, data.size())) : data.samples;
   }
-  const auto stats = image_feature_stats(*detector, images, o.batch);
+  const auto stats = image_feature_stats(*detector, images, o.batch, "stats");
   write_feature_stats(o.out, stats);
   std::printf("wrote %s: %s statistics of %lld images (%lld-d features)\n", o.out.c_str(),
               metric_label(o.metric).c_str(), static_cast<long long>(stats.count),

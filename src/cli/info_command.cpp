@@ -21,6 +21,7 @@ struct InfoOptions {
   std::string preset;
   std::string ckpt;
   std::string weights;
+  std::string run;
 };
 
 std::string with_commas(int64_t n) {
@@ -64,17 +65,25 @@ void register_info_command(CLI::App& app) {
   command->add_option("--ckpt", options->ckpt, "a onestep .safetensors checkpoint (its metadata holds the model)");
   command->add_option("--weights", options->weights,
                       "weight set of a training checkpoint: raw or an EMA name (default: the first EMA)");
+  command->add_option("--run", options->run, "a run directory: its summary, as 'onestep runs DIR'");
   command->footer(
-      "Exactly one of --preset, --config or --ckpt.\n"
+      "Exactly one of --preset, --config, --ckpt or --run.\n"
       "Examples:\n"
       "  onestep info --preset ddpmpp-cifar10\n"
       "  onestep info --config my.toml --set model.num_blocks=2\n"
       "  onestep info --ckpt runs/ect/checkpoints/latest --weights raw\n"
+      "  onestep info --run runs/ect\n"
       "Costs are multiply-accumulates of one forward pass on one sample (convolutions, linears, attention matmuls,\n"
       "resampling filters); FLOPs = 2 x MACs.");
   command->callback([options] {
-    const int given = !options->preset.empty() + !options->config.config.empty() + !options->ckpt.empty();
-    require(given == 1, "info: give exactly one of --preset, --config or --ckpt");
+    const int given = !options->preset.empty() + !options->config.config.empty() + !options->ckpt.empty() +
+                      !options->run.empty();
+    require(given == 1, "info: give exactly one of --preset, --config, --ckpt or --run");
+    if (!options->run.empty()) {
+      require(options->config.overrides.empty() && options->weights.empty(), "info: --run takes no --set or --weights");
+      print_run_summary(options->run);
+      return;
+    }
     require(options->ckpt.empty() || options->config.overrides.empty(), "info: --set applies to --preset/--config");
     require(options->weights.empty() || !options->ckpt.empty(), "info: --weights needs --ckpt");
     if (!options->ckpt.empty()) {

@@ -86,7 +86,7 @@ void run_train(const TrainOptions& options) {
   else if (options.steps > 0) run.write_config(effective);
 
   Trainer trainer(run, effective, train, sample, model, std::move(objective), data);
-  if (eval.every > 0) trainer.set_eval_hook(make_evaluation_hook(effective), eval.every);
+  if (eval.every > 0) trainer.set_eval_hook(make_evaluation_hook(effective, /*verbose=*/true), eval.every);
   if (options.resume) {
     const auto checkpoint = trainer.latest_checkpoint();
     trainer.load_checkpoint(checkpoint);

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <sstream>
 
@@ -19,6 +20,28 @@ std::string format_duration(double seconds) {
   return buf;
 }
 
+std::string format_elapsed(double seconds) {
+  if (!std::isfinite(seconds) || seconds < 0) return "--:--";
+  if (seconds >= 59.95) return format_duration(seconds);
+  char buf[32];
+  std::snprintf(buf, sizeof buf, seconds < 9.995 ? "%.2f s" : "%.1f s", seconds);
+  return buf;
+}
+
+std::string format_rate(double per_second) {
+  if (!std::isfinite(per_second) || per_second < 0) return "--";
+  char buf[48];
+  if (per_second >= 100)
+    std::snprintf(buf, sizeof buf, "%.0f", per_second);
+  else if (per_second >= 10)
+    std::snprintf(buf, sizeof buf, "%.1f", per_second);
+  else if (per_second >= 1)
+    std::snprintf(buf, sizeof buf, "%.2f", per_second);
+  else
+    std::snprintf(buf, sizeof buf, "%.3g", per_second);
+  return buf;
+}
+
 bool Progress::stream_is_terminal(std::FILE* stream) { return ::isatty(::fileno(stream)) == 1; }
 
 Progress::Progress(std::string label, int64_t total, std::string unit, double plain_every_s, std::FILE* stream)
@@ -31,10 +54,18 @@ Progress::Progress(std::string label, int64_t total, std::string unit, double pl
       start_(std::chrono::steady_clock::now()),
       last_draw_(start_) {}
 
+void Progress::resume_at(int64_t done) {
+  start_done_ = done_ = done;
+  start_ = std::chrono::steady_clock::now();
+}
+
+double Progress::elapsed_seconds() const {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+}
+
 double Progress::rate() const {
-  const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-  const int64_t counted = done_ - std::max<int64_t>(start_done_, 0);
-  return elapsed > 0 ? counted / elapsed : 0.0;
+  const double elapsed = elapsed_seconds();
+  return elapsed > 0 ? static_cast<double>(done_ - start_done_) / elapsed : 0.0;
 }
 
 std::string Progress::render(bool with_bar) const {
@@ -47,11 +78,12 @@ std::string Progress::render(bool with_bar) const {
   }
   out << done_ << "/" << total_ << " " << unit_;
   const double r = rate();
-  char buf[64];
-  std::snprintf(buf, sizeof buf, " %.3g %s/s", r, unit_.c_str());
-  out << buf;
-  const double eta = r > 0 ? (total_ - done_) / r : NAN;
-  out << " eta " << format_duration(eta);
+  out << " " << format_rate(r) << " " << unit_ << "/s";
+  if (finished_)
+    out << " in " << format_elapsed(elapsed_seconds());
+  else
+    out << " eta " << format_duration(r > 0 ? (total_ - done_) / r : NAN);
+  char buf[96];
   for (const auto& [name, value] : values_) {
     std::snprintf(buf, sizeof buf, " %s %.4g", name.c_str(), value);
     out << buf;
@@ -60,10 +92,6 @@ std::string Progress::render(bool with_bar) const {
 }
 
 void Progress::update(int64_t done, const std::vector<std::pair<std::string, double>>& values) {
-  if (start_done_ < 0) {
-    start_done_ = done;  // a resumed run counts its rate from where it resumed
-    start_ = std::chrono::steady_clock::now();
-  }
   done_ = done;
   if (!values.empty()) values_ = values;
   const auto now = std::chrono::steady_clock::now();

@@ -42,6 +42,18 @@ void write_png(const std::filesystem::path& path, const torch::Tensor& image) {
   write_hwc(path, image);
 }
 
+std::string encode_png(const torch::Tensor& image) {
+  check_uint8_images(image, 3, "encode_png");
+  const torch::Tensor hwc = image.to(torch::kCPU).permute({1, 2, 0}).contiguous();
+  const int h = static_cast<int>(hwc.size(0)), w = static_cast<int>(hwc.size(1)), c = static_cast<int>(hwc.size(2));
+  std::string out;
+  auto append = [](void* context, void* data, int size) {
+    static_cast<std::string*>(context)->append(static_cast<const char*>(data), static_cast<size_t>(size));
+  };
+  require(stbi_write_png_to_func(append, &out, w, h, c, hwc.data_ptr<uint8_t>(), w * c) != 0, "cannot encode PNG");
+  return out;
+}
+
 void write_png_grid(const std::filesystem::path& path, const torch::Tensor& images, int64_t columns,
                     int64_t padding) {
   const std::string what = "write_png_grid " + path.string();

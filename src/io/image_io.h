@@ -9,6 +9,8 @@ namespace onestep {
 
 // image: uint8 [C, H, W] with C = 1 or 3.
 void write_png(const std::filesystem::path& path, const torch::Tensor& image);
+// The PNG file write_png would write, in memory.
+std::string encode_png(const torch::Tensor& image);
 // images: uint8 [N, C, H, W] -> one PNG of a near-square grid with `padding` pixels between tiles.
 void write_png_grid(const std::filesystem::path& path, const torch::Tensor& images, int64_t columns = 0,
                     int64_t padding = 2);

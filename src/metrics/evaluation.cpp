@@ -1,12 +1,15 @@
 #include "metrics/evaluation.h"
 
 #include "core/error.h"
+#include "core/progress.h"
 #include "core/random.h"
 #include "data/dataset.h"
 #include "io/npy.h"
 #include "metrics/frechet.h"
 #include "metrics/sliced_wasserstein.h"
 
+#include <chrono>
+#include <cstdio>
 #include <memory>
 
 namespace onestep {
@@ -58,7 +61,15 @@ SamplerConfig sampler_for_steps(const Json& root, int64_t steps, double sigma_mi
   return sampler;
 }
 
+void report_stage(const std::string& label, const std::string& stage, double seconds) {
+  std::fprintf(stderr, "%s %s in %s\n", label.c_str(), stage.c_str(), format_elapsed(seconds).c_str());
+  std::fflush(stderr);
+}
+
 namespace {
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
 
 torch::Device model_device(Denoiser& model) {
   const auto params = model->parameters();
@@ -84,7 +95,8 @@ torch::Tensor sample_batch(Denoiser& model, const SamplerConfig& sampler, int64_
 }  // namespace
 
 GeneratedFeatures generated_features(Denoiser& model, const SamplerConfig& sampler, FeatureDetector& detector,
-                                     int64_t n, int64_t batch, uint64_t seed, bool keep_features) {
+                                     int64_t n, int64_t batch, uint64_t seed, bool keep_features,
+                                     const std::string& progress_label) {
   require(n >= 2 && batch >= 1, "evaluation: need n >= 2 images and a positive batch");
   const auto device = model_device(model);
   auto generator = make_generator(torch::kCPU, seed);
@@ -92,49 +104,80 @@ GeneratedFeatures generated_features(Denoiser& model, const SamplerConfig& sampl
   require(shape.size() == 3, "evaluation needs an image model, got sample shape of rank ", shape.size());
   FeatureStatsAccumulator acc(detector.dim());
   std::vector<torch::Tensor> kept;
+  std::unique_ptr<Progress> progress;
+  if (!progress_label.empty()) progress = std::make_unique<Progress>(progress_label + " generate+features", n, "img");
+  double generate_s = 0, features_s = 0;
   for (int64_t start = 0; start < n; start += batch) {
+    auto t = Clock::now();
     const auto x = sample_batch(model, sampler, std::min(batch, n - start), generator, device);
-    const auto feats = detector.features(float_to_images(x));
+    // On CUDA kernels run asynchronously until the finiteness check below waits for them, so there the split
+    // between the two stages is approximate; on the CPU it is exact.
+    const auto images = float_to_images(x);
+    generate_s += seconds_since(t);
+    t = Clock::now();
+    const auto feats = detector.features(images);
     require(torch::isfinite(feats).all().item<bool>(),
             "evaluation: generated images gave NaN/Inf features (did sampling diverge?)");
     acc.add(feats);
     if (keep_features) kept.push_back(feats.cpu());
+    features_s += seconds_since(t);
+    if (progress)
+      progress->update(std::min(n, start + batch), {{"generate_s", generate_s}, {"features_s", features_s}});
   }
+  if (progress) progress->finish();
+  const auto t = Clock::now();
   GeneratedFeatures out;
   out.stats = acc.finish();
+  if (progress) report_stage(progress_label, "statistics (mean, covariance)", seconds_since(t));
   if (keep_features) out.features = torch::cat(kept);
   return out;
 }
 
-FeatureStats image_feature_stats(FeatureDetector& detector, const torch::Tensor& images, int64_t batch) {
+FeatureStats image_feature_stats(FeatureDetector& detector, const torch::Tensor& images, int64_t batch,
+                                 const std::string& progress_label) {
   require(images.dim() == 4 && images.scalar_type() == torch::kUInt8, "expected uint8 images [N, C, H, W], got ",
           images.sizes(), " ", images.scalar_type());
   require(batch >= 1, "batch must be positive");
+  const int64_t n = images.size(0);
+  std::unique_ptr<Progress> progress;
+  if (!progress_label.empty()) progress = std::make_unique<Progress>(progress_label + " features", n, "img");
   FeatureStatsAccumulator acc(detector.dim());
-  for (int64_t start = 0; start < images.size(0); start += batch)
-    acc.add(detector.features(images.slice(0, start, std::min(start + batch, images.size(0)))));
-  return acc.finish();
+  for (int64_t start = 0; start < n; start += batch) {
+    acc.add(detector.features(images.slice(0, start, std::min(start + batch, n))));
+    if (progress) progress->update(std::min(start + batch, n));
+  }
+  if (progress) progress->finish();
+  const auto t = Clock::now();
+  auto stats = acc.finish();
+  if (progress) report_stage(progress_label, "statistics (mean, covariance)", seconds_since(t));
+  return stats;
 }
 
-FeatureStats reference_stats(const EvalConfig& config, const Json& root, FeatureDetector& detector) {
+FeatureStats reference_stats(const EvalConfig& config, const Json& root, FeatureDetector& detector,
+                             const std::string& progress_label) {
   if (!config.ref.empty()) return read_feature_stats(config.ref);
   auto data_config = DataConfig::from_config(root);
   const auto data = load_dataset(data_config);
   require(data.is_image(), "reference statistics need an image dataset, [data].dataset is '", data_config.dataset,
           "'");
-  return image_feature_stats(detector, data.samples, config.batch);
+  return image_feature_stats(detector, data.samples, config.batch, progress_label);
 }
 
 torch::Tensor generated_points(Denoiser& model, const SamplerConfig& sampler, int64_t n, int64_t batch,
-                               uint64_t seed) {
+                               uint64_t seed, const std::string& progress_label) {
   require(n >= 2 && batch >= 1, "evaluation: need n >= 2 points and a positive batch");
   require(model->sample_shape().size() == 1, "the swd metric is for 2-D point models; image models use fd-fmnist "
                                              "or fid");
   const auto device = model_device(model);
   auto generator = make_generator(torch::kCPU, seed);
   std::vector<torch::Tensor> parts;
-  for (int64_t start = 0; start < n; start += batch)
+  std::unique_ptr<Progress> progress;
+  if (!progress_label.empty()) progress = std::make_unique<Progress>(progress_label + " generate", n, "points");
+  for (int64_t start = 0; start < n; start += batch) {
     parts.push_back(sample_batch(model, sampler, std::min(batch, n - start), generator, device).cpu());
+    if (progress) progress->update(std::min(start + batch, n));
+  }
+  if (progress) progress->finish();
   auto points = torch::cat(parts).to(torch::kFloat32);
   require(torch::isfinite(points).all().item<bool>(), "evaluation: generated points hold NaN/Inf (did sampling "
                                                       "diverge?)");
@@ -165,7 +208,7 @@ double points_distance(const torch::Tensor& a, const torch::Tensor& b) {
   return sliced_wasserstein(a, b, kProjections, kProjectionSeed, 2);
 }
 
-std::function<Json(Denoiser&, int64_t)> make_evaluation_hook(const Json& root) {
+std::function<Json(Denoiser&, int64_t)> make_evaluation_hook(const Json& root, bool verbose) {
   const auto config = EvalConfig::from_config(root);
   struct State {
     std::unique_ptr<FeatureDetector> detector;
@@ -175,29 +218,33 @@ std::function<Json(Denoiser&, int64_t)> make_evaluation_hook(const Json& root) {
   auto state = std::make_shared<State>();
   // Validate the sampler settings now, so a bad [sample] section fails before training starts.
   for (auto steps : config.steps) (void)sampler_for_steps(root, steps, config.sigma_mid);
-  return [config, root, state](Denoiser& model, int64_t step) -> Json {
-    (void)step;
+  return [config, root, state, verbose](Denoiser& model, int64_t step) -> Json {
     Json result = Json::object();
+    auto label = [&](int64_t steps) {
+      return verbose ? "eval step " + std::to_string(step) + " " + std::to_string(steps) + "-step" : std::string();
+    };
     if (config.metric == "swd") {
       if (!state->reference_points.defined()) state->reference_points = reference_points(config, root);
       for (auto steps : config.steps) {
         const auto sampler = sampler_for_steps(root, steps, config.sigma_mid);
-        const auto points =
-            generated_points(model, sampler, config.n, config.batch, static_cast<uint64_t>(config.seed));
+        const auto points = generated_points(model, sampler, config.n, config.batch,
+                                             static_cast<uint64_t>(config.seed), label(steps));
         result[metric_key(config.metric, steps)] = points_distance(points, state->reference_points);
       }
       return result;
     }
     if (!state->detector) {
       state->detector = load_detector(config.metric, config.detector, model_device(model));
-      state->reference = reference_stats(config, root, *state->detector);
+      state->reference = reference_stats(config, root, *state->detector, verbose ? "eval reference" : "");
     }
     for (auto steps : config.steps) {
       const auto sampler = sampler_for_steps(root, steps, config.sigma_mid);
       // The same latents at every evaluation, so successive values differ only through the model.
       const auto generated = generated_features(model, sampler, *state->detector, config.n, config.batch,
-                                                static_cast<uint64_t>(config.seed));
+                                                static_cast<uint64_t>(config.seed), false, label(steps));
+      const auto t = Clock::now();
       result[metric_key(config.metric, steps)] = frechet_distance(generated.stats, state->reference);
+      if (verbose) report_stage(label(steps), "Frechet distance", seconds_since(t));
     }
     return result;
   };

@@ -35,22 +35,28 @@ struct EvalConfig {
 // {sigma_max, sigma_mid} (2 steps); Heun/Euler get `steps` levels.
 SamplerConfig sampler_for_steps(const Json& root, int64_t steps, double sigma_mid);
 
-// Streams n generated images (in batches) through the detector. Images are also returned when keep_images.
+// Streams n generated images (in batches) through the detector. Features are also returned when keep_features.
+// A non-empty `progress_label` reports the stages on stderr: "<label> generate+features" as a progress line with the
+// seconds spent in each, then "<label> statistics" (mean and covariance).
 struct GeneratedFeatures {
   FeatureStats stats;
   torch::Tensor features;  // [n, D] float32 when keep_features, else undefined
 };
 GeneratedFeatures generated_features(Denoiser& model, const SamplerConfig& sampler, FeatureDetector& detector,
-                                     int64_t n, int64_t batch, uint64_t seed, bool keep_features = false);
+                                     int64_t n, int64_t batch, uint64_t seed, bool keep_features = false,
+                                     const std::string& progress_label = {});
 
-// Statistics of a set of uint8 images [N, C, H, W].
-FeatureStats image_feature_stats(FeatureDetector& detector, const torch::Tensor& images, int64_t batch);
+// Statistics of a set of uint8 images [N, C, H, W]; a non-empty `progress_label` reports the feature stage.
+FeatureStats image_feature_stats(FeatureDetector& detector, const torch::Tensor& images, int64_t batch,
+                                 const std::string& progress_label = {});
 
 // Reference statistics: [eval].ref when set, else computed from the configuration's [data] dataset.
-FeatureStats reference_stats(const EvalConfig& config, const Json& root, FeatureDetector& detector);
+FeatureStats reference_stats(const EvalConfig& config, const Json& root, FeatureDetector& detector,
+                             const std::string& progress_label = {});
 
 // 2-D models. n points from the sampler, latents from a CPU generator seeded with `seed`: [n, D] float32 on CPU.
-torch::Tensor generated_points(Denoiser& model, const SamplerConfig& sampler, int64_t n, int64_t batch, uint64_t seed);
+torch::Tensor generated_points(Denoiser& model, const SamplerConfig& sampler, int64_t n, int64_t batch, uint64_t seed,
+                               const std::string& progress_label = {});
 
 // Reference points for swd: [eval].ref (.npy) when set, else n fresh points of the [data] toy distribution drawn
 // with a seed the training data never uses (draw 0, 1, ... are independent sets, for the data-vs-data floor).
@@ -60,8 +66,12 @@ torch::Tensor reference_points(const EvalConfig& config, const Json& root, int64
 double points_distance(const torch::Tensor& a, const torch::Tensor& b);
 
 // The trainer's evaluation hook: returns {"fd_fmnist_1step": x, "fd_fmnist_2step": y} (or fid_..., swd_...).
-// Detector and reference statistics (or points) are loaded on the first call and kept.
-std::function<Json(Denoiser&, int64_t)> make_evaluation_hook(const Json& root);
+// Detector and reference statistics (or points) are loaded on the first call and kept. `verbose` reports the
+// stages of each evaluation on stderr (generate, features, statistics).
+std::function<Json(Denoiser&, int64_t)> make_evaluation_hook(const Json& root, bool verbose = false);
+
+// One line on stderr for a finished stage: "<label> <stage> in 1.23 s".
+void report_stage(const std::string& label, const std::string& stage, double seconds);
 
 std::string metric_key(const std::string& metric, int64_t steps);  // "fd_fmnist_1step", "fid_2step", "swd_1step"
 

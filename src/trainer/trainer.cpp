@@ -7,6 +7,7 @@
 #include "io/image_io.h"
 #include "io/npy.h"
 #include "io/safetensors.h"
+#include "io/tensorboard.h"
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Context.h>
@@ -102,7 +103,8 @@ Trainer::Trainer(RunDir& run, Json effective_config, TrainConfig train, std::opt
       objective_(std::move(objective)),
       data_(std::move(data)),
       generator_(make_generator(device_, static_cast<uint64_t>(train_.seed))),
-      metrics_(run.metrics_path()) {
+      metrics_(run.metrics_path()),
+      events_(std::make_unique<EventWriter>(run.root())) {
   require(objective_ != nullptr, "trainer: no objective");
   model_->set_trained_with(objective_->name());  // saved with every checkpoint and EMA (the sampler's re-noising)
   require(data_ != nullptr && data_->size() > 0, "trainer: the dataset is empty");
@@ -184,8 +186,12 @@ Trainer::StepResult Trainer::train_step(bool want_grad_norm) {
 void Trainer::train(int64_t until_step) {
   if (until_step < 0) until_step = train_.steps;
   std::unique_ptr<Progress> bar;
-  if (!quiet_) bar = std::make_unique<Progress>("train", until_step, "it");
+  if (!quiet_) {
+    bar = std::make_unique<Progress>("train", until_step, "it");
+    bar->resume_at(step_);
+  }
   using clock = std::chrono::steady_clock;
+  const auto session_start = clock::now();  // wall_s of the metrics lines counts from here (per invocation)
   auto interval_start = clock::now();
   int64_t interval_images = 0, interval_steps = 0;
   double interval_loss = 0;
@@ -223,7 +229,10 @@ void Trainer::train(int64_t until_step) {
                   {"lr", r.lr},
                   {"grad_norm", r.grad_norm},
                   {"images_seen", images_seen_},
-                  {"images_per_s", seconds > 0 ? interval_images / seconds : 0.0}};
+                  {"images_per_s", seconds > 0 ? interval_images / seconds : 0.0},
+                  {"wall_s", std::chrono::duration<double>(clock::now() - session_start).count()},
+                  {"time", std::chrono::duration<double>(
+                               std::chrono::system_clock::now().time_since_epoch()).count()}};
       if (r.stats.is_object()) record.update(r.stats);
       if (eval_now) {
         Denoiser& target = emas_.empty() ? model_ : emas_.front().model();
@@ -232,6 +241,7 @@ void Trainer::train(int64_t until_step) {
         model_->train();
       }
       metrics_.write(record);
+      events_->write_metrics(record);
       if (bar) bar->update(step_, {{"loss", record["loss"].get<double>()}});
       interval_start = clock::now();
       interval_images = interval_steps = 0;
@@ -262,9 +272,12 @@ void Trainer::write_samples() {
   if (x.dim() == 4) {
     std::snprintf(name, sizeof name, "step-%08lld.png", static_cast<long long>(step_));
     write_png_grid(run_.samples() / name, float_to_images(x));
+    events_->write_png(step_, "samples", read_file_bytes(run_.samples() / name));
   } else {
     std::snprintf(name, sizeof name, "step-%08lld.npy", static_cast<long long>(step_));
     write_npy(run_.samples() / name, x.to(torch::kFloat32).contiguous());
+    if (x.dim() == 2 && x.size(1) == 2)
+      events_->write_png(step_, "samples", encode_png(points_density_image(x.to(torch::kFloat32))));
   }
 }
 
@@ -376,6 +389,9 @@ void Trainer::load_checkpoint(const fs::path& checkpoint) {
     fail(where, ": malformed training state (", e.what(), ")");
   }
   last_checkpoint_step_ = step_;
+  // The resumed session logs from step_ + 1 on: TensorBoard drops the events of those steps (and later) that the
+  // interrupted session wrote after this checkpoint, keeping the checkpoint's own step.
+  events_->write_session_start(step_ + 1);
 }
 
 }  // namespace onestep

@@ -1,7 +1,8 @@
 #pragma once
 // The training loop shared by every method: batch -> objective loss -> backward -> gradient nan_to_num and
-// optional clipping -> optimizer step with LR warm-up -> EMA updates; metrics as JSON lines, sample grids
-// from the first EMA, an evaluation hook, and checkpoints from which `--resume` continues bitwise on CPU.
+// optional clipping -> optimizer step with LR warm-up -> EMA updates; metrics as JSON lines (and TensorBoard event
+// files), sample grids from the first EMA, an evaluation hook, and checkpoints from which `--resume` continues
+// bitwise on CPU.
 #include "data/dataset.h"
 #include "io/run_dir.h"
 #include "objectives/objective.h"
@@ -20,6 +21,8 @@
 #include <vector>
 
 namespace onestep {
+
+class EventWriter;
 
 // Called every `every` steps (the [eval] section's `every`) with the first EMA (the raw model when there is
 // none); its result is merged into that step's metrics line.
@@ -82,6 +85,7 @@ class Trainer {
   std::vector<Ema> emas_;
   at::Generator generator_;
   MetricsLog metrics_;
+  std::unique_ptr<EventWriter> events_;  // TensorBoard: the metrics lines as scalars, the sample grids as images
   EvalHook eval_hook_;
   int64_t eval_every_ = 0;
   bool quiet_ = false;

@@ -16,6 +16,7 @@
 
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 namespace {
 using Result = onestep::testing::CommandResult;
@@ -74,6 +75,12 @@ TEST(SampleCommand, ImagesToPngGridNpzAndDirectory) {
   Result grid = run_onestep("sample --ckpt " + ckpt + " --n 4 --out " + (dir / "grid.png").string());
   ASSERT_EQ(grid.status, 0) << grid.output;
   EXPECT_TRUE(fs::exists(dir / "grid.png"));
+  // One batch: the closing progress line states the measured rate and the elapsed time (it said
+  // "0 samples/s eta --:--").
+  EXPECT_THAT(grid.output, HasSubstr("sample 4/4 samples "));
+  EXPECT_THAT(grid.output, Not(HasSubstr(" 0 samples/s")));
+  EXPECT_THAT(grid.output, Not(HasSubstr("eta --:--")));
+  EXPECT_THAT(grid.output, ::testing::ContainsRegex("samples/s in [0-9.]+ s"));
   Result npz = run_onestep("sample --ckpt " + ckpt + " --n 3 --steps 2 --out " + (dir / "s.npz").string());
   ASSERT_EQ(npz.status, 0) << npz.output;
   auto arrays = onestep::read_npz(dir / "s.npz");

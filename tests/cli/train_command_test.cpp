@@ -1,4 +1,6 @@
 // `onestep train` through the real executable: errors are one line and exit 1; a tiny run trains and resumes.
+#include "io/tensorboard.h"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -86,6 +88,16 @@ TEST(TrainCommand, TinyRunTrainsResumesAndExportsTheEma) {
   ASSERT_EQ(r.status, 0) << r.output;
   EXPECT_THAT(r.output, HasSubstr("at step 3"));
   EXPECT_TRUE(fs::exists(run_dir / "checkpoints" / "ckpt-00000005.safetensors"));
+  // One TensorBoard event file per session (tools/check_tensorboard_events.py reads them with TensorBoard).
+  int event_files = 0;
+  for (const auto& entry : fs::directory_iterator(run_dir))
+    event_files += entry.path().filename().string().rfind("events.out.tfevents.", 0) == 0;
+  EXPECT_EQ(event_files, onestep::tensorboard_available() ? 2 : 0);
+  r = run("runs " + run_dir.string());
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("steps: 5 of 5 (100%)"));
+  EXPECT_THAT(r.output, HasSubstr(" in 2 sessions"));
+  EXPECT_THAT(r.output, HasSubstr("ckpt-00000005.safetensors (latest)"));
   // --init with a mismatched architecture is a clear error.
   r = run("train --config " + config + " --set model.hidden=32 --init " + (run_dir / "model.safetensors").string() +
           " --run " + (tmp.path / "other").string());
@@ -107,6 +119,7 @@ TEST(TrainCommand, PeriodicEvaluationGoesIntoTheMetricsLog) {
   while (std::getline(metrics, line))
     if (line.find("\"swd_4step\":") != std::string::npos) ++evaluations;
   EXPECT_EQ(evaluations, 2);  // steps 2 and 4
+  EXPECT_THAT(r.output, HasSubstr("eval step 2 4-step generate 300/300 points"));  // the evaluation's progress
 
   const std::string model = (run_dir / "model.safetensors").string();
   r = run("eval --config " + config + " --ckpt " + model + " --metric swd --steps 4 --n 300 --seeds 2");

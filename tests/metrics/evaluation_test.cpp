@@ -2,7 +2,9 @@
 
 #include "core/error.h"
 #include "data/dataset.h"
+#include "metrics/fmnist_classifier.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 namespace {
@@ -74,6 +76,27 @@ TEST(EvalPoints, ReferenceNeedsAToyDistributionOrAFile) {
   EXPECT_THROW(onestep::reference_points(onestep::EvalConfig::from_config(images), images), onestep::Error);
   const Json missing{{"eval", {{"ref", "/nonexistent/points.npy"}}}};
   EXPECT_THROW(onestep::reference_points(onestep::EvalConfig::from_config(missing), missing), onestep::Error);
+}
+
+TEST(EvalProgress, LongEvaluationsReportEachStage) {
+  // generate+features as a progress line with the seconds of each, then statistics; silent without a label.
+  torch::manual_seed(4);
+  auto model = onestep::build_model(onestep::load_config_file(onestep::resolve_preset("unet-fmnist-cpu")));
+  onestep::FmnistClassifier classifier;
+  auto detector = onestep::make_fmnist_detector(classifier, torch::kCPU);
+  const auto sampler = onestep::sampler_for_steps(onestep::Json::object(), 1, 0.821);
+  ::testing::internal::CaptureStderr();
+  const auto labelled = onestep::generated_features(model, sampler, *detector, 12, 5, 3, false, "1-step FD seed 3");
+  const std::string report = ::testing::internal::GetCapturedStderr();
+  EXPECT_THAT(report, ::testing::HasSubstr("1-step FD seed 3 generate+features 12/12 img "));
+  EXPECT_THAT(report, ::testing::HasSubstr(" generate_s "));
+  EXPECT_THAT(report, ::testing::HasSubstr(" features_s "));
+  EXPECT_THAT(report, ::testing::HasSubstr("1-step FD seed 3 statistics (mean, covariance) in "));
+  EXPECT_THAT(report, ::testing::Not(::testing::HasSubstr(" 0 img/s")));
+  ::testing::internal::CaptureStderr();
+  const auto silent = onestep::generated_features(model, sampler, *detector, 12, 5, 3);
+  EXPECT_EQ(::testing::internal::GetCapturedStderr(), "");
+  EXPECT_TRUE(torch::equal(labelled.stats.mu, silent.stats.mu));  // reporting changes nothing
 }
 
 }  // namespace
