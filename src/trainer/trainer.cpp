@@ -357,6 +357,8 @@ void Trainer::load_checkpoint(const fs::path& checkpoint) {
     fail(where, ": malformed training state (", e.what(), ")");
   }
   last_checkpoint_step_ = step_;
+  // The steps after the checkpoint run again: their records of the interrupted run go, so each step is logged once.
+  metrics_.truncate_after_step(step_);
 }
 
 }  // namespace onestep
