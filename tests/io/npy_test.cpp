@@ -77,11 +77,11 @@ TEST(Npy, ShapeIsCheckedAgainstTheDataBeforeAllocating) {
   const std::string good = onestep::encode_npy(torch::arange(8, torch::kFloat32));  // shape (8,), 32 bytes
   auto with_shape = [&](const std::string& shape) {
     std::string bytes = good;
-    const size_t at = bytes.find("(8,)");
-    bytes.replace(at, 4, shape + std::string(4 - std::min<size_t>(4, shape.size()), ' '));
-    // Longer shapes shift the data: keep the header length field consistent by padding the dict.
-    if (shape.size() > 4) {
-      const size_t grown = shape.size() - 4;
+    const size_t at = bytes.find("(8, )");
+    bytes.replace(at, 5, shape + std::string(5 - std::min<size_t>(5, shape.size()), ' '));
+    // Longer shapes would shift the data: take the growth out of the header's padding.
+    if (shape.size() > 5) {
+      const size_t grown = shape.size() - 5;
       const size_t newline = bytes.find('\n');
       bytes.erase(newline - grown, grown);  // the padding spaces before '\n'
     }

@@ -165,11 +165,11 @@ TEST(Model, MetadataThatContradictsTheStoredTensorsNamesTheKeyBeforeAllocating) 
 TEST(Model, ParameterBudgetRefusesALayerBeforeAllocatingIt) {
   {
     onestep::ParameterBudget budget(100, "too large for the file");
-    EXPECT_EQ(error_of([] { onestep::Linear(4, 20, true, {}); }), "(no error)");  // 80 + 20 values
-    EXPECT_THAT(error_of([] { onestep::Linear(1, 1, false, {}); }),
+    EXPECT_EQ(error_of([] { onestep::Linear(4, 20, true, onestep::InitSpec{}); }), "(no error)");  // 80 + 20 values
+    EXPECT_THAT(error_of([] { onestep::Linear(1, 1, false, onestep::InitSpec{}); }),
                 HasSubstr("too large for the file (the network needs more than 100 parameter values)"));
-    EXPECT_THAT(error_of([] { onestep::Linear(int64_t{1} << 40, int64_t{1} << 40, false, {}); }),
+    EXPECT_THAT(error_of([] { onestep::Linear(int64_t{1} << 40, int64_t{1} << 40, false, onestep::InitSpec{}); }),
                 HasSubstr("more than 2^63 values"));
   }
-  EXPECT_EQ(error_of([] { onestep::Linear(1, 1, false, {}); }), "(no error)");  // the budget ended with its scope
+  EXPECT_EQ(error_of([] { onestep::Linear(1, 1, false, onestep::InitSpec{}); }), "(no error)");  // the budget ended with its scope
 }
