@@ -23,7 +23,8 @@ std::filesystem::path scratch_file(const std::string& name, const std::string& b
   const auto dir = std::filesystem::temp_directory_path() / ("onestep_fuzz_" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   const auto path = dir / name;
-  std::ofstream(path, std::ios::binary | std::ios::trunc).write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  std::ofstream(path, std::ios::binary | std::ios::trunc)
+      .write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
   return path;
 }
 

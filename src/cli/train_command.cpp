@@ -119,7 +119,8 @@ void run_train(const TrainOptions& options) {
                  static_cast<long long>(train.steps), static_cast<long long>(train.batch));
     trainer->train();
   } catch (...) {
-    if (!options.resume && (!trainer || trainer->step() == 0) && !std::filesystem::exists(run.checkpoints() / "latest")) {
+    const bool never_stepped = !trainer || trainer->step() == 0;
+    if (!options.resume && never_stepped && !std::filesystem::exists(run.checkpoints() / "latest")) {
       trainer.reset();  // closes metrics.jsonl
       std::error_code ignored;
       std::filesystem::remove_all(run.root(), ignored);

@@ -79,8 +79,8 @@ FeatureStats read_feature_stats(const std::filesystem::path& path) {
   // singular covariances (fewer samples than dimensions).
   const double scale = stats.sigma.abs().max().item<double>();
   const double asymmetry = (stats.sigma - stats.sigma.t()).abs().max().item<double>();
-  require(asymmetry <= 1e-5 * scale, "reference statistics ", path.string(), ": 'sigma' is not symmetric (max |S - S^T| = ",
-          asymmetry, ", max |S| = ", scale, ")");
+  require(asymmetry <= 1e-5 * scale, "reference statistics ", path.string(),
+          ": 'sigma' is not symmetric (max |S - S^T| = ", asymmetry, ", max |S| = ", scale, ")");
   const torch::Tensor eigenvalues = torch::linalg_eigvalsh(stats.sigma);
   const double smallest = eigenvalues.min().item<double>(), largest = eigenvalues.max().item<double>();
   require(smallest >= -1e-4 * std::max(largest, 0.0), "reference statistics ", path.string(),

@@ -168,8 +168,10 @@ TEST(Model, ParameterBudgetRefusesALayerBeforeAllocatingIt) {
     EXPECT_EQ(error_of([] { onestep::Linear(4, 20, true, onestep::InitSpec{}); }), "(no error)");  // 80 + 20 values
     EXPECT_THAT(error_of([] { onestep::Linear(1, 1, false, onestep::InitSpec{}); }),
                 HasSubstr("too large for the file (the network needs more than 100 parameter values)"));
-    EXPECT_THAT(error_of([] { onestep::Linear(int64_t{1} << 40, int64_t{1} << 40, false, onestep::InitSpec{}); }),
+    const int64_t huge = int64_t{1} << 40;
+    EXPECT_THAT(error_of([&] { onestep::Linear(huge, huge, false, onestep::InitSpec{}); }),
                 HasSubstr("more than 2^63 values"));
   }
-  EXPECT_EQ(error_of([] { onestep::Linear(1, 1, false, onestep::InitSpec{}); }), "(no error)");  // the budget ended with its scope
+  // The budget ended with its scope.
+  EXPECT_EQ(error_of([] { onestep::Linear(1, 1, false, onestep::InitSpec{}); }), "(no error)");
 }
