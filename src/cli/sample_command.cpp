@@ -130,6 +130,7 @@ void run(const SampleOptions& o) {
   auto generator = make_generator(torch::kCPU, static_cast<uint64_t>(o.seed));
   torch::Tensor latents;
   int64_t n = o.n;
+  require(n >= 0, "sample: --n must be >= 1 (or omitted for the default), got ", n);
   if (!o.latents.empty()) {
     latents = read_npy(o.latents).to(torch::kFloat32);
     std::vector<int64_t> got(latents.sizes().begin() + std::min<int64_t>(1, latents.dim()), latents.sizes().end());

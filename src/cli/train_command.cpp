@@ -76,32 +76,51 @@ void run_train(const TrainOptions& options) {
   effective["objective"] = objective->to_json();
   effective["eval"] = eval.to_json();
 
+  require(!data_config.labels || model->label_dim() > 0, "data.labels = true but model.label_dim = 0 (an "
+          "unconditional model would ignore the labels): set model.label_dim to the number of classes");
   if (!options.init.empty()) load_init_weights(model, options.init);
   auto data = std::make_shared<const Dataset>(load_dataset(data_config));
+  // Labels taken from folder names: the names travel with the run, so that label k keeps its meaning.
+  if (data_config.labels && !data->class_names.empty()) effective["data"]["class_names"] = data->class_names;
+  require(!data->labels.defined() || data->num_classes <= model->label_dim(), "the data has ", data->num_classes,
+          " classes but model.label_dim = ", model->label_dim());
   require(data->is_image() == (model->sample_shape().size() == 3), "the data (",
           data->is_image() ? "images" : "points", ") does not fit the model's sample shape");
 
   RunDir run(options.run, options.resume ? RunMode::Resume : options.force ? RunMode::Force : RunMode::New);
-  if (!options.resume) run.write_config(effective);
-  else if (options.steps > 0) run.write_config(effective);
-
-  Trainer trainer(run, effective, train, sample, model, std::move(objective), data);
-  if (eval.every > 0) trainer.set_eval_hook(make_evaluation_hook(effective, /*verbose=*/true), eval.every);
-  if (options.resume) {
-    const auto checkpoint = trainer.latest_checkpoint();
-    trainer.load_checkpoint(checkpoint);
-    std::fprintf(stderr, "resuming %s at step %lld\n", checkpoint.string().c_str(),
-                 static_cast<long long>(trainer.step()));
+  // What fails on the first step (a model that does not fit the data, a missing CUDA device, labels beyond
+  // label_dim) must not leave a run directory behind that the same command then refuses without --force: a new
+  // run that fails before completing a step and before any checkpoint removes its directory.
+  std::unique_ptr<Trainer> trainer;
+  try {
+    if (!options.resume) run.write_config(effective);
+    else if (options.steps > 0) run.write_config(effective);
+    trainer = std::make_unique<Trainer>(run, effective, train, sample, model, std::move(objective), data);
+    if (eval.every > 0) trainer->set_eval_hook(make_evaluation_hook(effective, /*verbose=*/true), eval.every);
+    if (options.resume) {
+      const auto checkpoint = trainer->latest_checkpoint();
+      trainer->load_checkpoint(checkpoint);
+      std::fprintf(stderr, "resuming %s at step %lld\n", checkpoint.string().c_str(),
+                   static_cast<long long>(trainer->step()));
+    }
+    std::fprintf(stderr, "training %s (%s) on %s: %lld steps, batch %lld\n", options.run.c_str(),
+                 effective["objective"].value("method", std::string("?")).c_str(), trainer->device().str().c_str(),
+                 static_cast<long long>(train.steps), static_cast<long long>(train.batch));
+    trainer->train();
+  } catch (...) {
+    const bool never_stepped = !trainer || trainer->step() == 0;
+    if (!options.resume && never_stepped && !std::filesystem::exists(run.checkpoints() / "latest")) {
+      trainer.reset();  // closes metrics.jsonl
+      std::error_code ignored;
+      std::filesystem::remove_all(run.root(), ignored);
+    }
+    throw;
   }
-  std::fprintf(stderr, "training %s (%s) on %s: %lld steps, batch %lld\n", options.run.c_str(),
-               effective["objective"].value("method", std::string("?")).c_str(), trainer.device().str().c_str(),
-               static_cast<long long>(train.steps), static_cast<long long>(train.batch));
-  trainer.train();
   // The weights to sample from: the first EMA (the raw weights when there is none).
-  Denoiser& final_model = trainer.emas().empty() ? trainer.model() : trainer.emas().front().model();
+  Denoiser& final_model = trainer->emas().empty() ? trainer->model() : trainer->emas().front().model();
   save_model(run.root() / "model.safetensors", final_model);
   std::fprintf(stderr, "done: %s/model.safetensors (%s), checkpoints in %s\n", run.root().c_str(),
-               trainer.emas().empty() ? "raw weights" : ("EMA " + trainer.emas().front().name()).c_str(),
+               trainer->emas().empty() ? "raw weights" : ("EMA " + trainer->emas().front().name()).c_str(),
                run.checkpoints().c_str());
 }
 

@@ -228,7 +228,7 @@ double SectionReader::get_float(const std::string& key, double fallback) {
   require(v->is_number() && !v->is_boolean(), "config: ", name(key), " must be a number, got ", type_name(*v), " ",
           v->dump());
   const double x = v->get<double>();
-  require(std::isfinite(x), "config: ", name(key), " must be finite, got ", v->dump());
+  require(std::isfinite(x), "config: ", name(key), " must be finite, got ", x);  // JSON would print inf as null
   return x;
 }
 

@@ -20,6 +20,7 @@ DataConfig DataConfig::from_config(const Json& root) {
   c.subset = r.get_int("subset", c.subset);
   c.num_points = r.get_int("num_points", c.num_points);
   c.seed = r.get_int("seed", c.seed);
+  c.class_names = r.get_strings("class_names", c.class_names);
   r.finish();
   require(c.resolution >= 0, "data.resolution must be >= 0 (0 = native), got ", c.resolution);
   require(c.subset >= 0, "data.subset must be >= 0 (0 = all), got ", c.subset);
@@ -34,9 +35,11 @@ bool DataConfig::is_toy_distribution() const {
 }
 
 Json DataConfig::to_json() const {
-  return Json{{"dataset", dataset}, {"path", path},         {"split", split},   {"resolution", resolution},
-              {"resize", resize},   {"flip", flip},         {"labels", labels}, {"subset", subset},
-              {"num_points", num_points}, {"seed", seed}};
+  Json out{{"dataset", dataset}, {"path", path},         {"split", split},   {"resolution", resolution},
+           {"resize", resize},   {"flip", flip},         {"labels", labels}, {"subset", subset},
+           {"num_points", num_points}, {"seed", seed}};
+  if (!class_names.empty()) out["class_names"] = class_names;
+  return out;
 }
 
 Json LoaderState::to_json() const { return Json{{"epoch", epoch}, {"position", position}}; }

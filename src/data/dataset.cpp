@@ -64,10 +64,20 @@ Dataset load_dataset(const DataConfig& c) {
   }
   if (c.labels) {
     require(d.labels.defined(), "data.labels=true but dataset ", c.dataset, " ", c.path, " has no labels");
+    if (!c.class_names.empty() && !d.class_names.empty()) {
+      auto joined = [](const std::vector<std::string>& names) {
+        std::string out;
+        for (const auto& n : names) out += (out.empty() ? "" : ", ") + n;
+        return out;
+      };
+      require(c.class_names == d.class_names, "data.class_names [", joined(c.class_names), "] differ from the classes "
+              "of ", c.path, " [", joined(d.class_names), "]: label indices would change meaning");
+    }
   } else {
     // Unconditional: no labels travel with the batches.
     d.labels = torch::Tensor();
     d.num_classes = 0;
+    d.class_names.clear();
   }
   if (c.subset > 0 && c.subset < d.size()) {
     torch::Tensor keep = subset_indices(d.size(), c.subset, static_cast<uint64_t>(c.seed));

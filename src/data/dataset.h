@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace onestep {
 
@@ -23,6 +24,9 @@ struct DataConfig {
   int64_t subset = 0;        // 0 = all; otherwise the first `subset` items after a seeded shuffle
   int64_t num_points = 100000;  // size of a built-in 2-D toy distribution
   int64_t seed = 0;          // seeds toy-data generation and the subset choice
+  // The classes the labels stand for, as the data named them (the subfolders of a folder dataset); written by
+  // `train` into the run's config.toml and checked against the data when the run resumes. Empty: unnamed.
+  std::vector<std::string> class_names;
 
   static DataConfig from_config(const Json& root);  // reads [data], rejects unknown keys
   bool is_toy_distribution() const;  // a built-in 2-D distribution, so fresh draws exist
@@ -33,6 +37,7 @@ struct Dataset {
   torch::Tensor samples;  // uint8 [N, C, H, W] for images; float32 [N, D] for points
   torch::Tensor labels;   // int64 [N], or undefined when the data has none
   int64_t num_classes = 0;
+  std::vector<std::string> class_names;  // label k's name when the data names its classes (folders), else empty
   std::string name;
   bool is_image() const { return samples.dim() == 4; }
   int64_t size() const { return samples.size(0); }

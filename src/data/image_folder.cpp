@@ -7,6 +7,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+#include <set>
+
 namespace onestep {
 namespace {
 
@@ -87,7 +90,24 @@ Dataset load_image_folder(const std::filesystem::path& dir, int64_t resolution) 
   if (std::filesystem::is_regular_file(dir / "dataset.json")) {
     labels = parse_dataset_json(read_file_bytes(dir / "dataset.json"), (dir / "dataset.json").string());
   }
+  // No labels in dataset.json: as EDM's dataset_tool (open_image_folder), the top-level folder names are the
+  // classes, numbered in sorted order ("" for images at the top); a single name means no labels.
+  std::vector<std::string> class_names;
+  if (labels.empty()) {
+    auto top_level = [](const std::string& name) {
+      const auto slash = name.find('/');
+      return slash == std::string::npos ? std::string() : name.substr(0, slash);
+    };
+    std::set<std::string> tops;
+    for (const auto& name : names) tops.insert(top_level(name));
+    if (tops.size() > 1) {
+      class_names.assign(tops.begin(), tops.end());
+      for (const auto& name : names)
+        labels[name] = std::lower_bound(class_names.begin(), class_names.end(), top_level(name)) - class_names.begin();
+    }
+  }
   Dataset d = stack_images(images, labels, resolution, "image folder " + dir.string());
+  d.class_names = std::move(class_names);
   d.name = "folder";
   return d;
 }

@@ -5,6 +5,8 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <csignal>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -28,6 +30,9 @@ void write_file_atomically(const std::filesystem::path& path, const std::functio
       ::fsync(fd);
       ::close(fd);
     }
+    if (const char* fault = std::getenv("ONESTEP_FAULT_KILL_BEFORE_RENAME");
+        fault && *fault && path.filename().string().find(fault) != std::string::npos)
+      ::raise(SIGKILL);
     std::filesystem::rename(tmp, path);
   } catch (...) {
     std::error_code ec;
@@ -41,6 +46,7 @@ void write_text_atomically(const std::filesystem::path& path, const std::string&
 }
 
 std::string read_file_bytes(const std::filesystem::path& path) {
+  require(!std::filesystem::is_directory(path), "'", path.string(), "' is a directory, not a file");
   std::ifstream in(path, std::ios::binary);
   require(in.good(), "cannot read '", path.string(), "': ", std::strerror(errno));
   std::stringstream buffer;

@@ -82,11 +82,14 @@ torch::Tensor decode_image(const std::string& bytes, const std::string& source_n
   const auto* data = reinterpret_cast<const stbi_uc*>(bytes.data());
   const int len = static_cast<int>(bytes.size());
   require(stbi_info_from_memory(data, len, &w, &h, &c) != 0, source_name,
-          ": not a readable PNG/JPEG image (", stbi_failure_reason(), ")");
+          ": not a readable PNG/JPEG image (",
+          stbi_failure_reason() && *stbi_failure_reason() ? stbi_failure_reason() : "unknown format", ")");
   // Gray(+alpha) -> 1 channel, RGB(A) -> 3: alpha is dropped.
   const int want = (c <= 2) ? 1 : 3;
   stbi_uc* pixels = stbi_load_from_memory(data, len, &w, &h, &c, want);
-  require(pixels != nullptr, source_name, ": cannot decode image (", stbi_failure_reason(), ")");
+  const char* reason = pixels == nullptr ? stbi_failure_reason() : nullptr;
+  require(pixels != nullptr, source_name, ": cannot decode the ", w, "x", h, " image (",
+          reason && *reason ? reason : "corrupt or truncated data", ")");
   torch::Tensor hwc = torch::empty({h, w, want}, torch::kUInt8);
   std::memcpy(hwc.data_ptr<uint8_t>(), pixels, static_cast<size_t>(h) * w * want);
   stbi_image_free(pixels);

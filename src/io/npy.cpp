@@ -6,6 +6,7 @@
 #include "io/atomic_file.h"
 #include "io/zip.h"
 
+#include <charconv>
 #include <fstream>
 #include <regex>
 #include <sstream>
@@ -37,11 +38,46 @@ torch::ScalarType type_of(const std::string& descr, const std::string& source) {
 }
 
 std::string read_whole_file(const std::filesystem::path& path, const std::string& what) {
+  require(!std::filesystem::is_directory(path), what, " ", path.string(), " is a directory, not a file");
   std::ifstream in(path, std::ios::binary);
   require(in.good(), "cannot open ", what, " ", path.string());
   std::ostringstream buffer;
   buffer << in.rdbuf();
   return buffer.str();
+}
+
+std::string shape_text(const std::vector<int64_t>& shape) {
+  std::string out = "(";
+  for (size_t i = 0; i < shape.size(); ++i) out += (i ? ", " : "") + std::to_string(shape[i]);
+  return out + (shape.size() == 1 ? ",)" : ")");
+}
+
+// The inside of the shape tuple ("", "3,", "4, 2"): every entry a non-negative integer below 2^63.
+std::vector<int64_t> parse_shape(const std::string& text, const std::string& source) {
+  std::vector<int64_t> shape;
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t end = text.find(',', start);
+    if (end == std::string::npos) end = text.size();
+    std::string item = text.substr(start, end - start);
+    item.erase(0, std::min(item.size(), item.find_first_not_of(" \t\n")));
+    const size_t last = item.find_last_not_of(" \t\nL");  // Python 2 wrote longs as "3L"
+    item.erase(last == std::string::npos ? 0 : last + 1);
+    if (!item.empty()) {
+      require(item[0] != '-', source, ": negative dimension ", item, " in the .npy shape (", text, ")");
+      int64_t d = 0;
+      auto [ptr, error] = std::from_chars(item.data(), item.data() + item.size(), d);
+      require(error != std::errc::result_out_of_range, source, ": dimension ", item,
+              " in the .npy shape is too large");
+      require(error == std::errc() && ptr == item.data() + item.size(), source, ": malformed .npy shape (", text,
+              ")");
+      shape.push_back(d);
+    } else {
+      require(end == text.size(), source, ": malformed .npy shape (", text, ")");
+    }
+    start = end + 1;
+  }
+  return shape;
 }
 
 std::string read_entry_name(std::string name) {
@@ -100,25 +136,29 @@ torch::Tensor decode_npy(const std::string& bytes, const std::string& source_nam
   const torch::ScalarType type = type_of(m[1].str(), src);
   require(std::regex_search(header, m, std::regex("'fortran_order'\\s*:\\s*(True|False)")), src,
           ": .npy header has no fortran_order");
-  require(m[1].str() == "False", src, ": Fortran-order arrays are not supported (save with C order)");
+  const bool fortran_order = m[1].str() == "True";
   require(std::regex_search(header, m, std::regex("'shape'\\s*:\\s*\\(([^)]*)\\)")), src, ": .npy header has no shape");
-  std::vector<int64_t> shape;
-  const std::string dims = m[1].str();
-  const std::regex number("\\d+");
-  uint64_t count = 1;
-  for (auto it = std::sregex_iterator(dims.begin(), dims.end(), number); it != std::sregex_iterator(); ++it) {
-    const int64_t d = std::stoll(it->str());
-    shape.push_back(d);
-    count *= static_cast<uint64_t>(d);
-    require(count < (uint64_t(1) << 40), src, ": declared shape too large");
-  }
-  torch::Tensor t = torch::empty(shape, type);
-  const uint64_t need = count * t.element_size();
+  const std::vector<int64_t> shape = parse_shape(m[1].str(), src);
+
+  // The declared size is compared with the bytes present before anything is allocated.
+  uint64_t need = c10::elementSize(type);
+  for (int64_t d : shape)
+    require(!__builtin_mul_overflow(need, static_cast<uint64_t>(d), &need), src, ": declared shape ",
+            shape_text(shape), " overflows 64 bits");
   const uint64_t have = bytes.size() - header_start - header_len;
-  require(have >= need, src, ": truncated data: shape needs ", need, " bytes, file has ", have);
-  require(have == need, src, ": ", have - need, " unexpected trailing bytes");
+  require(have >= need, src, ": truncated data: shape ", shape_text(shape), " needs ", need, " bytes, the file has ",
+          have);
+  require(have == need, src, ": ", have - need, " unexpected trailing bytes after the data of shape ",
+          shape_text(shape));
+  // Fortran (column-major) order, as np.asfortranarray writes: the bytes are the C-order array of the reversed
+  // shape, whose axes reversed give the array.
+  const std::vector<int64_t> stored = fortran_order ? std::vector<int64_t>(shape.rbegin(), shape.rend()) : shape;
+  torch::Tensor t = torch::empty(stored, type);
   if (need > 0) std::memcpy(t.data_ptr(), bytes.data() + header_start + header_len, need);
-  return t;
+  if (!fortran_order) return t;
+  std::vector<int64_t> axes(shape.size());
+  for (size_t i = 0; i < axes.size(); ++i) axes[i] = static_cast<int64_t>(axes.size() - 1 - i);
+  return t.permute(axes).contiguous();
 }
 
 void write_npy(const std::filesystem::path& path, const torch::Tensor& array) {

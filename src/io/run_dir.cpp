@@ -3,6 +3,13 @@
 #include "core/error.h"
 #include "io/atomic_file.h"
 
+#include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <functional>
+#include <sstream>
+
 namespace onestep {
 
 RunDir::RunDir(std::filesystem::path root, RunMode mode) : root_(std::move(root)) {
@@ -19,6 +26,7 @@ RunDir::RunDir(std::filesystem::path root, RunMode mode) : root_(std::move(root)
       require(exists && fs::exists(config_path()), "cannot resume: '", root_.string(),
               "' holds no run (no config.toml)");
       resumed_ = true;
+      remove_stale_temp_files();
       break;
     case RunMode::Force:
       if (exists) fs::remove_all(root_);
@@ -26,6 +34,41 @@ RunDir::RunDir(std::filesystem::path root, RunMode mode) : root_(std::move(root)
   }
   fs::create_directories(checkpoints());
   fs::create_directories(samples());
+}
+
+namespace {
+// "<stem>.tmp.<pid>" with <pid> all digits: the pid, else -1.
+long temp_file_pid(const std::string& name, std::string* stem) {
+  const auto at = name.rfind(".tmp.");
+  if (at == std::string::npos || at + 5 >= name.size()) return -1;
+  const std::string digits = name.substr(at + 5);
+  if (digits.size() > 9 || digits.find_first_not_of("0123456789") != std::string::npos) return -1;
+  *stem = name.substr(0, at);
+  return std::stol(digits);
+}
+bool process_alive(long pid) { return pid == ::getpid() || ::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM; }
+}  // namespace
+
+int RunDir::remove_stale_temp_files() const {
+  namespace fs = std::filesystem;
+  int removed = 0;
+  auto sweep = [&](const fs::path& dir, const std::function<bool(const std::string&)>& ours) {
+    std::error_code ec;
+    for (const auto& entry : fs::directory_iterator(dir, ec)) {
+      std::string stem;
+      const long pid = temp_file_pid(entry.path().filename().string(), &stem);
+      if (pid <= 0 || !ours(stem) || !entry.is_regular_file() || process_alive(pid)) continue;
+      if (fs::remove(entry.path(), ec)) ++removed;
+    }
+  };
+  sweep(root_, [](const std::string& stem) {
+    return stem == "config.toml" || stem == "metrics.jsonl" || stem == "model.safetensors";
+  });
+  sweep(checkpoints(), [](const std::string& stem) {
+    return stem == "latest" || (stem.rfind("ckpt-", 0) == 0 && stem.size() > 17 &&
+                                stem.compare(stem.size() - 12, 12, ".safetensors") == 0);
+  });
+  return removed;
 }
 
 void RunDir::write_config(const Json& effective_config) const {
@@ -42,6 +85,24 @@ void MetricsLog::write(const Json& record) {
   std::lock_guard<std::mutex> lock(mutex_);
   out_ << record.dump() << "\n";
   out_.flush();
+}
+
+void MetricsLog::truncate_after_step(int64_t step) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  out_.close();
+  std::string kept;
+  {
+    std::ifstream in(path_);
+    std::string line;
+    while (std::getline(in, line)) {
+      const Json record = Json::parse(line, nullptr, /*allow_exceptions=*/false);
+      if (!record.is_object() || !record.contains("step") || !record["step"].is_number_integer()) continue;
+      if (record["step"].get<int64_t>() <= step) kept += line + "\n";
+    }
+  }
+  write_text_atomically(path_, kept);
+  out_.open(path_, std::ios::app);
+  require(out_.good(), "cannot open metrics log '", path_.string(), "'");
 }
 
 std::filesystem::path follow_checkpoint_pointer(const std::filesystem::path& pointer) {

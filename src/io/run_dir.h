@@ -14,9 +14,14 @@ enum class RunMode { New, Resume, Force };
 
 class RunDir {
  public:
-  // New: fails if the directory exists and is not empty. Resume: fails if it does not exist.
-  // Force: removes the directory first.
+  // New: fails if the directory exists and is not empty. Resume: fails if it does not exist, and removes the
+  // temp files a killed run left behind (remove_stale_temp_files). Force: removes the directory first.
   RunDir(std::filesystem::path root, RunMode mode);
+
+  // Removes the temp files of this run's own atomic writes ("<name>.tmp.<pid>" of config.toml, metrics.jsonl,
+  // model.safetensors, checkpoints/latest and checkpoints/ckpt-*.safetensors) whose process is gone: what a
+  // kill during a write leaves. Returns the number removed.
+  int remove_stale_temp_files() const;
 
   const std::filesystem::path& root() const { return root_; }
   std::filesystem::path checkpoints() const { return root_ / "checkpoints"; }
@@ -41,6 +46,9 @@ class MetricsLog {
  public:
   explicit MetricsLog(const std::filesystem::path& path);
   void write(const Json& record);
+  // On resume: keeps only the records of steps <= `step` (those the checkpoint contains; a run killed after its
+  // last checkpoint logged steps that it will run again) and drops torn lines; rewritten atomically.
+  void truncate_after_step(int64_t step);
 
  private:
   std::mutex mutex_;

@@ -3,6 +3,8 @@
 #include "core/error.h"
 #include "io/npy.h"
 
+#include <algorithm>
+
 namespace onestep {
 
 FeatureStatsAccumulator::FeatureStatsAccumulator(int64_t dim) : dim_(dim) {
@@ -72,6 +74,17 @@ FeatureStats read_feature_stats(const std::filesystem::path& path) {
   stats.sigma = sigma.to(torch::kFloat64).contiguous();
   require(torch::isfinite(stats.mu).all().item<bool>() && torch::isfinite(stats.sigma).all().item<bool>(),
           "reference statistics ", path.string(), ": contain NaN or Inf");
+  // A covariance is symmetric positive semi-definite; pytorch-fid's sqrtm fails on anything else, and the Frechet
+  // distance of such a "covariance" is meaningless. Tolerances allow the rounding of float32 files and of
+  // singular covariances (fewer samples than dimensions).
+  const double scale = stats.sigma.abs().max().item<double>();
+  const double asymmetry = (stats.sigma - stats.sigma.t()).abs().max().item<double>();
+  require(asymmetry <= 1e-5 * scale, "reference statistics ", path.string(),
+          ": 'sigma' is not symmetric (max |S - S^T| = ", asymmetry, ", max |S| = ", scale, ")");
+  const torch::Tensor eigenvalues = torch::linalg_eigvalsh(stats.sigma);
+  const double smallest = eigenvalues.min().item<double>(), largest = eigenvalues.max().item<double>();
+  require(smallest >= -1e-4 * std::max(largest, 0.0), "reference statistics ", path.string(),
+          ": 'sigma' is not positive semi-definite (smallest eigenvalue ", smallest, ", largest ", largest, ")");
   return stats;
 }
 

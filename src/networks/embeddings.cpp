@@ -1,6 +1,7 @@
 #include "networks/embeddings.h"
 
 #include "core/error.h"
+#include "networks/layers.h"
 
 #include <cmath>
 
@@ -25,6 +26,7 @@ torch::Tensor PositionalEmbeddingImpl::forward(const torch::Tensor& x) {
 
 FourierEmbeddingImpl::FourierEmbeddingImpl(int64_t channels, double scale) {
   require(channels >= 2 && channels % 2 == 0, "Fourier embedding needs an even number of channels, got ", channels);
+  charge_parameter_values({channels / 2});
   freqs = register_buffer("freqs", torch::randn({channels / 2}) * scale);
 }
 

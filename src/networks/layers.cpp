@@ -6,7 +6,34 @@
 
 namespace onestep {
 
+namespace {
+thread_local ParameterBudget* active_budget = nullptr;
+}  // namespace
+
+ParameterBudget::ParameterBudget(int64_t max_values, std::string reason)
+    : previous_(active_budget), max_values_(max_values), left_(max_values), reason_(std::move(reason)) {
+  active_budget = this;
+}
+
+ParameterBudget::~ParameterBudget() { active_budget = previous_; }
+
+void charge_parameter_values(at::IntArrayRef shape) {
+  int64_t count = 1;
+  bool overflow = false;
+  for (int64_t d : shape) {
+    require(d >= 0, "a layer of shape ", shape, " has a negative size");
+    overflow = overflow || __builtin_mul_overflow(count, d, &count);
+  }
+  require(!overflow, "a layer of shape ", shape, " has more than 2^63 values");
+  ParameterBudget* budget = active_budget;
+  if (budget == nullptr) return;
+  require(count <= budget->left_, budget->reason_, " (the network needs more than ", budget->max_values_,
+          " parameter values)");
+  budget->left_ -= count;
+}
+
 torch::Tensor weight_init(at::IntArrayRef shape, const std::string& mode, int64_t fan_in, int64_t fan_out) {
+  charge_parameter_values(shape);
   const double in = static_cast<double>(fan_in), out = static_cast<double>(fan_out);
   if (mode == "xavier_uniform") return std::sqrt(6.0 / (in + out)) * (torch::rand(shape) * 2 - 1);
   if (mode == "xavier_normal") return std::sqrt(2.0 / (in + out)) * torch::randn(shape);
@@ -55,6 +82,8 @@ Conv2dImpl::Conv2dImpl(const Conv2dOptions& options) : options_(options) {
   }
   if (options.up || options.down) {
     // Outer product of the 1-D filter, normalised to sum 1: [1, 1, n, n].
+    const int64_t taps = static_cast<int64_t>(options.resample_filter.size());
+    charge_parameter_values({taps, taps});
     torch::Tensor f = torch::tensor(options.resample_filter, torch::kFloat64).to(torch::kFloat32);
     f = torch::outer(f, f).unsqueeze(0).unsqueeze(1) / f.sum().square();
     resample_filter = register_buffer("resample_filter", f);
@@ -112,6 +141,7 @@ GroupNormImpl::GroupNormImpl(int64_t channels, double eps_, int64_t max_groups, 
     : groups(std::min(max_groups, channels / min_channels_per_group)), eps(eps_) {
   require(groups >= 1, "GroupNorm over ", channels, " channels needs at least ", min_channels_per_group,
           " channels per group");
+  charge_parameter_values({2, channels});
   weight = register_parameter("weight", torch::ones({channels}));
   bias = register_parameter("bias", torch::zeros({channels}));
 }

@@ -20,6 +20,27 @@ struct InitSpec {
 };
 torch::Tensor weight_init(at::IntArrayRef shape, const std::string& mode, int64_t fan_in, int64_t fan_out);
 
+// A file's metadata may declare any architecture. While a ParameterBudget lives (on this thread), every parameter
+// and buffer the layers create is charged against `max_values` before it is allocated, and exceeding it throws
+// `reason` (e.g. "the metadata declares more values than the file stores"), so a network is only built as large
+// as the stored tensors can fill. Budgets do not nest: the newest one replaces the previous until destroyed.
+class ParameterBudget {
+ public:
+  ParameterBudget(int64_t max_values, std::string reason);
+  ~ParameterBudget();
+  ParameterBudget(const ParameterBudget&) = delete;
+  ParameterBudget& operator=(const ParameterBudget&) = delete;
+
+ private:
+  ParameterBudget* previous_;
+  friend void charge_parameter_values(at::IntArrayRef shape);
+  int64_t max_values_, left_;
+  std::string reason_;
+};
+// Called by every layer before it allocates a parameter or buffer of `shape` (negative or overflowing shapes
+// are refused whether or not a budget is active).
+void charge_parameter_values(at::IntArrayRef shape);
+
 class LinearImpl : public torch::nn::Module {
  public:
   LinearImpl(int64_t in_features, int64_t out_features, bool bias, const InitSpec& init);

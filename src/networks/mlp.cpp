@@ -2,7 +2,9 @@
 
 #include "core/error.h"
 
+#include <charconv>
 #include <cmath>
+#include <set>
 #include <sstream>
 
 namespace onestep {
@@ -41,6 +43,32 @@ std::string MlpConfig::describe() const {
   if (label_dim) out << ", label_dim " << label_dim;
   out << "\n";
   return out.str();
+}
+
+void MlpConfig::check_against(const StoredShapes& stored) const {
+  std::set<int64_t> layer_indices;  // "layers.<i>.weight"
+  for (const auto& [name, shape] : stored) {
+    if (name.rfind("layers.", 0) != 0) continue;
+    const char* begin = name.data() + 7;
+    int64_t index = 0;
+    auto [end, error] = std::from_chars(begin, name.data() + name.size(), index);
+    if (error == std::errc() && end != begin && *end == '.') layer_indices.insert(index);
+  }
+  require(static_cast<int64_t>(layer_indices.size()) == num_layers, "model.num_layers = ", num_layers,
+          ", but the file stores ", layer_indices.size(), " hidden layers (layers.<i>.weight)");
+  if (const auto* s = stored_shape(stored, "input.weight"); s && s->size() == 2) {
+    require((*s)[0] == hidden, "model.hidden = ", hidden, ", but the stored input.weight has shape ", shape_text(*s));
+    require((*s)[1] == in_dim, "model.in_dim = ", in_dim, ", but the stored input.weight has shape ", shape_text(*s));
+  }
+  if (const auto* s = stored_shape(stored, "map_layer0.weight"); s && s->size() == 2)
+    require((*s)[1] == noise_channels, "model.noise_channels = ", noise_channels,
+            ", but the stored map_layer0.weight has shape ", shape_text(*s));
+  const auto* label = stored_shape(stored, "map_label.weight");
+  require(label != nullptr || label_dim == 0, "model.label_dim = ", label_dim,
+          ", but the file stores no map_label.weight (an unconditional model)");
+  if (label && label->size() == 2)
+    require((*label)[1] == label_dim, "model.label_dim = ", label_dim, ", but the stored map_label.weight has shape ",
+            shape_text(*label));
 }
 
 MlpImpl::MlpImpl(const MlpConfig& config) : config_(config) {

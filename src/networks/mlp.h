@@ -22,6 +22,9 @@ struct MlpConfig {
   static MlpConfig from_config(const Json& root);
   Json to_json() const;
   std::string describe() const;
+  // Throws naming the key (model.num_layers, hidden, in_dim, noise_channels, label_dim) the stored tensors
+  // contradict; see check_network_against_stored.
+  void check_against(const StoredShapes& stored) const;
 };
 
 class MlpImpl : public NetworkImpl {

@@ -27,4 +27,26 @@ std::shared_ptr<NetworkImpl> build_network(const Json& root, Json* effective) {
   fail("config: model.arch = '", arch, "' is not one of: songunet, mlp");
 }
 
+const std::vector<int64_t>* stored_shape(const StoredShapes& stored, const std::string& name) {
+  auto it = stored.find(name);
+  return it == stored.end() ? nullptr : &it->second;
+}
+
+std::string shape_text(const std::vector<int64_t>& shape) {
+  std::string out = "[";
+  for (size_t i = 0; i < shape.size(); ++i) out += (i ? ", " : "") + std::to_string(shape[i]);
+  return out + "]";
+}
+
+void check_network_against_stored(const Json& root, const StoredShapes& stored) {
+  if (stored.empty()) return;  // no tensors under the weight set's prefix: the name-by-name check says so
+  std::string arch = "songunet";
+  if (root.is_object() && root.contains("model") && root["model"].is_object() && root["model"].contains("arch") &&
+      root["model"]["arch"].is_string())
+    arch = root["model"]["arch"].get<std::string>();
+  if (arch == "songunet") SongUNetConfig::from_config(root).check_against(stored);
+  else if (arch == "mlp") MlpConfig::from_config(root).check_against(stored);
+  else build_network(root);  // an unknown arch: build_network names it
+}
+
 }  // namespace onestep

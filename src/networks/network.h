@@ -6,7 +6,10 @@
 #include <torch/nn/module.h>
 #include <torch/types.h>
 
+#include <map>
 #include <memory>
+#include <string>
+#include <vector>
 
 namespace onestep {
 
@@ -25,5 +28,15 @@ class NetworkImpl : public torch::nn::Module {
 // Builds the network of the [model] section (key `arch`: "songunet" | "mlp"); `effective` receives the
 // section with every default filled in (what the checkpoint metadata stores).
 std::shared_ptr<NetworkImpl> build_network(const Json& root, Json* effective = nullptr);
+
+// Shapes of the tensors a file stores, by name relative to the network ("layers.0.weight", "enc.32x32_conv.weight").
+using StoredShapes = std::map<std::string, std::vector<int64_t>>;
+// Checks the [model] section against the tensors a file stores before anything is built, so that a checkpoint
+// whose metadata disagrees with its tensors is refused with the key that is wrong ("model.num_layers = 1000000000,
+// but the file stores 4 hidden layers") instead of allocating what the metadata asks for.
+void check_network_against_stored(const Json& root, const StoredShapes& stored);
+// The stored shape of `name`, or nullptr; and a shape as "[256, 2]" for messages.
+const std::vector<int64_t>* stored_shape(const StoredShapes& stored, const std::string& name);
+std::string shape_text(const std::vector<int64_t>& shape);
 
 }  // namespace onestep

@@ -3,8 +3,11 @@
 #include "core/error.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
+#include <set>
 #include <sstream>
+#include <tuple>
 
 namespace onestep {
 
@@ -103,6 +106,65 @@ std::string SongUNetConfig::describe() const {
     out << "\n";
   }
   return out.str();
+}
+
+void SongUNetConfig::check_against(const StoredShapes& stored) const {
+  // Encoder names are "enc.<R>x<R>_<module>.": the resolutions give the levels, the largest one img_resolution.
+  std::set<int64_t> resolutions;
+  for (const auto& [name, shape] : stored) {
+    if (name.rfind("enc.", 0) != 0) continue;
+    const char* begin = name.data() + 4;
+    int64_t res = 0;
+    auto [end, error] = std::from_chars(begin, name.data() + name.size(), res);
+    if (error == std::errc() && end != begin && *end == 'x') resolutions.insert(res);
+  }
+  if (resolutions.empty()) return;  // not a SongUNet's tensors: the name-by-name check reports what is missing
+  const int64_t top = *resolutions.rbegin();
+  require(top == img_resolution, "model.img_resolution = ", img_resolution, ", but the file's encoder starts at ",
+          top, "x", top);
+  require(resolutions.size() == channel_mult.size(), "model.channel_mult has ", channel_mult.size(),
+          " levels, but the file's encoder has ", resolutions.size(), " resolutions");
+  auto res_name = [](int64_t res) { return std::to_string(res) + "x" + std::to_string(res); };
+  const std::string conv = "enc." + res_name(top) + "_conv.weight";
+  if (const auto* s = stored_shape(stored, conv); s && s->size() == 4) {
+    require((*s)[1] == img_channels, "model.img_channels = ", img_channels, ", but the stored ", conv,
+            " has shape ", shape_text(*s));
+    require((*s)[0] == model_channels, "model.model_channels = ", model_channels, ", but the stored ", conv,
+            " has shape ", shape_text(*s));
+  }
+  std::set<std::string> top_blocks;  // "enc.<top>_block<i>."
+  const std::string block_prefix = "enc." + res_name(top) + "_block";
+  for (const auto& [name, shape] : stored)
+    if (name.rfind(block_prefix, 0) == 0) top_blocks.insert(name.substr(0, name.find('.', block_prefix.size())));
+  require(static_cast<int64_t>(top_blocks.size()) == num_blocks, "model.num_blocks = ", num_blocks,
+          ", but the file stores ", top_blocks.size(), " encoder blocks at ", res_name(top));
+  for (size_t level = 0; level < channel_mult.size(); ++level) {
+    const std::string block = "enc." + res_name(img_resolution >> level) + "_block0.";
+    const auto* s = stored_shape(stored, block + "conv1.weight");
+    if (s == nullptr || s->empty()) continue;  // missing: the name-by-name check says so
+    require((*s)[0] == model_channels * channel_mult[level], "model.channel_mult[", level, "] = ", channel_mult[level],
+            " gives ", model_channels * channel_mult[level], " channels, but the stored ", block,
+            "conv1.weight has shape ", shape_text(*s));
+    const bool attention = std::find(attn_resolutions.begin(), attn_resolutions.end(), img_resolution >> level) !=
+                           attn_resolutions.end();
+    require(attention == (stored_shape(stored, block + "qkv.weight") != nullptr), "model.attn_resolutions ",
+            attention ? "includes " : "excludes ", img_resolution >> level, ", but the file's ", block,
+            attention ? " has no attention" : " has attention");
+  }
+  if (const auto* s = stored_shape(stored, "map_layer0.weight"); s && s->size() == 2) {
+    require((*s)[0] == model_channels * channel_mult_emb, "model.channel_mult_emb = ", channel_mult_emb,
+            ", but the stored map_layer0.weight has shape ", shape_text(*s));
+    require((*s)[1] == model_channels * channel_mult_noise, "model.channel_mult_noise = ", channel_mult_noise,
+            ", but the stored map_layer0.weight has shape ", shape_text(*s));
+  }
+  for (const auto& [key, value, module] : {std::tuple{"label_dim", label_dim, "map_label"},
+                                           std::tuple{"augment_dim", augment_dim, "map_augment"}}) {
+    const auto* s = stored_shape(stored, std::string(module) + ".weight");
+    require(s != nullptr || value == 0, "model.", key, " = ", value, ", but the file stores no ", module, ".weight");
+    if (s && s->size() == 2)
+      require((*s)[1] == value, "model.", key, " = ", value, ", but the stored ", module, ".weight has shape ",
+              shape_text(*s));
+  }
 }
 
 void SongUNetImpl::add(torch::nn::ModuleDict& dict, std::vector<Step>& steps, Kind kind, const std::string& name,

@@ -42,6 +42,10 @@ struct SongUNetConfig {
   Json to_json() const;
   // "32x32: 256 ch, 4 blocks, attention no" etc., one line per resolution.
   std::string describe() const;
+  // Throws naming the key (model.img_resolution, img_channels, model_channels, channel_mult, num_blocks,
+  // attn_resolutions, channel_mult_emb, channel_mult_noise, label_dim, augment_dim) the stored tensors contradict;
+  // see check_network_against_stored.
+  void check_against(const StoredShapes& stored) const;
 };
 
 class SongUNetImpl : public NetworkImpl {

@@ -3,6 +3,7 @@
 #include "core/error.h"
 #include "io/run_dir.h"
 #include "io/safetensors.h"
+#include "networks/layers.h"
 
 #include <algorithm>
 #include <set>
@@ -66,6 +67,8 @@ void save_model(const std::filesystem::path& path, Denoiser& model,
 }
 
 Denoiser load_model(const std::filesystem::path& requested_path, const std::string& weights) {
+  require(!std::filesystem::is_directory(requested_path), "'", requested_path.string(),
+          "' is a directory, not a model file (a run directory? give DIR/model.safetensors or DIR/checkpoints/latest)");
   const bool pointer = requested_path.filename() == "latest" && std::filesystem::is_regular_file(requested_path);
   const std::filesystem::path path = pointer ? follow_checkpoint_pointer(requested_path) : requested_path;
   const SafetensorsContent content = load_safetensors(path);
@@ -83,12 +86,6 @@ Denoiser load_model(const std::filesystem::path& requested_path, const std::stri
           ": 'onestep' metadata lacks the \"model\" configuration");
   if (!root.contains("precond")) root["precond"] = Json::object();
   Json config{{"model", root["model"]}, {"precond", root["precond"]}};
-  Denoiser model{nullptr};
-  try {
-    model = build_model(config);
-  } catch (const Error& e) {
-    fail(where, ": ", e.what());
-  }
 
   if (root.contains("method") && root["method"].is_string()) model->set_trained_with(root["method"].get<std::string>());
 
@@ -124,6 +121,26 @@ Denoiser load_model(const std::filesystem::path& requested_path, const std::stri
                                  [&](const auto& item) { return item.first.rfind(prefix, 0) == 0; });
     require(any, where, ": no tensor starts with '", prefix, "' (a model file, not a training checkpoint: drop "
                         "--weights)");
+  }
+
+  // The metadata is checked against the stored tensors before the network is built, and the build may not
+  // allocate more values than the file stores: a crafted "num_layers = 1000000000" costs nothing.
+  StoredShapes stored;
+  int64_t stored_values = 0;
+  const std::string network_prefix = prefix + "model.";
+  for (const auto& [name, tensor] : content.tensors) {
+    stored_values += tensor.numel();
+    if (name.rfind(network_prefix, 0) == 0) stored[name.substr(network_prefix.size())] = tensor.sizes().vec();
+  }
+  Denoiser model{nullptr};
+  try {
+    check_network_against_stored(config, stored);
+    // Slack for a file that lacks a tensor or two, so that the name-by-name check below names it.
+    ParameterBudget budget(2 * stored_values + (int64_t{1} << 20),
+                           "the 'onestep' metadata declares a far larger network than the file stores");
+    model = build_model(config);
+  } catch (const Error& e) {
+    fail(where, ": ", e.what());
   }
 
   torch::NoGradGuard no_grad;

@@ -1,6 +1,9 @@
 #include "core/error.h"
 #include "samplers/sampler.h"
 
+#include <cmath>
+#include <utility>
+
 namespace onestep {
 
 SamplerConfig SamplerConfig::from_config(const Json& root) {
@@ -23,12 +26,15 @@ void SamplerConfig::validate() const {
   const SamplerConfig& c = *this;
   require(!c.sigmas.empty(), "sample.sigmas must not be empty");
   for (size_t i = 0; i < c.sigmas.size(); ++i) {
-    require(c.sigmas[i] > 0, "sample.sigmas must be positive");
+    require(std::isfinite(c.sigmas[i]) && c.sigmas[i] > 0, "sample.sigmas must be positive and finite, got ",
+            c.sigmas[i]);
     require(i == 0 || c.sigmas[i] < c.sigmas[i - 1], "sample.sigmas must be decreasing");
   }
   require(c.renoise == "auto" || c.renoise == "ict" || c.renoise == "ect",
           "sample.renoise must be auto, ict or ect, got '", c.renoise, "'");
   require(c.steps >= 2, "sample.steps must be >= 2 for heun/euler");
+  for (const auto& [name, value] : {std::pair{"sigma_min", c.sigma_min}, {"sigma_max", c.sigma_max}, {"rho", c.rho}})
+    require(std::isfinite(value), "sample.", name, " must be a finite number, got ", value);
   require(c.sigma_min > 0 && c.sigma_max > c.sigma_min && c.rho > 0, "sample: need 0 < sigma_min < sigma_max, rho > 0");
 }
 

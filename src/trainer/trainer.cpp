@@ -392,6 +392,8 @@ void Trainer::load_checkpoint(const fs::path& checkpoint) {
   // The resumed session logs from step_ + 1 on: TensorBoard drops the events of those steps (and later) that the
   // interrupted session wrote after this checkpoint, keeping the checkpoint's own step.
   events_->write_session_start(step_ + 1);
+  // The steps after the checkpoint run again: their records of the interrupted run go, so each step is logged once.
+  metrics_.truncate_after_step(step_);
 }
 
 }  // namespace onestep

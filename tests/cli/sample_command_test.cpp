@@ -118,3 +118,21 @@ TEST(SampleCommand, BadInputsGiveOneLineErrors) {
   EXPECT_THAT(latents.output, HasSubstr("latents"));
   fs::remove_all(dir);
 }
+
+// Issue 12 item 8: messages say what is wrong.
+TEST(SampleCommand, MessagesSayWhatIsWrong) {
+  const fs::path dir = temp_dir() / "messages";
+  fs::create_directories(dir);
+  const std::string model = save_points_model(dir);
+  const std::string out = (dir / "out.npy").string();
+  Result r = run_onestep("sample --ckpt " + dir.string() + " --out " + out);
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("is a directory, not a model file"));
+  r = run_onestep("sample --ckpt " + model + " --n -1 --out " + out);
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("--n must be >= 1 (or omitted for the default), got -1"));
+  r = run_onestep("sample --ckpt " + model + " --sigma-max nan --out " + out);
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("sample.sigmas must be positive and finite, got nan"));
+  fs::remove_all(dir);
+}

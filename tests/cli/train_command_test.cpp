@@ -185,3 +185,31 @@ TEST(TrainCommand, InitDropsTheAugmentationMappingWithANote) {
   EXPECT_EQ(r.status, 1) << r.output;
   EXPECT_THAT(r.output, HasSubstr("shapes differ (checkpoint vs configured): 'model."));
 }
+
+// Issue 12 item 7: a new run that fails before its first step (model and data disagree, a batch larger than the
+// data) leaves no directory behind, so the corrected command needs no --force.
+TEST(TrainCommand, FailureBeforeTheFirstStepLeavesNoRunDirectory) {
+  TempDir tmp;
+  const auto config = write_config(tmp.path);
+  const fs::path dir = tmp.path / "run";
+  for (const std::string set : {"model.in_dim=3", "train.batch=5000"}) {
+    Result r = run("train --config " + config + " --set " + set + " --run " + dir.string());
+    EXPECT_EQ(r.status, 1) << set << ": " << r.output;
+    EXPECT_FALSE(fs::exists(dir)) << set << ": " << r.output;
+  }
+}
+
+// Issue 12 item 8: labels for an unconditional model are an error, not silently ignored; a non-finite float says
+// so as a number.
+TEST(TrainCommand, LabelsWithoutLabelDimAndNonFiniteFloatsAreNamed) {
+  TempDir tmp;
+  const auto config = write_config(tmp.path);
+  const fs::path dir = tmp.path / "run";
+  Result r = run("train --config " + config + " --set data.labels=true --run " + dir.string());
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("data.labels = true but model.label_dim = 0"));
+  r = run("train --config " + config + " --set train.lr=inf --run " + dir.string());
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("train.lr must be finite, got inf"));
+  EXPECT_FALSE(fs::exists(dir));
+}

@@ -161,3 +161,41 @@ TEST(Points, UserFilesNpyAndCsv) {
   write_bytes(dir / "empty.csv", "x,y\n");
   EXPECT_THAT(error_of([&] { onestep::read_points_file(dir / "empty.csv"); }), HasSubstr("no points"));
 }
+
+// Issue 12 item 9: without dataset.json, the top-level folders are the classes in sorted order (EDM's
+// dataset_tool); load_dataset checks the names a run recorded.
+TEST(ImageFolder, ClassSubfoldersGiveLabelsFromSortedNames) {
+  TempDir dir("folder_classes");
+  onestep::write_png(dir / "dog/a.png", torch::full({1, 4, 4}, 10, torch::kUInt8));
+  onestep::write_png(dir / "cat/b.png", torch::full({1, 4, 4}, 20, torch::kUInt8));
+  onestep::write_png(dir / "cat/sub/c.png", torch::full({1, 4, 4}, 30, torch::kUInt8));
+  onestep::write_png(dir / "emu/d.png", torch::full({1, 4, 4}, 40, torch::kUInt8));
+  Dataset d = onestep::load_image_folder(dir.path, 0);
+  // Sorted paths: cat/b, cat/sub/c, dog/a, emu/d.
+  EXPECT_EQ(d.class_names, (std::vector<std::string>{"cat", "dog", "emu"}));
+  EXPECT_TRUE(d.labels.equal(torch::tensor({0, 0, 1, 2}, torch::kInt64)));
+  EXPECT_EQ(d.num_classes, 3);
+  EXPECT_EQ(d.samples[2][0][0][0].item<int>(), 10);
+
+  onestep::DataConfig config;
+  config.dataset = "folder";
+  config.path = dir.path.string();
+  config.labels = true;
+  EXPECT_EQ(onestep::load_dataset(config).class_names, d.class_names);
+  config.class_names = {"cat", "dog", "emu"};
+  EXPECT_EQ(error_of([&] { onestep::load_dataset(config); }), "(no error)");
+  config.class_names = {"cat", "dog", "fox"};
+  EXPECT_THAT(error_of([&] { onestep::load_dataset(config); }), HasSubstr("data.class_names [cat, dog, fox] differ"));
+  EXPECT_EQ(onestep::DataConfig::from_config(onestep::Json{{"data", config.to_json()}}).class_names,
+            config.class_names);
+
+  // One folder only: no labels; dataset.json labels take precedence over folder names.
+  TempDir single("folder_single");
+  onestep::write_png(single / "all/a.png", torch::zeros({1, 4, 4}, torch::kUInt8));
+  EXPECT_FALSE(onestep::load_image_folder(single.path, 0).labels.defined());
+  write_bytes(dir / "dataset.json", R"({"labels": [["cat/b.png", 1], ["cat/sub/c.png", 1], ["dog/a.png", 0],
+                                      ["emu/d.png", 0]]})");
+  Dataset from_json = onestep::load_image_folder(dir.path, 0);
+  EXPECT_TRUE(from_json.labels.equal(torch::tensor({1, 1, 0, 0}, torch::kInt64)));
+  EXPECT_TRUE(from_json.class_names.empty());
+}

@@ -56,3 +56,20 @@ TEST(PointsDensityImage, LogScaledCountsWithYUp) {
   EXPECT_EQ(image.eq(255).sum().item<int64_t>(), 14);  // everything else is white
   EXPECT_THROW(onestep::points_density_image(torch::zeros({3, 3})), onestep::Error);
 }
+
+// Issue 12 item 8: a decode failure always gives a reason.
+TEST(ImageIo, UndecodableImageGivesAReason) {
+  TempDir dir("png_reason");
+  onestep::write_png(dir / "a.png", torch::randint(0, 256, {3, 16, 16}, torch::kUInt8));
+  const std::string bytes = onestep::testing::read_bytes(dir / "a.png");
+  for (size_t keep : {size_t{40}, bytes.size() / 2}) {
+    std::string message = "(no error)";
+    try {
+      onestep::decode_image(bytes.substr(0, keep), "cut.png");
+    } catch (const Error& e) {
+      message = e.what();
+    }
+    EXPECT_EQ(message.find("()"), std::string::npos) << message;
+    EXPECT_EQ(message.rfind("cut.png: ", 0), 0u) << message;
+  }
+}

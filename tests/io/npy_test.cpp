@@ -45,7 +45,10 @@ TEST(Npy, ReadsFilesWrittenByNumpy) {
   EXPECT_TRUE(u.equal(torch::tensor({0, 1, 128, 255}, torch::kUInt8)));
   torch::Tensor i = onestep::read_npy(kFixtures / "i8_3_v2.npy");  // format version 2.0
   EXPECT_TRUE(i.equal(torch::tensor({int64_t{-1}, int64_t{0}, int64_t{1} << 40}, torch::kInt64)));
-  EXPECT_THAT(error_of([] { onestep::read_npy(kFixtures / "f8_fortran.npy"); }), HasSubstr("Fortran"));
+  // np.asfortranarray(np.arange(6.0).reshape(2, 3)): stored column by column, read as the same array.
+  torch::Tensor fortran = onestep::read_npy(kFixtures / "f8_fortran.npy");
+  EXPECT_TRUE(fortran.equal(torch::arange(6, torch::kFloat64).reshape({2, 3})));
+  EXPECT_TRUE(fortran.is_contiguous());
   EXPECT_THAT(error_of([] { onestep::read_npy(kFixtures / "f4_bigendian.npy"); }), HasSubstr("big-endian"));
   for (const char* name : {"savez.npz", "savez_compressed.npz"}) {
     auto arrays = onestep::read_npz(kFixtures / name);
@@ -66,6 +69,34 @@ TEST(Npy, RejectsCorruptInput) {
   EXPECT_THAT(error_of([&] { onestep::decode_npy(odd, "t.npy"); }), HasSubstr("unsupported dtype"));
   EXPECT_THAT(error_of([&] { onestep::decode_npy(good + "x", "t.npy"); }), HasSubstr("trailing"));
   EXPECT_THAT(error_of([] { onestep::read_npy("/nonexistent/a.npy"); }), HasSubstr("cannot open"));
+}
+
+// Issue 12 item 2: a header's shape is checked against the file size before anything is allocated; every
+// message names the file.
+TEST(Npy, ShapeIsCheckedAgainstTheDataBeforeAllocating) {
+  const std::string good = onestep::encode_npy(torch::arange(8, torch::kFloat32));  // shape (8,), 32 bytes
+  auto with_shape = [&](const std::string& shape) {
+    std::string bytes = good;
+    const size_t at = bytes.find("(8, )");
+    bytes.replace(at, 5, shape + std::string(5 - std::min<size_t>(5, shape.size()), ' '));
+    // Longer shapes would shift the data: take the growth out of the header's padding.
+    if (shape.size() > 5) {
+      const size_t grown = shape.size() - 5;
+      const size_t newline = bytes.find('\n');
+      bytes.erase(newline - grown, grown);  // the padding spaces before '\n'
+    }
+    return error_of([&] { onestep::decode_npy(bytes, "bad.npy"); });
+  };
+  EXPECT_EQ(with_shape("(8,)"), "(no error)");
+  EXPECT_EQ(with_shape("(4, 2)"), "(no error)");
+  EXPECT_THAT(with_shape("(18446744073709551616,)"), HasSubstr("bad.npy: dimension 18446744073709551616"));
+  EXPECT_THAT(with_shape("(4294967296, 4294967296)"), HasSubstr("bad.npy: declared shape (4294967296, 4294967296) "
+                                                              "overflows 64 bits"));
+  EXPECT_THAT(with_shape("(1099511627775,)"), HasSubstr("bad.npy: truncated data: shape (1099511627775,) needs "
+                                                       "4398046511100 bytes, the file has 32"));
+  EXPECT_THAT(with_shape("(-4, 2)"), HasSubstr("bad.npy: negative dimension -4"));
+  EXPECT_THAT(with_shape("(4, x)"), HasSubstr("bad.npy: malformed .npy shape"));
+  EXPECT_THAT(with_shape("(2, 2)"), HasSubstr("bad.npy: 16 unexpected trailing bytes"));
 }
 
 TEST(Npz, WriteAndReadBack) {

@@ -84,3 +84,35 @@ TEST(FeatureStats, ReadsFloat32StatsAndRejectsBadFiles) {
 }
 
 }  // namespace
+
+// Issue 12 item 3: a statistics file whose sigma is no covariance is refused, naming the file.
+TEST(FeatureStats, RejectsSigmaThatIsNotSymmetricPositiveSemiDefinite) {
+  const auto dir = std::filesystem::temp_directory_path() / ("onestep_stats_psd_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  auto error_for = [&](const std::string& name, const torch::Tensor& sigma) -> std::string {
+    const auto path = dir / name;
+    onestep::write_npz(path, {{"mu", torch::zeros({sigma.size(0)}, f64)}, {"sigma", sigma}});
+    try {
+      onestep::read_feature_stats(path);
+    } catch (const onestep::Error& e) {
+      return e.what();
+    }
+    return "(no error)";
+  };
+  const auto negative = error_for("minus_identity.npz", -torch::eye(3, f64));
+  EXPECT_NE(negative.find("minus_identity.npz"), std::string::npos) << negative;
+  EXPECT_NE(negative.find("not positive semi-definite (smallest eigenvalue -1"), std::string::npos) << negative;
+  auto lopsided = torch::eye(3, f64);
+  lopsided[0][1] = 0.5;
+  const auto asymmetric = error_for("asymmetric.npz", lopsided);
+  EXPECT_NE(asymmetric.find("asymmetric.npz: 'sigma' is not symmetric"), std::string::npos) << asymmetric;
+  // An indefinite matrix with a positive diagonal: eigenvalues 3 and -1.
+  const auto indefinite = error_for("indefinite.npz", torch::tensor({{1.0, 2.0}, {2.0, 1.0}}, f64));
+  EXPECT_NE(indefinite.find("not positive semi-definite"), std::string::npos) << indefinite;
+  // Genuine covariances pass: a singular one (fewer samples than dimensions) stored as float32 included.
+  torch::manual_seed(12);
+  const auto singular = direct_covariance(torch::randn({5, 16}, f64)).to(torch::kFloat32);
+  EXPECT_EQ(error_for("singular.npz", singular), "(no error)");
+  EXPECT_EQ(error_for("zero.npz", torch::zeros({4, 4}, f64)), "(no error)");
+  std::filesystem::remove_all(dir);
+}

@@ -1,6 +1,7 @@
 #include "config/config.h"
 #include "core/error.h"
 #include "io/safetensors.h"
+#include "networks/layers.h"
 #include "precond/model.h"
 
 #include <gmock/gmock.h>
@@ -157,4 +158,64 @@ TEST(Model, InitDropsEdmsAugmentationMappingAndRefusesOtherMismatches) {
   EXPECT_THAT(error_of([&] { onestep::copy_init_weights(wants_augment, plain, "plain.safetensors"); }),
               HasSubstr("the checkpoint lacks 'model.map_augment.weight'"));
   std::filesystem::remove(path);
+}
+
+// Issue 12 item 1: the metadata is checked against the stored tensors before the network is built, and the build
+// never allocates more values than the file stores; each message names the wrong key.
+TEST(Model, MetadataThatContradictsTheStoredTensorsNamesTheKeyBeforeAllocating) {
+  auto metadata_edit = [](const std::filesystem::path& source, const std::string& key, const Json& value) {
+    auto content = onestep::load_safetensors(source);
+    Json meta = Json::parse(content.metadata.at("onestep"));
+    meta["model"][key] = value;
+    content.metadata["onestep"] = meta.dump();
+    const auto path = temp_path("meta_" + key + ".safetensors");
+    onestep::save_safetensors(path, content.tensors, content.metadata);
+    std::string message = error_of([&] { onestep::load_model(path); });
+    std::filesystem::remove(path);
+    return message;
+  };
+  auto mlp = onestep::build_model(Json{{"model", {{"arch", "mlp"}, {"hidden", 16}, {"num_layers", 2},
+                                                  {"noise_channels", 8}}}});
+  const auto mlp_path = temp_path("mlp.safetensors");
+  onestep::save_model(mlp_path, mlp);
+  EXPECT_EQ(metadata_edit(mlp_path, "hidden", 16), "(no error)");
+  EXPECT_THAT(metadata_edit(mlp_path, "num_layers", 1000000000),
+              HasSubstr("model.num_layers = 1000000000, but the file stores 2 hidden layers"));
+  EXPECT_THAT(metadata_edit(mlp_path, "num_layers", 3), HasSubstr("model.num_layers = 3"));
+  EXPECT_THAT(metadata_edit(mlp_path, "hidden", 1000000), HasSubstr("model.hidden = 1000000"));
+  EXPECT_THAT(metadata_edit(mlp_path, "in_dim", 3), HasSubstr("model.in_dim = 3"));
+  EXPECT_THAT(metadata_edit(mlp_path, "noise_channels", 1 << 20), HasSubstr("model.noise_channels = 1048576"));
+  EXPECT_THAT(metadata_edit(mlp_path, "label_dim", 10), HasSubstr("model.label_dim = 10"));
+  EXPECT_THAT(metadata_edit(mlp_path, "label_dim", 10), HasSubstr("meta_label_dim.safetensors': model.label_dim"));
+  std::filesystem::remove(mlp_path);
+
+  auto unet = onestep::build_model(tiny_root());
+  const auto unet_path = temp_path("unet.safetensors");
+  onestep::save_model(unet_path, unet);
+  EXPECT_EQ(metadata_edit(unet_path, "num_blocks", 1), "(no error)");
+  EXPECT_THAT(metadata_edit(unet_path, "img_resolution", 1 << 20), HasSubstr("model.img_resolution = 1048576"));
+  EXPECT_THAT(metadata_edit(unet_path, "img_channels", 3), HasSubstr("model.img_channels = 3"));
+  EXPECT_THAT(metadata_edit(unet_path, "model_channels", 100000), HasSubstr("model.model_channels = 100000"));
+  EXPECT_THAT(metadata_edit(unet_path, "channel_mult", Json{1, 2000}), HasSubstr("model.channel_mult[1] = 2000"));
+  EXPECT_THAT(metadata_edit(unet_path, "channel_mult", Json{1, 2, 2}), HasSubstr("model.channel_mult has 3 levels"));
+  EXPECT_THAT(metadata_edit(unet_path, "num_blocks", 100000), HasSubstr("model.num_blocks = 100000"));
+  EXPECT_THAT(metadata_edit(unet_path, "attn_resolutions", Json{8, 4}), HasSubstr("model.attn_resolutions"));
+  EXPECT_THAT(metadata_edit(unet_path, "channel_mult_emb", 100000), HasSubstr("model.channel_mult_emb = 100000"));
+  EXPECT_THAT(metadata_edit(unet_path, "label_dim", 1000000000), HasSubstr("model.label_dim = 1000000000"));
+  EXPECT_THAT(metadata_edit(unet_path, "augment_dim", 9), HasSubstr("model.augment_dim = 9"));
+  std::filesystem::remove(unet_path);
+}
+
+TEST(Model, ParameterBudgetRefusesALayerBeforeAllocatingIt) {
+  {
+    onestep::ParameterBudget budget(100, "too large for the file");
+    EXPECT_EQ(error_of([] { onestep::Linear(4, 20, true, onestep::InitSpec{}); }), "(no error)");  // 80 + 20 values
+    EXPECT_THAT(error_of([] { onestep::Linear(1, 1, false, onestep::InitSpec{}); }),
+                HasSubstr("too large for the file (the network needs more than 100 parameter values)"));
+    const int64_t huge = int64_t{1} << 40;
+    EXPECT_THAT(error_of([&] { onestep::Linear(huge, huge, false, onestep::InitSpec{}); }),
+                HasSubstr("more than 2^63 values"));
+  }
+  // The budget ended with its scope.
+  EXPECT_EQ(error_of([] { onestep::Linear(1, 1, false, onestep::InitSpec{}); }), "(no error)");
 }
