@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -89,19 +90,30 @@ int run_launch(const LaunchOptions& options) {
   std::fprintf(stderr, "onestep launch: %d processes, rendezvous at 127.0.0.1:%d\n", options.nproc, port);
   std::fflush(stderr);
   g_children.assign(static_cast<size_t>(options.nproc), -1);
+  // Each rank's environment is built before fork: between fork and exec only async-signal-safe calls.
+  const std::vector<std::string> set_by_launch{"RANK",        "LOCAL_RANK",  "WORLD_SIZE",
+                                               "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT",
+                                               "TORCHELASTIC_USE_AGENT_STORE"};
+  std::vector<std::string> inherited;
+  for (char** e = environ; *e != nullptr; ++e) {
+    const std::string entry = *e;
+    const std::string key = entry.substr(0, entry.find('='));
+    if (std::find(set_by_launch.begin(), set_by_launch.end(), key) == set_by_launch.end()) inherited.push_back(entry);
+  }
   for (int rank = 0; rank < options.nproc; ++rank) {
+    std::vector<std::string> environment = inherited;
+    for (const std::string& entry :
+         {"RANK=" + std::to_string(rank), "LOCAL_RANK=" + std::to_string(rank),
+          "WORLD_SIZE=" + std::to_string(options.nproc), "LOCAL_WORLD_SIZE=" + std::to_string(options.nproc),
+          std::string("MASTER_ADDR=127.0.0.1"), "MASTER_PORT=" + std::to_string(port)})
+      environment.push_back(entry);
+    std::vector<char*> envp;
+    for (auto& e : environment) envp.push_back(e.data());
+    envp.push_back(nullptr);
     const pid_t pid = ::fork();
     require(pid >= 0, "onestep launch: fork failed");
     if (pid == 0) {
-      ::setenv("RANK", std::to_string(rank).c_str(), 1);
-      ::setenv("LOCAL_RANK", std::to_string(rank).c_str(), 1);
-      ::setenv("WORLD_SIZE", std::to_string(options.nproc).c_str(), 1);
-      ::setenv("LOCAL_WORLD_SIZE", std::to_string(options.nproc).c_str(), 1);
-      ::setenv("MASTER_ADDR", "127.0.0.1", 1);
-      ::setenv("MASTER_PORT", std::to_string(port).c_str(), 1);
-      ::unsetenv("TORCHELASTIC_USE_AGENT_STORE");
-      ::execv(executable.c_str(), argv.data());
-      std::perror("onestep launch: exec");
+      ::execve(executable.c_str(), argv.data(), envp.data());
       ::_exit(127);
     }
     g_children[static_cast<size_t>(rank)] = pid;

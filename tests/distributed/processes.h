@@ -2,6 +2,7 @@
 // Child processes for the data-parallel tests: each rank is a real process (fork + exec right away, so the
 // test's own threads never run in a child), output to a file, with a deadline on waiting.
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -27,19 +28,29 @@ struct Child {
 
 inline Child spawn(const std::vector<std::string>& args, const std::map<std::string, std::string>& env,
                    const std::filesystem::path& log) {
+  // Everything the child needs is built before fork: between fork and exec only async-signal-safe calls.
   std::vector<std::string> owned = args;
   std::vector<char*> argv;
   for (auto& a : owned) argv.push_back(a.data());
   argv.push_back(nullptr);
+  std::vector<std::string> environment;
+  for (char** e = environ; *e != nullptr; ++e) {
+    const std::string entry = *e;
+    if (!env.count(entry.substr(0, entry.find('=')))) environment.push_back(entry);
+  }
+  for (const auto& [key, value] : env) environment.push_back(key + "=" + value);
+  std::vector<char*> envp;
+  for (auto& e : environment) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   const pid_t pid = ::fork();
   if (pid == 0) {
-    for (const auto& [key, value] : env) ::setenv(key.c_str(), value.c_str(), 1);
-    std::FILE* out = std::freopen(log.c_str(), "w", stdout);
-    if (out == nullptr) ::_exit(126);
-    ::dup2(::fileno(stdout), 2);
-    ::execv(owned[0].c_str(), argv.data());
+    ::dup2(fd, 1);
+    ::dup2(fd, 2);
+    ::execve(owned[0].c_str(), argv.data(), envp.data());
     ::_exit(127);
   }
+  ::close(fd);
   return {pid, log};
 }
 
