@@ -154,7 +154,7 @@ TEST(DataParallel, KilledRankEndsTheOtherWithAClearError) {
   const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
   while (read_text(dir / "run" / "metrics.jsonl").empty() && std::chrono::steady_clock::now() < until)
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  ASSERT_FALSE(read_text(dir / "run" / "metrics.jsonl").empty()) << logs_of(dir, 2);
+  ASSERT_FALSE(read_text(dir / "run" / "metrics.jsonl").empty()) << logs_of(dir.path, 2);
   ::kill(rank1.pid, SIGKILL);
   const auto killed_at = std::chrono::steady_clock::now();
   EXPECT_EQ(wait_for(rank1, std::chrono::seconds(5)), 128 + SIGKILL);
