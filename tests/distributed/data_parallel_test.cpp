@@ -12,6 +12,7 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <iostream>
 
 namespace onestep {
 namespace {
@@ -103,6 +104,7 @@ TEST(DataParallel, TwoProcessAveragedGradientEqualsOneProcessGradient) {
   ASSERT_GT(one.tensors.size(), 4u);
   std::string worst;
   const double rel = max_relative_difference(two, one, "", &worst);
+  std::cout << "max relative gradient difference, 2 vs 1 processes: " << rel << " (" << worst << ")\n";
   EXPECT_LT(rel, 1e-6) << worst;
   // Not trivially equal: the halves of the batch have different gradients (so a rank that skipped the
   // all-reduce, or averaged wrongly, would fail above).
@@ -123,6 +125,7 @@ TEST(DataParallel, TwentyStepsOfTwoProcessesMatchOneProcessAndResumeInOne) {
   // gradients differ in the last bits (1e-7 relative) and 20 RAdam steps carry that through.
   std::string worst;
   const double weights_rel = max_relative_difference(two, one, "weights", &worst);
+  std::cout << "max relative weight difference after 20 steps, 2 vs 1 processes: " << weights_rel << "\n";
   EXPECT_LT(weights_rel, 1e-5) << worst;
   EXPECT_LT(max_relative_difference(two, one, "ema", &worst), 1e-5) << worst;
   // Only rank 0 writes: one metrics line per log step, with the step counts of the global batch.
@@ -162,6 +165,7 @@ TEST(DataParallel, KilledRankEndsTheOtherWithAClearError) {
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - killed_at).count();
   const std::string log = read_text(dir / "rank0.log");
   EXPECT_EQ(status, 1) << log;
+  std::cout << "rank 0 stopped " << seconds << " s after rank 1 was killed\n";
   EXPECT_LT(seconds, 15.0) << log;  // within the 10 s timeout (and the time to notice)
   EXPECT_THAT(log, HasSubstr("onestep: error: distributed"));
   EXPECT_THAT(log, HasSubstr("failed on rank 0 of 2"));
