@@ -192,5 +192,24 @@ TEST(DataParallel, LaunchRunsTheRanksAndReportsAFailure) {
   EXPECT_THAT(read_text(dir / "bad.log"), HasSubstr("onestep launch: rank"));
 }
 
+TEST(DataParallel, BadLaunchEnvironmentOrAMissingRankIsOneErrorLine) {
+  TempDir dir("dp_env");
+  auto args = train_args(dir / "run", 5);
+  auto env = rank_env(0, 2, free_port());
+  env.erase("MASTER_ADDR");
+  const Child no_addr = spawn(args, env, dir / "no_addr.log");
+  EXPECT_EQ(wait_for(no_addr, std::chrono::seconds(30)), 1);
+  EXPECT_THAT(read_text(dir / "no_addr.log"),
+              HasSubstr("onestep: error: environment: WORLD_SIZE=2 but MASTER_ADDR is not set"));
+
+  // Rank 1 never comes: the rendezvous gives up after the timeout instead of hanging.
+  args[std::find(args.begin(), args.end(), "--dist-timeout") - args.begin() + 1] = "2";
+  const Child alone = spawn(args, rank_env(0, 2, free_port()), dir / "alone.log");
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(wait_for(alone, std::chrono::seconds(30)), 1) << read_text(dir / "alone.log");
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), 15.0);
+  EXPECT_THAT(read_text(dir / "alone.log"), HasSubstr("onestep: error: distributed rendezvous failed on rank 0 of 2"));
+}
+
 }  // namespace
 }  // namespace onestep
