@@ -1,4 +1,5 @@
 #include "distributed/communicator.h"
+#include "distributed/backends.h"
 
 #include "core/error.h"
 
@@ -19,6 +20,14 @@
 #include <cstdlib>
 
 namespace onestep {
+
+bool gloo_available() {
+#ifdef ONESTEP_HAVE_GLOO
+  return true;
+#else
+  return false;
+#endif
+}
 
 struct Communicator::Impl {
   c10::intrusive_ptr<c10d::Store> store;

@@ -3,6 +3,7 @@
 // A tiny points-iCT configuration (dropout 0) keeps the whole suite to seconds.
 #include "distributed/processes.h"
 #include "data/temp_dir.h"
+#include "distributed/backends.h"
 #include "io/run_dir.h"
 #include "io/safetensors.h"
 
@@ -88,6 +89,7 @@ double max_relative_difference(const SafetensorsContent& a, const SafetensorsCon
 }
 
 TEST(DataParallel, TwoProcessAveragedGradientEqualsOneProcessGradient) {
+  if (!gloo_available()) GTEST_SKIP() << "this build has no gloo headers (libgloo-dev)";
   TempDir dir("dp_gradient");
   auto worker = [&](const std::string& name) {
     return std::vector<std::string>{ONESTEP_GRADIENT_WORKER, (dir / name).string(), (dir / (name + ".safetensors")).string(),
@@ -112,6 +114,7 @@ TEST(DataParallel, TwoProcessAveragedGradientEqualsOneProcessGradient) {
 }
 
 TEST(DataParallel, TwentyStepsOfTwoProcessesMatchOneProcessAndResumeInOne) {
+  if (!gloo_available()) GTEST_SKIP() << "this build has no gloo headers (libgloo-dev)";
   TempDir dir("dp_steps");
   for (const char* d : {"one", "two", "resumed"}) std::filesystem::create_directories(dir / d);
   ASSERT_EQ(run_job(train_args(dir / "run1", 20), 1, dir / "one"), std::vector<int>({0})) << logs_of(dir / "one", 1);
@@ -147,6 +150,7 @@ TEST(DataParallel, TwentyStepsOfTwoProcessesMatchOneProcessAndResumeInOne) {
 }
 
 TEST(DataParallel, KilledRankEndsTheOtherWithAClearError) {
+  if (!gloo_available()) GTEST_SKIP() << "this build has no gloo headers (libgloo-dev)";
   TempDir dir("dp_kill");
   const int port = free_port();
   auto args = train_args(dir / "run", 100000);
@@ -173,6 +177,7 @@ TEST(DataParallel, KilledRankEndsTheOtherWithAClearError) {
 }
 
 TEST(DataParallel, LaunchRunsTheRanksAndReportsAFailure) {
+  if (!gloo_available()) GTEST_SKIP() << "this build has no gloo headers (libgloo-dev)";
   TempDir dir("dp_launch");
   std::vector<std::string> args{ONESTEP_BINARY, "launch", "--nproc", "2", "--"};
   const auto train = train_args(dir / "run", 5);
@@ -193,6 +198,7 @@ TEST(DataParallel, LaunchRunsTheRanksAndReportsAFailure) {
 }
 
 TEST(DataParallel, BadLaunchEnvironmentOrAMissingRankIsOneErrorLine) {
+  if (!gloo_available()) GTEST_SKIP() << "this build has no gloo headers (libgloo-dev)";
   TempDir dir("dp_env");
   auto args = train_args(dir / "run", 5);
   auto env = rank_env(0, 2, free_port());
