@@ -172,7 +172,7 @@ void register_train_command(CLI::App& app) {
       "  onestep train --config points-ect --init runs/points-edm/model.safetensors --run runs/points-ect\n"
       "  onestep train --run runs/fmnist-ict --resume --steps 4000\n"
       "  onestep train --config cifar10-ect --set train.batch=64 --run runs/c10-ect --force\n"
-      "  onestep launch --nproc 2 -- train --config points-ict --run runs/p2   (data parallel, see docs/distributed.md)");
+      "  onestep launch --nproc 2 -- train --config points-ict --run runs/p2   (data parallel: docs/distributed.md)");
   command->callback([options] { run_train(*options); });
 }
 

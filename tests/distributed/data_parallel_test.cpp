@@ -92,7 +92,8 @@ TEST(DataParallel, TwoProcessAveragedGradientEqualsOneProcessGradient) {
   if (!gloo_available()) GTEST_SKIP() << "this build has no gloo headers (libgloo-dev)";
   TempDir dir("dp_gradient");
   auto worker = [&](const std::string& name) {
-    return std::vector<std::string>{ONESTEP_GRADIENT_WORKER, (dir / name).string(), (dir / (name + ".safetensors")).string(),
+    return std::vector<std::string>{ONESTEP_GRADIENT_WORKER, (dir / name).string(),
+                                    (dir / (name + ".safetensors")).string(),
                                     "--set", "model.hidden=32", "--set", "model.num_layers=2",
                                     "--set", "data.num_points=4096", "--set", "train.batch=64"};
   };
