@@ -218,5 +218,25 @@ TEST(DataParallel, BadLaunchEnvironmentOrAMissingRankIsOneErrorLine) {
   EXPECT_THAT(read_text(dir / "alone.log"), HasSubstr("onestep: error: distributed rendezvous failed on rank 0 of 2"));
 }
 
+TEST(DataParallel, LaunchRejectsBadArguments) {
+  TempDir dir("dp_launch_args");
+  auto run = [&](const std::vector<std::string>& args) {
+    std::vector<std::string> all{ONESTEP_BINARY, "launch"};
+    all.insert(all.end(), args.begin(), args.end());
+    const Child c = spawn(all, {}, dir / "launch.log");
+    const int status = wait_for(c, std::chrono::seconds(30));
+    return std::make_pair(status, read_text(dir / "launch.log"));
+  };
+  auto [zero_status, zero] = run({"--nproc", "0", "--", "info", "--preset", "mlp-2d"});
+  EXPECT_EQ(zero_status, 1);
+  EXPECT_THAT(zero, HasSubstr("onestep: error: onestep launch: --nproc must be >= 1"));
+  auto [self_status, self] = run({"--nproc", "2", "--", "launch", "--nproc", "2"});
+  EXPECT_EQ(self_status, 1);
+  EXPECT_THAT(self, HasSubstr("the command cannot be launch itself"));
+  // A command that succeeds on every rank: launch exits 0 (info needs no rendezvous).
+  auto [ok_status, ok] = run({"--nproc", "2", "--", "info", "--preset", "mlp-2d"});
+  EXPECT_EQ(ok_status, 0) << ok;
+}
+
 }  // namespace
 }  // namespace onestep
