@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Fills .carry/ (ignored by git) with what the GPU machine lacks and cannot install (no package registry there):
-# the header-only libraries (CLI11, toml++, nlohmann-json, stb), GoogleTest/GoogleMock and zlib as headers plus
+# the header-only libraries (CLI11, toml++, nlohmann-json, stb, gloo), GoogleTest/GoogleMock and zlib as headers plus
 # static libraries. scripts/gpu_check.sh finds them there (CPATH, CMAKE_PREFIX_PATH). Run here, once per session,
 # after scripts/setup.sh has installed the Debian packages; then name `.carry` in the device call's carry list.
 # With ECT_SOURCE set (a git repository of locuslab/ect, bare or not, e.g. the fetch tool's mirror, or a plain
@@ -12,7 +12,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CARRY="$ROOT/.carry"
 rm -rf "$CARRY"
 mkdir -p "$CARRY/include" "$CARRY/lib"
-for dir in CLI toml++ nlohmann stb gtest gmock; do
+for dir in CLI toml++ nlohmann stb gtest gmock gloo; do  # gloo: headers of c10d's ProcessGroupGloo
   cp -r "/usr/include/$dir" "$CARRY/include/"
 done
 cp /usr/include/zlib.h /usr/include/zconf.h "$CARRY/include/"

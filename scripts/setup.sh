@@ -17,7 +17,7 @@ log() { echo "[setup] $*"; }
 # --- Debian packages -------------------------------------------------------------------------
 APT_PACKAGES=(cmake g++ make ccache python3-venv libcli11-dev libtomlplusplus-dev nlohmann-json3-dev libstb-dev
               zlib1g-dev libgtest-dev libgmock-dev libbenchmark-dev dataset-fashion-mnist unzip
-              libprotobuf-dev protobuf-compiler libisal-dev)
+              libprotobuf-dev protobuf-compiler libisal-dev libgloo-dev)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -42,16 +42,20 @@ int run_main(int argc, char** argv) {
       "  onestep eval --ckpt model.safetensors --steps 1,2 --n 10000 --ref ref.npz --metric fd-fmnist\n"
       "  onestep info --preset ddpmpp-cifar10\n"
       "  onestep runs runs/ict\n"
+      "  onestep launch --nproc 2 -- train --config points-ict --run runs/p2\n"
       "Run 'onestep COMMAND --help' for a command's options.");
   register_train_command(app);
   register_sample_command(app);
   register_eval_command(app);
   register_info_command(app);
   register_runs_command(app);
+  register_launch_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
+  } catch (const ExitCode& e) {
+    return e.code;
   } catch (const onestep::Error& e) {
     std::cerr << "onestep: error: " << e.what() << std::endl;
     return 1;

@@ -22,7 +22,13 @@ void add_config_options(CLI::App& command, ConfigOptions& options, bool config_r
 // Reads the file (or preset) and applies the overrides in order.
 Json load_config(const ConfigOptions& options);
 
+// Thrown by a command that already reported its failure and wants this exit status (launch: its failed rank's).
+struct ExitCode {
+  int code;
+};
+
 void register_train_command(CLI::App& app);
+void register_launch_command(CLI::App& app);
 void register_sample_command(CLI::App& app);
 void register_eval_command(CLI::App& app);
 void register_info_command(CLI::App& app);

@@ -1,6 +1,8 @@
 #include "cli/commands.h"
 #include "core/error.h"
 #include "data/dataset.h"
+#include "distributed/communicator.h"
+#include "distributed/launch_env.h"
 #include "io/run_dir.h"
 #include "metrics/evaluation.h"
 #include "objectives/objective.h"
@@ -23,6 +25,7 @@ struct TrainOptions {
   bool resume = false, force = false;
   std::string init;
   int64_t steps = 0;
+  int64_t dist_timeout = 1800;
 };
 
 // Weights of a diffusion checkpoint (onestep model file, converted EDM file, or a training checkpoint, whose
@@ -87,35 +90,69 @@ void run_train(const TrainOptions& options) {
   require(data->is_image() == (model->sample_shape().size() == 3), "the data (",
           data->is_image() ? "images" : "points", ") does not fit the model's sample shape");
 
-  RunDir run(options.run, options.resume ? RunMode::Resume : options.force ? RunMode::Force : RunMode::New);
+  // Data parallel when launched so (torchrun, srun, onestep launch): see docs/distributed.md.
+  const LaunchEnv launch = launch_env_from_environment();
+  std::shared_ptr<Communicator> communicator;
+  if (launch.distributed()) {
+    require(options.dist_timeout > 0, "--dist-timeout must be > 0 s");
+    require(train.batch % launch.world_size == 0, "train.batch = ", train.batch,
+            " (the global batch) is not divisible by WORLD_SIZE = ", launch.world_size);
+    communicator = Communicator::create(launch, resolve_device(train.device),
+                                        std::chrono::seconds(options.dist_timeout));
+  }
+  const bool main_rank = communicator == nullptr || communicator->is_main();
+
+  // Rank 0 creates (or checks) the run directory and writes its config; the others join it afterwards.
+  std::unique_ptr<RunDir> run_dir;
+  if (main_rank) {
+    run_dir = std::make_unique<RunDir>(options.run, options.resume  ? RunMode::Resume
+                                                    : options.force ? RunMode::Force
+                                                                    : RunMode::New);
+  }
   // What fails on the first step (a model that does not fit the data, a missing CUDA device, labels beyond
   // label_dim) must not leave a run directory behind that the same command then refuses without --force: a new
-  // run that fails before completing a step and before any checkpoint removes its directory.
+  // run that fails before completing a step and before any checkpoint removes its directory (rank 0's duty).
   std::unique_ptr<Trainer> trainer;
   try {
-    if (!options.resume) run.write_config(effective);
-    else if (options.steps > 0) run.write_config(effective);
-    trainer = std::make_unique<Trainer>(run, effective, train, sample, model, std::move(objective), data);
+    if (main_rank) {
+      if (!options.resume) run_dir->write_config(effective);
+      else if (options.steps > 0) run_dir->write_config(effective);
+    }
+    if (communicator) communicator->barrier("barrier after creating the run directory");
+    if (!main_rank) run_dir = std::make_unique<RunDir>(options.run, RunMode::Resume);
+    trainer = std::make_unique<Trainer>(*run_dir, effective, train, sample, model, std::move(objective), data,
+                                        communicator);
     if (eval.every > 0) trainer->set_eval_hook(make_evaluation_hook(effective, /*verbose=*/true), eval.every);
     if (options.resume) {
       const auto checkpoint = trainer->latest_checkpoint();
       trainer->load_checkpoint(checkpoint);
-      std::fprintf(stderr, "resuming %s at step %lld\n", checkpoint.string().c_str(),
-                   static_cast<long long>(trainer->step()));
+      if (main_rank)
+        std::fprintf(stderr, "resuming %s at step %lld\n", checkpoint.string().c_str(),
+                     static_cast<long long>(trainer->step()));
     }
-    std::fprintf(stderr, "training %s (%s) on %s: %lld steps, batch %lld\n", options.run.c_str(),
-                 effective["objective"].value("method", std::string("?")).c_str(), trainer->device().str().c_str(),
-                 static_cast<long long>(train.steps), static_cast<long long>(train.batch));
+    if (communicator && main_rank)
+      std::fprintf(stderr,
+                   "data parallel: %d processes, %s, rendezvous %s:%d (%s), %lld samples per process and step\n",
+                   communicator->world_size(), communicator->backend_name().c_str(), launch.master_addr.c_str(),
+                   launch.master_port, launch.source == "slurm" ? "SLURM variables" : "RANK/WORLD_SIZE variables",
+                   static_cast<long long>(train.batch / communicator->world_size()));
+    if (main_rank)
+      std::fprintf(stderr, "training %s (%s) on %s: %lld steps, batch %lld\n", options.run.c_str(),
+                   effective["objective"].value("method", std::string("?")).c_str(), trainer->device().str().c_str(),
+                   static_cast<long long>(train.steps), static_cast<long long>(train.batch));
     trainer->train();
   } catch (...) {
     const bool never_stepped = !trainer || trainer->step() == 0;
-    if (!options.resume && never_stepped && !std::filesystem::exists(run.checkpoints() / "latest")) {
+    if (main_rank && !options.resume && never_stepped && run_dir &&
+        !std::filesystem::exists(run_dir->checkpoints() / "latest")) {
       trainer.reset();  // closes metrics.jsonl
       std::error_code ignored;
-      std::filesystem::remove_all(run.root(), ignored);
+      std::filesystem::remove_all(run_dir->root(), ignored);
     }
     throw;
   }
+  if (!main_rank) return;
+  RunDir& run = *run_dir;
   // The weights to sample from: the first EMA (the raw weights when there is none).
   Denoiser& final_model = trainer->emas().empty() ? trainer->model() : trainer->emas().front().model();
   save_model(run.root() / "model.safetensors", final_model);
@@ -137,13 +174,18 @@ void register_train_command(CLI::App& app) {
                       "start from the weights of a diffusion checkpoint (ECT); the architecture must match, except "
                       "EDM's augmentation mapping (augment_dim 9), which is dropped with a note");
   command->add_option("--steps", options->steps, "override train.steps (with --resume: extend the run)");
+  command->add_option("--dist-timeout", options->dist_timeout,
+                      "data-parallel runs: seconds a rank waits for the others (rendezvous, each collective) "
+                      "before it stops with an error")
+      ->capture_default_str();
   command->footer(
       "Examples:\n"
       "  onestep train --config fmnist-ict-cpu --run runs/fmnist-ict\n"
       "  onestep train --config points-edm --run runs/points-edm\n"
       "  onestep train --config points-ect --init runs/points-edm/model.safetensors --run runs/points-ect\n"
       "  onestep train --run runs/fmnist-ict --resume --steps 4000\n"
-      "  onestep train --config cifar10-ect --set train.batch=64 --run runs/c10-ect --force");
+      "  onestep train --config cifar10-ect --set train.batch=64 --run runs/c10-ect --force\n"
+      "  onestep launch --nproc 2 -- train --config points-ict --run runs/p2   (data parallel: docs/distributed.md)");
   command->callback([options] { run_train(*options); });
 }
 

@@ -55,6 +55,27 @@ torch::Tensor float_to_images(const torch::Tensor& x);
 struct Batch {
   torch::Tensor x;       // float32: images in [-1, 1] ([B, C, H, W]) or points ([B, D])
   torch::Tensor labels;  // int64 [B] or undefined
+  // Data-parallel runs: this process holds rows [offset, offset + B) of a global batch of global_size rows
+  // (0 = not a slice: the global batch is this one).
+  int64_t offset = 0, global_size = 0;
+
+  int64_t global_batch() const { return global_size > 0 ? global_size : x.size(0); }
+  // Per-sample random draws are made for the whole global batch and sliced, so that every sample gets the
+  // same draw whatever the number of processes: `draws` has global_batch() rows, the result this batch's.
+  torch::Tensor own_rows(const torch::Tensor& draws) const {
+    return global_size > 0 && global_size != x.size(0) ? draws.narrow(0, offset, x.size(0)) : draws;
+  }
+  // The shape of a per-sample draw like x for the global batch.
+  std::vector<int64_t> global_shape() const {
+    std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end());
+    shape[0] = global_batch();
+    return shape;
+  }
+};
+
+// The rows of every global batch that one process of a data-parallel run takes.
+struct BatchSlice {
+  int64_t offset = 0, count = 0;  // count 0 = the whole batch
 };
 
 // Where a loader is in its stream: enough to continue a killed run exactly.
@@ -69,8 +90,10 @@ struct LoaderState {
 // A background thread prepares the next batches so that training never waits on data.
 class BatchLoader {
  public:
+  // `batch_size` is the global batch; with `slice`, next() gives only its rows [offset, offset + count) (the
+  // stream, and so LoaderState, does not depend on the slice).
   BatchLoader(std::shared_ptr<const Dataset> data, int64_t batch_size, uint64_t seed, bool flip,
-              int prefetch = 2);
+              int prefetch = 2, BatchSlice slice = {});
   ~BatchLoader();
   Batch next();
   LoaderState state() const;          // the state *before* the next call of next()

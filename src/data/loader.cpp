@@ -19,6 +19,7 @@ namespace onestep {
 struct BatchLoader::Impl {
   std::shared_ptr<const Dataset> data;
   int64_t batch_size;
+  BatchSlice slice;  // count = batch_size when not sliced
   uint64_t seed;
   bool flip;
   int prefetch;
@@ -53,16 +54,21 @@ struct BatchLoader::Impl {
       state.epoch += 1;
       state.position = 0;
     }
-    torch::Tensor index = permutation(state.epoch).slice(0, state.position, state.position + batch_size);
+    const int64_t first = state.position + slice.offset;
+    torch::Tensor index = permutation(state.epoch).slice(0, first, first + slice.count);
     Batch b;
+    if (slice.count != batch_size) {
+      b.offset = slice.offset;
+      b.global_size = batch_size;
+    }
     torch::Tensor raw = data->samples.index_select(0, index);
     if (data->is_image()) {
       b.x = images_to_float(raw);
       if (flip) {
         std::vector<int64_t> flipped;
-        for (int64_t i = 0; i < batch_size; ++i) {
+        for (int64_t i = 0; i < slice.count; ++i) {
           const uint64_t h = mix_seed(mix_seed(seed ^ 0xF11BULL, static_cast<uint64_t>(state.epoch)),
-                                      static_cast<uint64_t>(state.position + i));
+                                      static_cast<uint64_t>(first + i));
           if (h & 1) flipped.push_back(i);
         }
         if (!flipped.empty()) {
@@ -119,7 +125,7 @@ struct BatchLoader::Impl {
 };
 
 BatchLoader::BatchLoader(std::shared_ptr<const Dataset> data, int64_t batch_size, uint64_t seed, bool flip,
-                         int prefetch)
+                         int prefetch, BatchSlice slice)
     : impl_(std::make_unique<Impl>()) {
   require(data != nullptr && data->samples.defined(), "BatchLoader: no dataset");
   require(batch_size > 0, "batch size must be > 0, got ", batch_size);
@@ -127,7 +133,11 @@ BatchLoader::BatchLoader(std::shared_ptr<const Dataset> data, int64_t batch_size
           " (", data->name, ")");
   require(!flip || data->is_image(), "horizontal flip applies to images only, not to ", data->name);
   impl_->data = std::move(data);
+  if (slice.count == 0) slice = {0, batch_size};
+  require(slice.offset >= 0 && slice.count > 0 && slice.offset + slice.count <= batch_size, "batch slice [",
+          slice.offset, ", ", slice.offset + slice.count, ") is not inside a batch of ", batch_size);
   impl_->batch_size = batch_size;
+  impl_->slice = slice;
   impl_->seed = seed;
   impl_->flip = flip;
   impl_->prefetch = std::max(0, prefetch);

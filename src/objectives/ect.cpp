@@ -10,9 +10,13 @@ LossOutput EctObjective::compute_loss(Denoiser& model, const Batch& batch, const
   const torch::Tensor& y = batch.x;
   const int64_t b = y.size(0);
   const int64_t stage = config_.mapping.stage(progress.images_seen);
-  const torch::Tensor t = sample_lognormal(b, config_.p_mean, config_.p_std, generator, y.device());
+  // Per-sample draws for the whole global batch, this process's rows kept (data-parallel runs, dataset.h).
+  const int64_t global = batch.global_batch();
+  const torch::Tensor t =
+      batch.own_rows(sample_lognormal(global, config_.p_mean, config_.p_std, generator, y.device()));
   const torch::Tensor r = config_.mapping.r(t, stage);
-  const torch::Tensor eps = random_normal(y.sizes(), generator, y.device(), torch::kFloat32, "ECT noise");
+  const torch::Tensor eps =
+      batch.own_rows(random_normal(batch.global_shape(), generator, y.device(), torch::kFloat32, "ECT noise"));
   std::vector<int64_t> shape(static_cast<size_t>(y.dim()), 1);
   shape[0] = b;
   const torch::Tensor labels = one_hot_labels(model, batch);

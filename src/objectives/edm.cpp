@@ -13,8 +13,12 @@ LossOutput EdmObjective::compute_loss(Denoiser& model, const Batch& batch, const
   const torch::Tensor& y = batch.x;
   const int64_t b = y.size(0);
   const double sd = model->precond().sigma_data;
-  const torch::Tensor sigma = sample_lognormal(b, config_.p_mean, config_.p_std, generator, y.device());
-  const torch::Tensor noise = random_normal(y.sizes(), generator, y.device(), torch::kFloat32, "EDM noise");
+  // Per-sample draws for the whole global batch, this process's rows kept (data-parallel runs, dataset.h).
+  const int64_t global = batch.global_batch();
+  const torch::Tensor sigma =
+      batch.own_rows(sample_lognormal(global, config_.p_mean, config_.p_std, generator, y.device()));
+  const torch::Tensor noise =
+      batch.own_rows(random_normal(batch.global_shape(), generator, y.device(), torch::kFloat32, "EDM noise"));
   std::vector<int64_t> shape(static_cast<size_t>(y.dim()), 1);
   shape[0] = b;
   const torch::Tensor denoised =

@@ -28,11 +28,13 @@ LossOutput ConsistencyTrainingObjective::compute_loss(Denoiser& model, const Bat
   const std::vector<double> probs = config_.index == "lognormal"
                                         ? lognormal_index_probabilities(sigmas, config_.p_mean, config_.p_std)
                                         : uniform_index_probabilities(n);
-  const torch::Tensor index = sample_indices(probs, b, generator, y.device());
+  // Per-sample draws for the whole global batch, this process's rows kept (data-parallel runs, dataset.h).
+  const torch::Tensor index = batch.own_rows(sample_indices(probs, batch.global_batch(), generator, y.device()));
   const torch::Tensor levels = torch::tensor(sigmas, torch::kFloat64).to(y.device());
   const torch::Tensor sigma_lo = levels.index_select(0, index).to(torch::kFloat32);      // sigma_i
   const torch::Tensor sigma_hi = levels.index_select(0, index + 1).to(torch::kFloat32);  // sigma_{i+1}
-  const torch::Tensor noise = random_normal(y.sizes(), generator, y.device(), torch::kFloat32, "CT noise");
+  const torch::Tensor noise =
+      batch.own_rows(random_normal(batch.global_shape(), generator, y.device(), torch::kFloat32, "CT noise"));
   std::vector<int64_t> shape(static_cast<size_t>(y.dim()), 1);
   shape[0] = b;
   const torch::Tensor labels = one_hot_labels(model, batch);

@@ -3,6 +3,9 @@
 #include "core/error.h"
 #include "core/progress.h"
 #include "core/random.h"
+#include "distributed/communicator.h"
+#include "distributed/gradient_averager.h"
+#include "data/formats.h"
 #include "io/atomic_file.h"
 #include "io/image_io.h"
 #include "io/npy.h"
@@ -90,24 +93,45 @@ torch::Tensor fixed_latents(int64_t count, const std::vector<int64_t>& shape, in
   return random_normal(full, generator, torch::kCPU, torch::kFloat32, "sample-grid latents");
 }
 
+// One process per GPU: a data-parallel rank trains on cuda:<local rank>.
+torch::Device training_device(const std::string& device, const Communicator* communicator) {
+  torch::Device resolved = resolve_device(device);
+  if (communicator == nullptr || !resolved.is_cuda()) return resolved;
+  require(communicator->local_rank() < static_cast<int>(torch::cuda::device_count()), "LOCAL_RANK ",
+          communicator->local_rank(), " but this machine has ", torch::cuda::device_count(), " CUDA device(s)");
+  return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(communicator->local_rank()));
+}
+
+// The default generator of `device`, which dropout draws from.
+at::Generator default_generator(const torch::Device& device) {
+  return device.is_cuda() ? at::globalContext().defaultGenerator(device) : at::detail::getDefaultCPUGenerator();
+}
+
 }  // namespace
 
 Trainer::Trainer(RunDir& run, Json effective_config, TrainConfig train, std::optional<SamplerConfig> sample,
-                 Denoiser model, std::unique_ptr<Objective> objective, std::shared_ptr<const Dataset> data)
+                 Denoiser model, std::unique_ptr<Objective> objective, std::shared_ptr<const Dataset> data,
+                 std::shared_ptr<Communicator> communicator)
     : run_(run),
       config_(std::move(effective_config)),
       train_(std::move(train)),
       sample_(std::move(sample)),
-      device_(resolve_device(train_.device)),
+      device_(training_device(train_.device, communicator.get())),
       model_(std::move(model)),
       objective_(std::move(objective)),
       data_(std::move(data)),
       generator_(make_generator(device_, static_cast<uint64_t>(train_.seed))),
-      metrics_(run.metrics_path()),
-      events_(std::make_unique<EventWriter>(run.root())) {
+      communicator_(std::move(communicator)) {
   require(objective_ != nullptr, "trainer: no objective");
   model_->set_trained_with(objective_->name());  // saved with every checkpoint and EMA (the sampler's re-noising)
   require(data_ != nullptr && data_->size() > 0, "trainer: the dataset is empty");
+  const int world = communicator_ ? communicator_->world_size() : 1;
+  require(train_.batch % world == 0, "train.batch = ", train_.batch, " (the global batch) is not divisible by the ",
+          world, " processes of this run");
+  if (is_main()) {
+    metrics_ = std::make_unique<MetricsLog>(run.metrics_path());
+    events_ = std::make_unique<EventWriter>(run.root());
+  }
   set_cuda_tf32(train_.tf32);
   at::globalContext().setBenchmarkCuDNN(train_.cudnn_benchmark);  // process-wide: every trainer sets it
   if (train_.deterministic) set_deterministic_algorithms(true);
@@ -116,21 +140,37 @@ Trainer::Trainer(RunDir& run, Json effective_config, TrainConfig train, std::opt
                  device_.str().c_str());
   model_->to(device_);
   model_->train();
+  if (communicator_) {
+    // Every rank starts from rank 0's weights (the same seed gives the same ones; --init reads the same file).
+    std::vector<torch::Tensor> state;
+    for (const auto& [name, t] : named_weights(model_)) state.push_back(t);
+    communicator_->broadcast(state, "broadcast of the initial weights");
+  }
   if (train_.channels_last) use_channels_last(*model_);
   std::vector<std::pair<std::string, torch::Tensor>> params;
   for (auto& item : model_->named_parameters())
     if (item.value().requires_grad()) params.emplace_back(item.key(), item.value());
+  if (communicator_) {
+    std::vector<torch::Tensor> trainable;
+    for (auto& [name, p] : params) trainable.push_back(p);
+    averager_ = std::make_unique<GradientAverager>(communicator_, std::move(trainable));
+  }
   optimizer_ = make_optimizer(train_.optimizer, std::move(params), train_.hyper);
   for (const EmaRule& rule : train_.ema_rules()) {
     emas_.emplace_back(rule, model_);
     if (train_.channels_last) use_channels_last(*emas_.back().model());
   }
+  const int64_t per_rank = train_.batch / world;
+  const BatchSlice slice{communicator_ ? communicator_->rank() * per_rank : 0, per_rank};
   loader_ = std::make_unique<BatchLoader>(data_, train_.batch, static_cast<uint64_t>(train_.seed),
-                                          config_.contains("data") && config_["data"].value("flip", false));
-  fs::create_directories(run_.checkpoints());
+                                          config_.contains("data") && config_["data"].value("flip", false),
+                                          /*prefetch=*/2, slice);
+  if (is_main()) fs::create_directories(run_.checkpoints());
 }
 
 Trainer::~Trainer() = default;
+
+bool Trainer::is_main() const { return communicator_ == nullptr || communicator_->is_main(); }
 
 std::vector<std::pair<std::string, torch::Tensor>> Trainer::named_weights(Denoiser& model) const {
   std::vector<std::pair<std::string, torch::Tensor>> out;
@@ -139,25 +179,73 @@ std::vector<std::pair<std::string, torch::Tensor>> Trainer::named_weights(Denois
   return out;
 }
 
-Trainer::StepResult Trainer::train_step(bool want_grad_norm) {
+Trainer::StepResult Trainer::forward_backward(const Batch& batch) {
   StepResult result;
   const TrainProgress progress{step_, train_.steps, images_seen_};
-  Batch batch = loader_->next();
-  batch.x = batch.x.to(device_);
-  if (train_.channels_last && batch.x.dim() == 4) batch.x = batch.x.contiguous(at::MemoryFormat::ChannelsLast);
-  if (batch.labels.defined()) batch.labels = batch.labels.to(device_);
   for (auto& p : model_->parameters()) p.mutable_grad() = torch::Tensor();
 
+  // Ranks other than 0 draw their dropout masks from a stream of their own per step (rank 0's is the
+  // checkpointed default generator), so that the ranks' masks are independent and resume exactly.
+  std::optional<at::Generator> dropout_generator;
+  torch::Tensor dropout_state;
+  if (communicator_ && communicator_->rank() > 0) {
+    dropout_generator = default_generator(device_);
+    std::lock_guard<std::mutex> lock(dropout_generator->mutex());
+    dropout_state = dropout_generator->get_state();
+    dropout_generator->set_current_seed(
+        mix_seed(mix_seed(static_cast<uint64_t>(train_.seed) ^ 0xD15Bull, static_cast<uint64_t>(step_)),
+                 static_cast<uint64_t>(communicator_->rank())));
+  }
   LossOutput out;
   {
     AutocastScope autocast(train_.bf16 && device_.is_cuda());
     out = objective_->compute_loss(model_, batch, progress, generator_);
   }
   result.stats = out.stats;
-  result.loss = out.loss.detach().to(torch::kFloat64).item<double>();
+  if (communicator_) {
+    // The loss of the global batch: the mean of the ranks' (equal-sized) slices. Every rank then skips a
+    // non-finite step together.
+    torch::Tensor loss = out.loss.detach().to(torch::kFloat64).reshape({1}).clone();
+    communicator_->sum(loss, "loss all-reduce");
+    result.loss = loss.item<double>() / communicator_->world_size();
+  } else {
+    result.loss = out.loss.detach().to(torch::kFloat64).item<double>();
+  }
   result.finite = std::isfinite(result.loss);
+  if (result.finite) {
+    if (averager_) averager_->begin();
+    out.loss.backward();
+    if (averager_) averager_->finish();
+  }
+  if (dropout_generator) {
+    std::lock_guard<std::mutex> lock(dropout_generator->mutex());
+    dropout_generator->set_state(dropout_state);
+  }
+  return result;
+}
+
+std::vector<std::pair<std::string, torch::Tensor>> Trainer::next_batch_gradients() {
+  const Batch batch = next_batch_on_device();
+  const StepResult r = forward_backward(batch);
+  require(r.finite, "next_batch_gradients: the loss is not finite");
+  std::vector<std::pair<std::string, torch::Tensor>> out;
+  for (auto& item : model_->named_parameters())
+    if (item.value().grad().defined()) out.emplace_back(item.key(), item.value().grad().clone());
+  return out;
+}
+
+Batch Trainer::next_batch_on_device() {
+  Batch batch = loader_->next();
+  batch.x = batch.x.to(device_);
+  if (train_.channels_last && batch.x.dim() == 4) batch.x = batch.x.contiguous(at::MemoryFormat::ChannelsLast);
+  if (batch.labels.defined()) batch.labels = batch.labels.to(device_);
+  return batch;
+}
+
+Trainer::StepResult Trainer::train_step(bool want_grad_norm) {
+  const Batch batch = next_batch_on_device();
+  StepResult result = forward_backward(batch);
   if (!result.finite) return result;  // skipped: no backward, no optimizer or EMA update
-  out.loss.backward();
 
   torch::NoGradGuard no_grad;
   std::vector<torch::Tensor> grads;
@@ -176,8 +264,9 @@ Trainer::StepResult Trainer::train_step(bool want_grad_norm) {
   }
   result.lr = train_.lr * train_.lr_factor(step_, images_seen_);
   optimizer_->step(result.lr);
-  for (Ema& ema : emas_) ema.update(model_, batch.x.size(0), images_seen_);
-  images_seen_ += batch.x.size(0);
+  const int64_t global_batch = batch.global_batch();  // EMA half-lives and images_seen count the global batch
+  for (Ema& ema : emas_) ema.update(model_, global_batch, images_seen_);
+  images_seen_ += global_batch;
   ++step_;
   objective_->after_step(model_, TrainProgress{step_, train_.steps, images_seen_});
   return result;
@@ -186,7 +275,7 @@ Trainer::StepResult Trainer::train_step(bool want_grad_norm) {
 void Trainer::train(int64_t until_step) {
   if (until_step < 0) until_step = train_.steps;
   std::unique_ptr<Progress> bar;
-  if (!quiet_) {
+  if (!quiet_ && is_main()) {
     bar = std::make_unique<Progress>("train", until_step, "it");
     bar->resume_at(step_);
   }
@@ -204,7 +293,7 @@ void Trainer::train(int64_t until_step) {
     if (!r.finite) {
       ++nonfinite_streak_;
       Json record{{"step", step_}, {"nonfinite_loss", true}, {"streak", nonfinite_streak_}};
-      metrics_.write(record);
+      if (metrics_) metrics_->write(record);
       if (nonfinite_streak_ >= train_.max_nonfinite) {
         const std::string last =
             last_checkpoint_step_ >= 0 ? checkpoint_path(run_.checkpoints(), last_checkpoint_step_).string()
@@ -221,7 +310,7 @@ void Trainer::train(int64_t until_step) {
     ++interval_steps;
 
     const bool log_now = step_ % train_.log_every == 0 || step_ == until_step;
-    const bool eval_now = eval_hook_ && eval_every_ > 0 && step_ % eval_every_ == 0;
+    const bool eval_now = eval_hook_ && eval_every_ > 0 && step_ % eval_every_ == 0 && is_main();
     if (log_now || eval_now) {
       const double seconds = std::chrono::duration<double>(clock::now() - interval_start).count();
       Json record{{"step", step_},
@@ -240,19 +329,20 @@ void Trainer::train(int64_t until_step) {
         if (result.is_object()) record.update(result);
         model_->train();
       }
-      metrics_.write(record);
-      events_->write_metrics(record);
+      if (metrics_) metrics_->write(record);
+      if (events_) events_->write_metrics(record);
       if (bar) bar->update(step_, {{"loss", record["loss"].get<double>()}});
       interval_start = clock::now();
       interval_images = interval_steps = 0;
       interval_loss = 0;
     }
     if (train_.checkpoint_every > 0 && step_ % train_.checkpoint_every == 0) save_checkpoint();
-    if (sample_ && train_.sample_every > 0 && step_ % train_.sample_every == 0) write_samples();
+    if (sample_ && train_.sample_every > 0 && step_ % train_.sample_every == 0 && is_main()) write_samples();
   }
   if (bar) bar->finish();
   if (checkpoint_at_end_ && last_checkpoint_step_ != step_) save_checkpoint();
-  if (sample_ && train_.sample_every >= 0 && (train_.sample_every == 0 || step_ % train_.sample_every != 0))
+  if (sample_ && train_.sample_every >= 0 && (train_.sample_every == 0 || step_ % train_.sample_every != 0) &&
+      is_main())
     write_samples();
 }
 
@@ -272,16 +362,19 @@ void Trainer::write_samples() {
   if (x.dim() == 4) {
     std::snprintf(name, sizeof name, "step-%08lld.png", static_cast<long long>(step_));
     write_png_grid(run_.samples() / name, float_to_images(x));
-    events_->write_png(step_, "samples", read_file_bytes(run_.samples() / name));
+    if (events_) events_->write_png(step_, "samples", read_file_bytes(run_.samples() / name));
   } else {
     std::snprintf(name, sizeof name, "step-%08lld.npy", static_cast<long long>(step_));
     write_npy(run_.samples() / name, x.to(torch::kFloat32).contiguous());
-    if (x.dim() == 2 && x.size(1) == 2)
+    if (events_ && x.dim() == 2 && x.size(1) == 2)
       events_->write_png(step_, "samples", encode_png(points_density_image(x.to(torch::kFloat32))));
   }
 }
 
 fs::path Trainer::save_checkpoint() {
+  const fs::path path = checkpoint_path(run_.checkpoints(), step_);
+  last_checkpoint_step_ = step_;
+  if (!is_main()) return path;
   std::vector<std::pair<std::string, torch::Tensor>> tensors = named_weights(model_);
   for (Ema& ema : emas_)
     for (auto& [name, t] : named_weights(ema.model())) tensors.emplace_back("ema." + ema.name() + "." + name, t);
@@ -302,6 +395,7 @@ fs::path Trainer::save_checkpoint() {
              {"optimizer", optimizer_->name()},
              {"objective", objective_->name()},
              {"emas", ema_names}};
+  if (communicator_) state["world_size"] = communicator_->world_size();  // informative: any world size resumes
   std::map<std::string, std::string> metadata;
   metadata["format"] = "pt";
   // Exactly what save_model writes, so that load_model(path, "ema.<name>.") reads a training checkpoint.
@@ -309,10 +403,8 @@ fs::path Trainer::save_checkpoint() {
   metadata["onestep_train"] = state.dump();
   metadata["onestep_config"] = config_.dump();
 
-  const fs::path path = checkpoint_path(run_.checkpoints(), step_);
   save_safetensors(path, tensors, metadata);
   write_text_atomically(run_.checkpoints() / "latest", path.filename().string() + "\n");
-  last_checkpoint_step_ = step_;
 
   // Keep the newest train.keep_checkpoints files.
   std::vector<fs::path> existing;
@@ -391,9 +483,9 @@ void Trainer::load_checkpoint(const fs::path& checkpoint) {
   last_checkpoint_step_ = step_;
   // The resumed session logs from step_ + 1 on: TensorBoard drops the events of those steps (and later) that the
   // interrupted session wrote after this checkpoint, keeping the checkpoint's own step.
-  events_->write_session_start(step_ + 1);
+  if (events_) events_->write_session_start(step_ + 1);
   // The steps after the checkpoint run again: their records of the interrupted run go, so each step is logged once.
-  metrics_.truncate_after_step(step_);
+  if (metrics_) metrics_->truncate_after_step(step_);
 }
 
 }  // namespace onestep

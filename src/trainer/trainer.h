@@ -23,6 +23,8 @@
 namespace onestep {
 
 class EventWriter;
+class Communicator;
+class GradientAverager;
 
 // Called every `every` steps (the [eval] section's `every`) with the first EMA (the raw model when there is
 // none); its result is merged into that step's metrics line.
@@ -32,8 +34,14 @@ class Trainer {
  public:
   // `effective_config` is the whole configuration (stored in every checkpoint). The trainer moves the model
   // to train.device; `sample` = nullopt writes no sample grids.
+  //
+  // Data parallel (`communicator` set, world size W): train.batch stays the global batch, of which this rank
+  // takes rows [rank * B / W, (rank + 1) * B / W) of every one; gradients are averaged over the ranks
+  // (GradientAverager), so every rank takes the same optimizer step. Rank 0 alone writes metrics, checkpoints and
+  // sample grids and runs the evaluation hook; every rank loads the same checkpoints, whatever W wrote them.
   Trainer(RunDir& run, Json effective_config, TrainConfig train, std::optional<SamplerConfig> sample,
-          Denoiser model, std::unique_ptr<Objective> objective, std::shared_ptr<const Dataset> data);
+          Denoiser model, std::unique_ptr<Objective> objective, std::shared_ptr<const Dataset> data,
+          std::shared_ptr<Communicator> communicator = nullptr);
   ~Trainer();
 
   void set_eval_hook(EvalHook hook, int64_t every) {
@@ -52,7 +60,11 @@ class Trainer {
 
   // Trains until `until_step` optimizer steps are done (default: train.steps); checkpoints at the end.
   void train(int64_t until_step = -1);
+  // Writes a checkpoint (rank 0; other ranks return its path without writing).
   std::filesystem::path save_checkpoint();
+  // One step's forward and backward on the next batch, the gradients averaged over the ranks, without the
+  // update (tests compare it across world sizes): each trainable parameter's name and gradient.
+  std::vector<std::pair<std::string, torch::Tensor>> next_batch_gradients();
 
   int64_t step() const { return step_; }
   int64_t images_seen() const { return images_seen_; }
@@ -69,6 +81,12 @@ class Trainer {
   // One optimizer step. The loss's finiteness check is its one host synchronisation; want_grad_norm adds the
   // gradient norm's (always computed when train.grad_clip > 0).
   StepResult train_step(bool want_grad_norm);
+  // The loader's next batch (this rank's slice) on the training device, in the training memory layout.
+  Batch next_batch_on_device();
+  // Loss, backward and the gradient average of `batch`; result.finite = false (no backward) when the loss of
+  // the global batch is not finite.
+  StepResult forward_backward(const Batch& batch);
+  bool is_main() const;
   void write_samples();
   std::vector<std::pair<std::string, torch::Tensor>> named_weights(Denoiser& model) const;
 
@@ -84,8 +102,10 @@ class Trainer {
   std::unique_ptr<Optimizer> optimizer_;
   std::vector<Ema> emas_;
   at::Generator generator_;
-  MetricsLog metrics_;
-  std::unique_ptr<EventWriter> events_;  // TensorBoard: the metrics lines as scalars, the sample grids as images
+  std::shared_ptr<Communicator> communicator_;
+  std::unique_ptr<GradientAverager> averager_;
+  std::unique_ptr<MetricsLog> metrics_;  // rank 0 only
+  std::unique_ptr<EventWriter> events_;  // rank 0 only; TensorBoard: metrics as scalars, sample grids as images
   EvalHook eval_hook_;
   int64_t eval_every_ = 0;
   bool quiet_ = false;
