@@ -43,6 +43,9 @@ void load_init_weights(Denoiser& model, const std::string& path) {
             from->sizes(), ", the configured model ", item.value().sizes(), " (architectures differ)");
     item.value().copy_(*from);
   }
+  require(source->point_scaling().same_as(model->point_scaling()), "--init ", path, ": trained on points scaled as ",
+          source->point_scaling().describe(), ", this run's data gives ", model->point_scaling().describe(),
+          " (train both on the same data with the same data.normalize)");
   auto source_buffers = source->named_buffers();
   for (auto& item : model->named_buffers())
     if (const torch::Tensor* from = source_buffers.find(item.key()); from && from->sizes() == item.value().sizes())
@@ -87,10 +90,19 @@ void run_train(const TrainOptions& options) {
   effective["objective"] = objective->to_json();
   effective["eval"] = eval.to_json();
 
+  Dataset loaded = load_dataset(data_config);
+  require(loaded.is_image() == (model->sample_shape().size() == 3), "the data (",
+          loaded.is_image() ? "images" : "points", ") does not fit the model's sample shape");
+  if (!loaded.is_image()) {
+    // Points train in the model's units (spread sigma_data); the map travels with every checkpoint.
+    model->set_point_scaling(
+        PointScaling::fit(loaded.samples, model->precond().sigma_data, data_config.normalize));
+    loaded.samples = model->point_scaling().to_model(loaded.samples).contiguous();
+    std::fprintf(stderr, "points scaled for training (data.normalize = %s): %s\n", data_config.normalize.c_str(),
+                 model->point_scaling().describe().c_str());
+  }
   if (!options.init.empty()) load_init_weights(model, options.init);
-  auto data = std::make_shared<const Dataset>(load_dataset(data_config));
-  require(data->is_image() == (model->sample_shape().size() == 3), "the data (",
-          data->is_image() ? "images" : "points", ") does not fit the model's sample shape");
+  auto data = std::make_shared<const Dataset>(std::move(loaded));
 
   RunDir run(options.run, options.resume ? RunMode::Resume : options.force ? RunMode::Force : RunMode::New);
   if (!options.resume) run.write_config(effective);

@@ -12,7 +12,9 @@
 namespace onestep {
 
 struct DataConfig {
-  // fashion-mnist | mnist | idx | cifar10 | folder | zip | points | eight-gaussians | two-moons | checkerboard | swiss-roll
+  // fashion-mnist | mnist | idx | cifar10 | folder | zip | points | eight-gaussians | two-moons | checkerboard |
+  // swiss-roll (these four standardized) | thin-rings | thin-spiral | skewed-checkerboard | mixed-widths (the hard
+  // suite, raw units)
   std::string dataset = "fashion-mnist";
   std::string path;          // file or directory; empty = the dataset's default location (Debian's package for FMNIST)
   std::string split = "train";  // train | test
@@ -23,6 +25,9 @@ struct DataConfig {
   int64_t subset = 0;        // 0 = all; otherwise the first `subset` items after a seeded shuffle
   int64_t num_points = 100000;  // size of a built-in 2-D toy distribution
   int64_t seed = 0;          // seeds toy-data generation and the subset choice
+  // Points only: how training maps them to the model's units, where their spread matches sigma_data (see
+  // data/point_scaling.h): isotropic | per-dimension | none. Samples come back in the data's own units.
+  std::string normalize = "isotropic";
 
   static DataConfig from_config(const Json& root);  // reads [data], rejects unknown keys
   bool is_toy_distribution() const;  // a built-in 2-D distribution, so fresh draws exist

@@ -135,7 +135,8 @@ torch::Tensor generated_points(Denoiser& model, const SamplerConfig& sampler, in
   std::vector<torch::Tensor> parts;
   for (int64_t start = 0; start < n; start += batch)
     parts.push_back(sample_batch(model, sampler, std::min(batch, n - start), generator, device).cpu());
-  auto points = torch::cat(parts).to(torch::kFloat32);
+  // Compared in the data's own units, where the reference points live.
+  auto points = model->point_scaling().to_user(torch::cat(parts)).to(torch::kFloat32);
   require(torch::isfinite(points).all().item<bool>(), "evaluation: generated points hold NaN/Inf (did sampling "
                                                       "diverge?)");
   return points;

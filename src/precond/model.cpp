@@ -42,6 +42,12 @@ torch::Tensor DenoiserImpl::forward(const torch::Tensor& x, const torch::Tensor&
   return k.c_skip * x + k.c_out * f.to(torch::kFloat32);
 }
 
+Json DenoiserImpl::description() const {
+  Json j{{"model", model_config_}, {"precond", precond_.to_json()}};
+  if (!point_scaling_.is_identity()) j["point_scaling"] = point_scaling_.to_json();
+  return j;
+}
+
 Denoiser build_model(const Json& root) {
   Json effective;
   auto network = build_network(root, &effective);
@@ -55,7 +61,7 @@ void save_model(const std::filesystem::path& path, Denoiser& model,
   for (const auto& item : model->named_buffers()) tensors.emplace_back(item.key(), item.value());
   std::map<std::string, std::string> metadata = extra_metadata;
   metadata["format"] = "pt";
-  metadata["onestep"] = Json{{"model", model->model_config()}, {"precond", model->precond().to_json()}}.dump();
+  metadata["onestep"] = model->description().dump();
   save_safetensors(path, tensors, metadata);
 }
 
@@ -83,6 +89,8 @@ Denoiser load_model(const std::filesystem::path& requested_path, const std::stri
   } catch (const Error& e) {
     fail(where, ": ", e.what());
   }
+  if (root.contains("point_scaling"))
+    model->set_point_scaling(PointScaling::from_json(root["point_scaling"], where));
 
   // A training checkpoint (trainer metadata "onestep_train") holds the raw weights ("model.*"), each EMA
   // ("ema.<name>.model.*"), optimizer moments and random states: pick one weight set, ignore the rest.
