@@ -1,8 +1,21 @@
 #!/usr/bin/env bash
-# The 2-D evidence of issue 4 on the CPU (about 10 minutes on 2 cores): EDM diffusion on eight Gaussians, ECT tuned
-# from it (--init), iCT from scratch; then the sliced Wasserstein-2 distance (SWD) of 10k samples to 10k fresh
-# points, over 3 seeds, beside the data-vs-data floor and the diffusion model's 18-level Heun samples (35 NFE).
-# Finished runs are reused; delete runs/points-* to train again.
+# The 2-D evidence on the CPU: for every distribution, EDM diffusion (points-edm), ECT tuned from it
+# (points-ect --init) and iCT from scratch (points-ict); then the sliced Wasserstein-2 distance (SWD) of 10k samples
+# to the distribution's fixed held-out set of 10k points, over seeds, as a number and as a multiple of the data floor
+# (the SWD between the held-out set and a second fresh draw), and density images of the data and of every sampler.
+#
+# Distributions: eight-gaussians (standardized) and the hard suite at raw, unequal scales: thin-rings, thin-spiral,
+# skewed-checkerboard, mixed-widths. Each takes about 8 minutes on 2 idle cores with the presets' step counts.
+#
+# Environment:
+#   ONESTEP_POINTS_DISTS       distributions (default: all five)
+#   ONESTEP_POINTS_RUNS        where runs go (default runs); runs/points-<dist>/{edm,ect,ict}
+#   ONESTEP_POINTS_SEEDS       evaluation seeds (default 3)
+#   ONESTEP_POINTS_EDM_STEPS   override train.steps of points-edm (default: the preset's 4000)
+#   ONESTEP_POINTS_CT_STEPS    override train.steps of points-ect and points-ict (default: the presets' 8000); ECT's
+#                              stage_length is rescaled so that it still runs 8 stages
+#   ONESTEP_POINTS_SET         extra --set overrides for every training, e.g. "objective.huber_c=0.03"
+# Finished runs are reused; delete runs/points-<dist> to train again. The table goes to runs/points-suite.md.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -10,44 +23,82 @@ cd "$ROOT"
 BIN="${ONESTEP_BUILD_DIR:-$ROOT/build}/onestep"
 RUNS="${ONESTEP_POINTS_RUNS:-runs}"
 SEEDS="${ONESTEP_POINTS_SEEDS:-3}"
+DISTS="${ONESTEP_POINTS_DISTS:-eight-gaussians thin-rings thin-spiral skewed-checkerboard mixed-widths}"
+EDM_STEPS="${ONESTEP_POINTS_EDM_STEPS:-}"
+CT_STEPS="${ONESTEP_POINTS_CT_STEPS:-}"
+TABLE="$RUNS/points-suite.md"
 say() { echo; echo "== $*"; }
 
-train() {  # train PRESET [extra args...]
-  local preset="$1"
-  shift
-  local run="$RUNS/$preset"
+EXTRA=()
+for assignment in ${ONESTEP_POINTS_SET:-}; do EXTRA+=(--set "$assignment"); done
+
+train() {  # train DIST MODEL PRESET [extra args...]
+  local dist="$1" model="$2" preset="$3"
+  shift 3
+  local run="$RUNS/points-$dist/$model"
+  local steps=()
+  if [ "$model" = edm ] && [ -n "$EDM_STEPS" ]; then steps=(--set "train.steps=$EDM_STEPS"); fi
+  if [ "$model" != edm ] && [ -n "$CT_STEPS" ]; then
+    steps=(--set "train.steps=$CT_STEPS")
+    # 8 ECT stages whatever the length (the preset: 512000 images = 1000 steps of 512).
+    if [ "$model" = ect ]; then steps+=(--set "objective.stage_length=$((CT_STEPS * 512 / 8))"); fi
+  fi
   if [ -f "$run/model.safetensors" ]; then
     echo "already trained: $run/model.safetensors"
   elif [ -f "$run/config.toml" ]; then
     "$BIN" train --run "$run" --resume
   else
     local start=$SECONDS
-    "$BIN" train --config "$preset" --run "$run" "$@"
-    echo "$preset: trained in $((SECONDS - start)) s"
+    "$BIN" train --config "$preset" --set "data.dataset=$dist" "${steps[@]}" "${EXTRA[@]}" --run "$run" "$@"
+    echo "$dist $model: trained in $((SECONDS - start)) s"
   fi
 }
 
-say "EDM diffusion (the teacher ECT starts from)"
-train points-edm
-say "ECT, tuned from points-edm"
-train points-ect --init "$RUNS/points-edm/model.safetensors"
-say "iCT from scratch"
-train points-ict
+# evaluate DIST MODEL PRESET STEPS LABEL NFE: one table row from `onestep eval`'s summary line.
+evaluate() {
+  local dist="$1" model="$2" preset="$3" steps="$4" label="$5" nfe="$6"
+  local out line mean mult
+  out="$("$BIN" eval --config "$preset" --set "data.dataset=$dist" \
+    --ckpt "$RUNS/points-$dist/$model/model.safetensors" --metric swd --steps "$steps" --seeds "$SEEDS")"
+  echo "$out"
+  line="$(grep -- "-step SWD (n = " <<<"$out" | tail -1)"
+  mean="$(sed -E 's/.*: ([0-9.]+) \+- ([0-9.]+), best.*/\1 +- \2/' <<<"$line")"
+  mult="$(sed -E 's/.*, ([0-9.]+)x floor$/\1/' <<<"$line")"
+  echo "| $dist | $model | $label | $nfe | $mean | $mult |" >>"$TABLE"
+}
 
-say "points-edm: Heun, 18 levels (35 network evaluations)"
-"$BIN" eval --config points-edm --ckpt "$RUNS/points-edm/model.safetensors" --metric swd --steps 18 --seeds "$SEEDS"
-say "points-edm sampled in 1 step, D(80 z, 80): where ECT starts from"
-"$BIN" eval --config points-ect --ckpt "$RUNS/points-edm/model.safetensors" --metric swd --steps 1 --seeds 1
-for preset in points-ect points-ict; do
-  say "$preset: 1 and 2 steps"
-  "$BIN" eval --config "$preset" --ckpt "$RUNS/$preset/model.safetensors" --metric swd --steps 1,2 --seeds "$SEEDS"
-done
+mkdir -p "$RUNS"
+echo "| distribution | model | sampler | NFE | SWD (mean +- sd, $SEEDS seeds) | x floor |" >"$TABLE"
+echo "| --- | --- | --- | --- | --- | --- |" >>"$TABLE"
+for dist in $DISTS; do
+  dir="$RUNS/points-$dist"
+  say "$dist: EDM diffusion (the teacher ECT starts from)"
+  train "$dist" edm points-edm
+  say "$dist: ECT, tuned from the EDM model"
+  train "$dist" ect points-ect --init "$dir/edm/model.safetensors"
+  say "$dist: iCT from scratch"
+  train "$dist" ict points-ict
 
-say "samples (10k points each) as .npy and as density images"
-for ext in npy png; do
-  "$BIN" sample --ckpt "$RUNS/points-edm/model.safetensors" --sampler heun --steps 18 --n 10000 \
-    --out "$RUNS/points-edm/samples-heun18.$ext"
-  for preset in points-ect points-ict; do
-    "$BIN" sample --ckpt "$RUNS/$preset/model.safetensors" --steps 1 --n 10000 --out "$RUNS/$preset/samples-1step.$ext"
+  say "$dist: SWD to the held-out set"
+  floor="$("$BIN" eval --config points-edm --set "data.dataset=$dist" --ckpt "$dir/edm/model.safetensors" \
+    --metric swd --steps 18 --seeds 1 --write-ref "$dir/data.png" | sed -nE 's/^SWD floor .*: ([0-9.]+)$/\1/p')"
+  echo "| $dist | data | held-out vs fresh draw (floor) | - | $floor | 1.00 |" >>"$TABLE"
+  evaluate "$dist" edm points-edm 18 "Heun, 18 levels" 35
+  evaluate "$dist" edm points-ect 1 "1 step (ECT's start)" 1
+  for model in ect ict; do
+    evaluate "$dist" "$model" "points-$model" 1 "1 step" 1
+    evaluate "$dist" "$model" "points-$model" 2 "2 steps" 2
+  done
+
+  say "$dist: density images (10k samples each) in $dir"
+  "$BIN" sample --ckpt "$dir/edm/model.safetensors" --sampler heun --steps 18 --n 10000 --out "$dir/edm-heun18.png"
+  for model in ect ict; do
+    for steps in 1 2; do
+      "$BIN" sample --ckpt "$dir/$model/model.safetensors" --steps "$steps" --n 10000 \
+        --out "$dir/$model-${steps}step.png"
+    done
   done
 done
+
+say "SWD to the held-out sets ($TABLE)"
+cat "$TABLE"

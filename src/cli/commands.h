@@ -1,6 +1,7 @@
 #pragma once
 // The `onestep` command line: one executable, one file per subcommand.
 #include "config/config.h"
+#include "data/point_scaling.h"
 
 #include <string>
 #include <vector>
@@ -26,6 +27,10 @@ Json load_config(const ConfigOptions& options);
 struct ExitCode {
   int code;
 };
+// A density image of 2-D points in the data's units: with a scaling (a model trained with data.normalize) drawn in
+// model units, the window +-3 sigma_data around the data mean, so a model's samples and its data line up; with the
+// identity the fixed window [-2.5, 2.5]^2.
+torch::Tensor points_density_image(const PointScaling& scaling, double sigma_data, const torch::Tensor& points);
 
 void register_train_command(CLI::App& app);
 void register_launch_command(CLI::App& app);

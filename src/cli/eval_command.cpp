@@ -1,6 +1,7 @@
 #include "cli/commands.h"
 #include "core/error.h"
 #include "data/dataset.h"
+#include "io/image_io.h"
 #include "io/npy.h"
 #include "metrics/detector.h"
 #include "metrics/evaluation.h"
@@ -15,6 +16,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <filesystem>
 #include <cstdio>
 #include <iostream>
 #include <memory>
@@ -23,9 +25,11 @@ namespace onestep::cli {
 
 namespace {
 
+namespace fs = std::filesystem;
+
 struct EvalOptions {
   ConfigOptions config;
-  std::string ckpt, weights, images, ref, metric, detector, device = "auto", real;
+  std::string ckpt, weights, images, ref, metric, detector, device = "auto", real, write_ref;
   std::vector<int64_t> steps;
   int64_t n = 0, batch = 0, seeds = 1;
   bool pr = false;
@@ -88,15 +92,18 @@ std::string stage_label(int64_t steps, const std::string& metric, int64_t seed) 
   return std::to_string(steps) + "-step " + metric + " seed " + std::to_string(seed);
 }
 
-void print_summary(int64_t steps, const std::string& label, int64_t n, const std::vector<double>& values) {
+void print_summary(int64_t steps, const std::string& label, int64_t n, const std::vector<double>& values,
+                   double floor = 0.0) {
   double mean = 0.0, var = 0.0;
   for (double v : values) mean += v;
   mean /= static_cast<double>(values.size());
   for (double v : values) var += (v - mean) * (v - mean);
   const double sd = values.size() > 1 ? std::sqrt(var / static_cast<double>(values.size() - 1)) : 0.0;
-  std::printf("%lld-step %s (n = %lld, %zu seeds): %.4f +- %.4f, best %.4f\n", static_cast<long long>(steps),
+  std::printf("%lld-step %s (n = %lld, %zu seeds): %.4f +- %.4f, best %.4f", static_cast<long long>(steps),
               label.c_str(), static_cast<long long>(n), values.size(), mean, sd,
               *std::min_element(values.begin(), values.end()));
+  if (floor > 0) std::printf(", %.2fx floor", mean / floor);
+  std::printf("\n");
 }
 
 // 2-D point models: sliced Wasserstein-2 distance to fresh draws of the toy distribution (or to --ref POINTS.npy),
@@ -104,9 +111,28 @@ void print_summary(int64_t steps, const std::string& label, int64_t n, const std
 void run_points_eval(const EvalOptions& o, const Json& root, const EvalConfig& config) {
   require(!o.pr, "--pr is for image metrics, not swd");
   const auto reference = reference_points(config, root);
-  if (config.ref.empty())
+  double floor = 0.0;
+  if (config.ref.empty()) {
+    floor = points_distance(reference, reference_points(config, root, 1));
     std::printf("SWD floor (two fresh draws of %lld points): %.4f\n", static_cast<long long>(reference.size(0)),
-                points_distance(reference, reference_points(config, root, 1)));
+                floor);
+  }
+  Denoiser model{nullptr};
+  if (!o.ckpt.empty()) model = load_model(o.ckpt, o.weights);
+  if (!o.write_ref.empty()) {
+    const fs::path out = o.write_ref;
+    if (out.extension() == ".png") {
+      // In the model's window when there is one, so that the data's image lines up with the samples'.
+      const PointScaling scaling = model ? model->point_scaling() : PointScaling{};
+      const double sigma_data = model ? model->precond().sigma_data : 0.5;
+      write_png(out, points_density_image(scaling, sigma_data, reference));
+    } else {
+      require(out.extension() == ".npy", "eval: --write-ref must end in .npy or .png, got '", o.write_ref, "'");
+      write_npy(out, reference.contiguous());
+    }
+    std::printf("wrote the %lld reference points to %s\n", static_cast<long long>(reference.size(0)),
+                o.write_ref.c_str());
+  }
   if (!o.images.empty()) {
     auto points = read_npy(o.images);
     require(points.dim() == 2 && points.size(1) == reference.size(1), "eval: ", o.images, " holds ",
@@ -117,7 +143,6 @@ void run_points_eval(const EvalOptions& o, const Json& root, const EvalConfig& c
                 points_distance(points.to(torch::kFloat32), reference));
     return;
   }
-  auto model = load_model(o.ckpt, o.weights);
   model->to(pick_device(o.device));
   for (const auto steps : config.steps) {
     const auto sampler = sampler_for_steps(root, steps, config.sigma_mid);
@@ -131,7 +156,7 @@ void run_points_eval(const EvalOptions& o, const Json& root, const EvalConfig& c
                   static_cast<long long>(config.seed + s), values.back());
       std::fflush(stdout);
     }
-    print_summary(steps, "SWD", config.n, values);
+    print_summary(steps, "SWD", config.n, values, floor);
   }
 }
 
@@ -146,6 +171,7 @@ void run_eval(const EvalOptions& o) {
   const auto config = EvalConfig::from_config(root);
   for (const auto steps : config.steps) (void)sampler_for_steps(root, steps, config.sigma_mid);  // fail early
   if (config.metric == "swd") return run_points_eval(o, root, config);
+  require(o.write_ref.empty(), "eval: --write-ref writes 2-D reference points (metric swd), not images");
   const auto device = pick_device(o.device);
   auto detector = load_detector(config.metric, config.detector, device);
   require(!config.ref.empty() || config.metric == "fd-fmnist",
@@ -230,6 +256,9 @@ void register_eval_command(CLI::App& app) {
                       "feature network: inception-2015-12-05.pt, a converted .safetensors, or the FMNIST classifier");
   command->add_option("--seeds", options->seeds, "repeat over this many seeds; prints mean +- std")
       ->check(CLI::PositiveNumber);
+  command->add_option("--write-ref", options->write_ref,
+                      "swd: also write the reference points as FILE.npy, or as a density image FILE.png (in the "
+                      "window of --ckpt's samples)");
   command->add_flag("--pr", options->pr, "also report improved precision and recall (k = 3)");
   command->add_option("--real", options->real, "real images for --pr (default: the [data] dataset)");
   command->add_option("--device", options->device, "auto | cpu | cuda");

@@ -52,6 +52,7 @@ void print_info(const std::string& source, Denoiser& model) {
   const auto& p = model->precond();
   out << "precond: sigma_data " << p.sigma_data << ", sigma_min " << p.sigma_min << ", train scalings "
       << scalings_name(p.train_scalings) << ", sample scalings " << scalings_name(p.sample_scalings) << "\n";
+  if (!model->point_scaling().is_identity()) out << "points: " << model->point_scaling().describe() << "\n";
   std::cout << out.str();
 }
 

@@ -72,14 +72,14 @@ SamplerConfig sampler_config(const SampleOptions& o) {
   return c;
 }
 
-void write_output(const fs::path& out, const torch::Tensor& samples, bool is_image) {
+void write_output(const fs::path& out, const torch::Tensor& samples, bool is_image, Denoiser& model) {
   const std::string ext = out.extension().string();
   if (ext == ".npy") {
     write_npy(out, samples.to(torch::kFloat32).contiguous());
     return;
   }
   if (!is_image && ext == ".png" && samples.size(1) == 2) {
-    write_png(out, points_density_image(samples));
+    write_png(out, points_density_image(model->point_scaling(), model->precond().sigma_data, samples));
     return;
   }
   require(is_image, "sample: the model makes ", samples.size(1),
@@ -171,13 +171,19 @@ void run(const SampleOptions& o) {
     progress.update(end);
   }
   progress.finish();
-  torch::Tensor samples = torch::cat(parts);
+  // Points go back to the data's own units (the identity for images and unscaled models).
+  torch::Tensor samples = model->point_scaling().to_user(torch::cat(parts));
   require(torch::isfinite(samples).all().item<bool>(), "sample: the model produced NaN or inf samples");
-  write_output(o.out, samples, shape.size() == 3);
+  write_output(o.out, samples, shape.size() == 3, model);
   std::cout << "wrote " << n << " samples to " << o.out << "\n";
 }
 
 }  // namespace
+
+torch::Tensor points_density_image(const PointScaling& scaling, double sigma_data, const torch::Tensor& points) {
+  if (scaling.is_identity()) return onestep::points_density_image(points);
+  return onestep::points_density_image(scaling.to_model(points), 256, 3.0 * sigma_data);
+}
 
 void register_sample_command(CLI::App& app) {
   auto o = std::make_shared<SampleOptions>();

@@ -33,6 +33,9 @@ struct TrainOptions {
 // dropped (EDM's augmentation mapping).
 void load_init_weights(Denoiser& model, const std::string& path) {
   Denoiser source = load_model(path);  // a training checkpoint gives its first EMA
+  require(source->point_scaling().same_as(model->point_scaling()), "--init ", path, ": trained on points scaled as ",
+          source->point_scaling().describe(), ", this run's data gives ", model->point_scaling().describe(),
+          " (train both on the same data with the same data.normalize)");
   const std::vector<std::string> dropped = copy_init_weights(model, source, path);
   if (dropped.empty()) return;
   std::string list;
@@ -81,14 +84,23 @@ void run_train(const TrainOptions& options) {
 
   require(!data_config.labels || model->label_dim() > 0, "data.labels = true but model.label_dim = 0 (an "
           "unconditional model would ignore the labels): set model.label_dim to the number of classes");
+  Dataset loaded = load_dataset(data_config);
+  require(loaded.is_image() == (model->sample_shape().size() == 3), "the data (",
+          loaded.is_image() ? "images" : "points", ") does not fit the model's sample shape");
+  if (!loaded.is_image()) {
+    // Points train in the model's units (spread sigma_data); the map travels with every checkpoint.
+    model->set_point_scaling(
+        PointScaling::fit(loaded.samples, model->precond().sigma_data, data_config.normalize));
+    loaded.samples = model->point_scaling().to_model(loaded.samples).contiguous();
+    std::fprintf(stderr, "points scaled for training (data.normalize = %s): %s\n", data_config.normalize.c_str(),
+                 model->point_scaling().describe().c_str());
+  }
   if (!options.init.empty()) load_init_weights(model, options.init);
-  auto data = std::make_shared<const Dataset>(load_dataset(data_config));
+  auto data = std::make_shared<const Dataset>(std::move(loaded));
   // Labels taken from folder names: the names travel with the run, so that label k keeps its meaning.
   if (data_config.labels && !data->class_names.empty()) effective["data"]["class_names"] = data->class_names;
   require(!data->labels.defined() || data->num_classes <= model->label_dim(), "the data has ", data->num_classes,
           " classes but model.label_dim = ", model->label_dim());
-  require(data->is_image() == (model->sample_shape().size() == 3), "the data (",
-          data->is_image() ? "images" : "points", ") does not fit the model's sample shape");
 
   // Data parallel when launched so (torchrun, srun, onestep launch): see docs/distributed.md.
   const LaunchEnv launch = launch_env_from_environment();

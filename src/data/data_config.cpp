@@ -10,7 +10,8 @@ DataConfig DataConfig::from_config(const Json& root) {
   SectionReader r(root, "data");
   c.dataset = r.get_string("dataset", c.dataset,
                            {"fashion-mnist", "mnist", "idx", "cifar10", "folder", "zip", "points", "eight-gaussians",
-                            "two-moons", "checkerboard", "swiss-roll"});
+                            "two-moons", "checkerboard", "swiss-roll", "thin-rings", "thin-spiral",
+                            "skewed-checkerboard", "mixed-widths"});
   c.path = r.get_string("path", c.path);
   c.split = r.get_string("split", c.split, {"train", "test"});
   c.resolution = r.get_int("resolution", c.resolution);
@@ -21,6 +22,7 @@ DataConfig DataConfig::from_config(const Json& root) {
   c.num_points = r.get_int("num_points", c.num_points);
   c.seed = r.get_int("seed", c.seed);
   c.class_names = r.get_strings("class_names", c.class_names);
+  c.normalize = r.get_string("normalize", c.normalize, {"isotropic", "per-dimension", "none"});
   r.finish();
   require(c.resolution >= 0, "data.resolution must be >= 0 (0 = native), got ", c.resolution);
   require(c.subset >= 0, "data.subset must be >= 0 (0 = all), got ", c.subset);
@@ -31,13 +33,14 @@ DataConfig DataConfig::from_config(const Json& root) {
 
 bool DataConfig::is_toy_distribution() const {
   return dataset == "eight-gaussians" || dataset == "two-moons" || dataset == "checkerboard" ||
-         dataset == "swiss-roll";
+         dataset == "swiss-roll" || dataset == "thin-rings" || dataset == "thin-spiral" ||
+         dataset == "skewed-checkerboard" || dataset == "mixed-widths";
 }
 
 Json DataConfig::to_json() const {
   Json out{{"dataset", dataset}, {"path", path},         {"split", split},   {"resolution", resolution},
            {"resize", resize},   {"flip", flip},         {"labels", labels}, {"subset", subset},
-           {"num_points", num_points}, {"seed", seed}};
+           {"num_points", num_points}, {"seed", seed}, {"normalize", normalize}};
   if (!class_names.empty()) out["class_names"] = class_names;
   return out;
 }

@@ -13,7 +13,9 @@
 namespace onestep {
 
 struct DataConfig {
-  // fashion-mnist | mnist | idx | cifar10 | folder | zip | points | eight-gaussians | two-moons | checkerboard | swiss-roll
+  // fashion-mnist | mnist | idx | cifar10 | folder | zip | points | eight-gaussians | two-moons | checkerboard |
+  // swiss-roll (these four standardized) | thin-rings | thin-spiral | skewed-checkerboard | mixed-widths (the hard
+  // suite, raw units)
   std::string dataset = "fashion-mnist";
   std::string path;          // file or directory; empty = the dataset's default location (Debian's package for FMNIST)
   std::string split = "train";  // train | test
@@ -27,6 +29,9 @@ struct DataConfig {
   // The classes the labels stand for, as the data named them (the subfolders of a folder dataset); written by
   // `train` into the run's config.toml and checked against the data when the run resumes. Empty: unnamed.
   std::vector<std::string> class_names;
+  // Points only: how training maps them to the model's units, where their spread matches sigma_data (see
+  // data/point_scaling.h): isotropic | per-dimension | none. Samples come back in the data's own units.
+  std::string normalize = "isotropic";
 
   static DataConfig from_config(const Json& root);  // reads [data], rejects unknown keys
   bool is_toy_distribution() const;  // a built-in 2-D distribution, so fresh draws exist

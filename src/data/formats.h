@@ -33,7 +33,8 @@ Dataset stack_images(const std::vector<std::pair<std::string, torch::Tensor>>& i
 // Labels from EDM's dataset.json text: maps file names to labels; null labels -> empty map.
 std::map<std::string, int64_t> parse_dataset_json(const std::string& text, const std::string& source_name);
 
-// 2-D toy distributions (eight-gaussians, two-moons, checkerboard, swiss-roll): float32 [n, 2], deterministic in seed.
+// 2-D toy distributions, float32 [n, 2], deterministic in seed: eight-gaussians, two-moons, checkerboard, swiss-roll
+// (standardized), and the hard suite at raw scales: thin-rings, thin-spiral, skewed-checkerboard, mixed-widths.
 torch::Tensor make_toy_points(const std::string& name, int64_t n, uint64_t seed);
 // User points: .npy float32/float64 [N, 2] or CSV with 2 numeric columns (an optional header line).
 torch::Tensor read_points_file(const std::filesystem::path& path);

@@ -54,7 +54,51 @@ torch::Tensor make_toy_points(const std::string& name, int64_t n, uint64_t seed)
     torch::Tensor t = 1.5 * pi * (1 + 2 * u);
     return standardize(torch::stack({t * t.cos(), t * t.sin()}, 1) + 0.25 * noise);
   }
-  fail("unknown toy distribution '", name, "' (eight-gaussians, two-moons, checkerboard, swiss-roll)");
+  // The hard suite (issue 13): thin or curved structure at raw, unequal scales, as users' data comes. Not
+  // standardized here: training maps them to sigma_data (data.normalize), samples return in these units.
+  if (name == "thin-rings") {
+    // Two concentric rings of radius 1.2 and 3.2 around (1, -0.5), radial std 0.05, half of the points each.
+    torch::Tensor radius = torch::where(u < 0.5, torch::full_like(u, 1.2), torch::full_like(u, 3.2));
+    torch::Tensor angle = torch::rand({n}, gen, f64) * (2 * pi);
+    torch::Tensor r = radius + 0.05 * noise.select(1, 0);
+    torch::Tensor xy = torch::stack({1.0 + r * angle.cos(), -0.5 + r * angle.sin()}, 1);
+    return xy.to(torch::kFloat32).contiguous();
+  }
+  if (name == "thin-spiral") {
+    // One arm r = 0.4 theta, theta in [pi/2, 4 pi], squashed to half height; isotropic std 0.04 across it.
+    torch::Tensor theta = pi / 2 + 3.5 * pi * u;
+    torch::Tensor r = 0.4 * theta;
+    torch::Tensor xy = torch::stack({r * theta.cos(), 0.5 * r * theta.sin()}, 1) + 0.04 * noise;
+    return xy.to(torch::kFloat32).contiguous();
+  }
+  if (name == "skewed-checkerboard") {
+    // The 8 filled cells (i + j even) of a 4 x 4 board of cells 2 wide and 0.5 high, far from the origin:
+    // x in [10, 18], y in [-1, 1].
+    torch::Tensor cell = torch::randint(0, 8, {n}, gen, torch::TensorOptions().dtype(torch::kInt64));
+    torch::Tensor row = cell.div(2, "floor");
+    torch::Tensor col = cell.remainder(2) * 2 + row.remainder(2);
+    torch::Tensor offset = torch::rand({n, 2}, gen, f64);
+    torch::Tensor cx = (col.to(torch::kFloat64) + offset.select(1, 0)) * 2.0 + 10.0;
+    torch::Tensor cy = (row.to(torch::kFloat64) + offset.select(1, 1)) * 0.5 - 1.0;
+    return torch::stack({cx, cy}, 1).to(torch::kFloat32).contiguous();
+  }
+  if (name == "mixed-widths") {
+    // Widths 100x apart: 40% a wide Gaussian (std 2) at the origin, 20% each a tight blob (std 0.03) at (4, 4)
+    // and at (-4, 3), 20% a needle (std 1 along 30 degrees, 0.02 across it) at (3, -4).
+    torch::Tensor wide = 2.0 * noise;
+    torch::Tensor blob_a = torch::tensor({4.0, 4.0}, f64) + 0.03 * noise;
+    torch::Tensor blob_b = torch::tensor({-4.0, 3.0}, f64) + 0.03 * noise;
+    const double c = std::cos(pi / 6), s = std::sin(pi / 6);
+    torch::Tensor along = noise.select(1, 0), across = 0.02 * noise.select(1, 1);
+    torch::Tensor needle = torch::stack({3.0 + c * along - s * across, -4.0 + s * along + c * across}, 1);
+    torch::Tensor which = u.unsqueeze(1);
+    torch::Tensor xy = torch::where(which < 0.4, wide,
+                                    torch::where(which < 0.6, blob_a, torch::where(which < 0.8, blob_b, needle)));
+    return xy.to(torch::kFloat32).contiguous();
+  }
+  fail("unknown toy distribution '", name,
+       "' (eight-gaussians, two-moons, checkerboard, swiss-roll; the hard suite: thin-rings, thin-spiral, "
+       "skewed-checkerboard, mixed-widths)");
 }
 
 torch::Tensor read_points_file(const std::filesystem::path& path) {

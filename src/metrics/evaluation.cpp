@@ -178,7 +178,8 @@ torch::Tensor generated_points(Denoiser& model, const SamplerConfig& sampler, in
     if (progress) progress->update(std::min(start + batch, n));
   }
   if (progress) progress->finish();
-  auto points = torch::cat(parts).to(torch::kFloat32);
+  // Compared in the data's own units, where the reference points live.
+  auto points = model->point_scaling().to_user(torch::cat(parts)).to(torch::kFloat32);
   require(torch::isfinite(points).all().item<bool>(), "evaluation: generated points hold NaN/Inf (did sampling "
                                                       "diverge?)");
   return points;

@@ -43,16 +43,17 @@ torch::Tensor DenoiserImpl::forward(const torch::Tensor& x, const torch::Tensor&
   return k.c_skip * x + k.c_out * f.to(torch::kFloat32);
 }
 
+Json DenoiserImpl::description() const {
+  Json j{{"model", model_config_}, {"precond", precond_.to_json()}};
+  if (!trained_with_.empty()) j["method"] = trained_with_;
+  if (!point_scaling_.is_identity()) j["point_scaling"] = point_scaling_.to_json();
+  return j;
+}
+
 Denoiser build_model(const Json& root) {
   Json effective;
   auto network = build_network(root, &effective);
   return Denoiser(PrecondConfig::from_config(root), network, effective);
-}
-
-Json model_metadata(const DenoiserImpl& model) {
-  Json j{{"model", model.model_config()}, {"precond", model.precond().to_json()}};
-  if (!model.trained_with().empty()) j["method"] = model.trained_with();
-  return j;
 }
 
 void save_model(const std::filesystem::path& path, Denoiser& model,
@@ -62,7 +63,7 @@ void save_model(const std::filesystem::path& path, Denoiser& model,
   for (const auto& item : model->named_buffers()) tensors.emplace_back(item.key(), item.value());
   std::map<std::string, std::string> metadata = extra_metadata;
   metadata["format"] = "pt";
-  metadata["onestep"] = model_metadata(*model).dump();
+  metadata["onestep"] = model->description().dump();
   save_safetensors(path, tensors, metadata);
 }
 
@@ -86,8 +87,8 @@ Denoiser load_model(const std::filesystem::path& requested_path, const std::stri
           ": 'onestep' metadata lacks the \"model\" configuration");
   if (!root.contains("precond")) root["precond"] = Json::object();
   Json config{{"model", root["model"]}, {"precond", root["precond"]}};
-
-  if (root.contains("method") && root["method"].is_string()) model->set_trained_with(root["method"].get<std::string>());
+  std::string trained_with;  // the objective, when the file records it
+  if (root.contains("method") && root["method"].is_string()) trained_with = root["method"].get<std::string>();
 
   // A training checkpoint (trainer metadata "onestep_train") holds the raw weights ("model.*"), each EMA
   // ("ema.<name>.model.*"), optimizer moments and random states: pick one weight set, ignore the rest.
@@ -95,9 +96,8 @@ Denoiser load_model(const std::filesystem::path& requested_path, const std::stri
   std::vector<std::string> ignored;
   if (auto train_meta = content.metadata.find("onestep_train"); train_meta != content.metadata.end()) {
     const Json state = Json::parse(train_meta->second, nullptr, false);
-    if (model->trained_with().empty() && state.is_object() && state.contains("objective") &&
-        state["objective"].is_string())
-      model->set_trained_with(state["objective"].get<std::string>());
+    if (trained_with.empty() && state.is_object() && state.contains("objective") && state["objective"].is_string())
+      trained_with = state["objective"].get<std::string>();
     std::vector<std::string> emas;
     if (state.is_object() && state.contains("emas") && state["emas"].is_array())
       for (const auto& name : state["emas"])
@@ -142,6 +142,9 @@ Denoiser load_model(const std::filesystem::path& requested_path, const std::stri
   } catch (const Error& e) {
     fail(where, ": ", e.what());
   }
+  model->set_trained_with(trained_with);
+  if (root.contains("point_scaling"))
+    model->set_point_scaling(PointScaling::from_json(root["point_scaling"], where));
 
   torch::NoGradGuard no_grad;
   std::set<std::string> expected;

@@ -2,6 +2,7 @@
 // A model = preconditioning (SPEC section 1) around a network; built from the [model] and [precond] sections,
 // saved/loaded as safetensors whose metadata holds the configuration. Owner: networks (issue 3).
 #include "config/config.h"
+#include "data/point_scaling.h"
 #include "networks/network.h"
 
 #include <torch/nn/module.h>
@@ -49,9 +50,15 @@ class DenoiserImpl : public torch::nn::Module {
   // (metadata "onestep" -> "method") so that the consistency sampler re-noises as that method's sampler does.
   const std::string& trained_with() const { return trained_with_; }
   void set_trained_with(std::string method) { trained_with_ = std::move(method); }
+  // Point models: the map from the user's coordinates to the model's (data.normalize); identity for images.
+  const PointScaling& point_scaling() const { return point_scaling_; }
+  void set_point_scaling(PointScaling scaling) { point_scaling_ = std::move(scaling); }
+  // What a file's "onestep" metadata holds: {"model", "precond"}, "method" when known, and "point_scaling" when not the identity.
+  Json description() const;
 
  private:
   PrecondConfig precond_;
+  PointScaling point_scaling_;
   std::shared_ptr<NetworkImpl> network_;
   Json model_config_;
   std::string trained_with_;
@@ -61,11 +68,10 @@ TORCH_MODULE(Denoiser);
 // Builds from the configuration root ([model] + [precond]); unknown keys are rejected.
 Denoiser build_model(const Json& root);
 
-// Weights as safetensors; metadata "onestep" = {"model": ..., "precond": ...} so a file loads without being
-// told its architecture. `weights` selects a weight set: in a training checkpoint "" (the first EMA), "raw" or an
-// EMA's name ("0.9999" or "ema.0.9999."); in other files a tensor-name prefix ("net." of converted EDM files).
-// The "onestep" metadata of a saved model: {"model": ..., "precond": ..., "method": ... (when known)}.
-Json model_metadata(const DenoiserImpl& model);
+// Weights as safetensors; metadata "onestep" = description() ({"model", "precond"[, "method"][, "point_scaling"]})
+// so a file loads without being told its architecture. `weights` selects a weight set: in a training checkpoint ""
+// (the first EMA), "raw" or an EMA's name ("0.9999" or "ema.0.9999."); in other files a tensor-name prefix ("net."
+// of converted EDM files).
 void save_model(const std::filesystem::path& path, Denoiser& model,
                 const std::map<std::string, std::string>& extra_metadata = {});
 Denoiser load_model(const std::filesystem::path& path, const std::string& weights = "");

@@ -29,6 +29,7 @@ double EmaRule::beta_for(int64_t batch, int64_t images_seen) const {
 Denoiser clone_model(Denoiser& model) {
   Denoiser copy = build_model(Json{{"model", model->model_config()}, {"precond", model->precond().to_json()}});
   copy->set_trained_with(model->trained_with());
+  copy->set_point_scaling(model->point_scaling());
   torch::NoGradGuard no_grad;
   auto source_params = model->named_parameters();
   auto target_params = copy->named_parameters();

@@ -356,6 +356,7 @@ void Trainer::write_samples() {
   if (target->label_dim() > 0)
     labels = torch::arange(train_.sample_count, torch::kInt64).remainder(target->label_dim()).to(device_);
   torch::Tensor x = run_sampler(target, *sample_, latents, generator, labels).cpu();
+  if (x.dim() == 2) x = target->point_scaling().to_user(x);  // points in the data's own units
   model_->train();
   fs::create_directories(run_.samples());
   char name[64];
@@ -399,7 +400,7 @@ fs::path Trainer::save_checkpoint() {
   std::map<std::string, std::string> metadata;
   metadata["format"] = "pt";
   // Exactly what save_model writes, so that load_model(path, "ema.<name>.") reads a training checkpoint.
-  metadata["onestep"] = model_metadata(*model_).dump();
+  metadata["onestep"] = model_->description().dump();
   metadata["onestep_train"] = state.dump();
   metadata["onestep_config"] = config_.dump();
 
@@ -438,6 +439,15 @@ void Trainer::load_checkpoint(const fs::path& checkpoint) {
   } catch (const Json::exception& e) {
     fail(where, ": 'onestep_train' metadata is not valid JSON (", e.what(), ")");
   }
+  // The run's points must still be scaled as when the checkpoint was written (data.normalize, the data file).
+  PointScaling stored;
+  if (auto description = content.metadata.find("onestep"); description != content.metadata.end()) {
+    const Json j = Json::parse(description->second, nullptr, false);
+    if (j.is_object() && j.contains("point_scaling")) stored = PointScaling::from_json(j["point_scaling"], where);
+  }
+  require(stored.same_as(model_->point_scaling()), where, ": written for points scaled as ", stored.describe(),
+          " but the run's data now gives ", model_->point_scaling().describe(),
+          " (the data or data.normalize changed)");
   try {
     torch::NoGradGuard no_grad;
     auto assign = [&](Denoiser& model, const std::string& prefix) {

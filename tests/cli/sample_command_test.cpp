@@ -134,5 +134,31 @@ TEST(SampleCommand, MessagesSayWhatIsWrong) {
   r = run_onestep("sample --ckpt " + model + " --sigma-max nan --out " + out);
   EXPECT_EQ(r.status, 1) << r.output;
   EXPECT_THAT(r.output, HasSubstr("sample.sigmas must be positive and finite, got nan"));
+}
+
+// A point model trained on scaled data (data.normalize) samples in the data's own units: the same weights with
+// the map model = (x - (100, -50)) * (0.5, 0.25) give user = model / (0.5, 0.25) + (100, -50).
+TEST(SampleCommand, PointsComeBackInTheDataUnits) {
+  fs::path dir = temp_dir();
+  onestep::Json root = {{"model", {{"arch", "mlp"}, {"in_dim", 2}, {"hidden", 16}, {"num_layers", 2}}}};
+  torch::manual_seed(5);
+  onestep::Denoiser model = onestep::build_model(root);
+  for (auto& p : model->parameters()) p.data().normal_(0, 0.3);
+  onestep::save_model(dir / "plain.safetensors", model);
+  onestep::PointScaling scaling;
+  scaling.mean = {100.0, -50.0};
+  scaling.scale = {0.5, 0.25};
+  model->set_point_scaling(scaling);
+  onestep::save_model(dir / "scaled.safetensors", model);
+  onestep::write_npy(dir / "z.npy", torch::randn({8, 2}));
+  for (const char* name : {"plain", "scaled"}) {
+    const std::string stem = (dir / name).string();
+    Result r = run_onestep("sample --ckpt " + stem + ".safetensors --latents " + (dir / "z.npy").string() +
+                           " --steps 2 --out " + stem + ".npy");
+    ASSERT_EQ(r.status, 0) << r.output;
+  }
+  const torch::Tensor plain = onestep::read_npy(dir / "plain.npy"), scaled = onestep::read_npy(dir / "scaled.npy");
+  const torch::Tensor expected = torch::stack({plain.select(1, 0) / 0.5 + 100, plain.select(1, 1) / 0.25 - 50}, 1);
+  EXPECT_TRUE(torch::allclose(scaled, expected, 1e-5, 1e-4)) << scaled << expected;
   fs::remove_all(dir);
 }

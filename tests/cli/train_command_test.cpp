@@ -4,6 +4,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "io/npy.h"
 #include "precond/model.h"
 #include "run_onestep.h"
 #include "test_device.h"
@@ -126,6 +127,7 @@ TEST(TrainCommand, PeriodicEvaluationGoesIntoTheMetricsLog) {
   ASSERT_EQ(r.status, 0) << r.output;
   EXPECT_THAT(r.output, HasSubstr("SWD floor (two fresh draws of 300 points)"));
   EXPECT_THAT(r.output, HasSubstr("4-step SWD (n = 300, 2 seeds)"));
+  EXPECT_THAT(r.output, ::testing::ContainsRegex("4-step SWD .*x floor"));
   // A wrong step count for the sampler fails before any sampling.
   r = run("eval --config " + config + " --ckpt " + model + " --metric swd --steps 1");
   EXPECT_EQ(r.status, 1);
@@ -212,4 +214,61 @@ TEST(TrainCommand, LabelsWithoutLabelDimAndNonFiniteFloatsAreNamed) {
   EXPECT_EQ(r.status, 1) << r.output;
   EXPECT_THAT(r.output, HasSubstr("train.lr must be finite, got inf"));
   EXPECT_FALSE(fs::exists(dir));
+}
+
+// Points given as the user has them (far from the origin, spread about 3): training scales them to sigma_data,
+// the model file holds the map, and samples and SWD come back in the user's units.
+TEST(TrainCommand, RawPointsAreScaledAndSamplesReturnInTheirUnits) {
+  TempDir tmp;
+  const auto config = write_config(tmp.path);
+  // The corners (98 | 102, 46 | 54), 50 times each: mean (100, 50), population variances (4, 16), mean 10,
+  // so the isotropic scale is 0.5 / sqrt(10) = 0.158113883008419.
+  const torch::Tensor corners = torch::tensor({98.0f, 46.0f, 102.0f, 46.0f, 98.0f, 54.0f, 102.0f, 54.0f});
+  const auto data = (tmp.path / "raw.npy").string();
+  onestep::write_npy(data, corners.reshape({4, 2}).repeat({50, 1}));
+  const auto run_dir = tmp.path / "run";
+  const std::string points = " --set data.dataset=points --set data.path=" + data;
+  Result r = run("train --config " + config + points + " --run " + run_dir.string());
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("points scaled for training (data.normalize = isotropic)"));
+  const auto model_file = (run_dir / "model.safetensors").string();
+  const auto model = onestep::load_model(model_file);
+  ASSERT_EQ(model->point_scaling().mean.size(), 2u);
+  EXPECT_NEAR(model->point_scaling().mean[0], 100.0, 1e-9);
+  EXPECT_NEAR(model->point_scaling().mean[1], 50.0, 1e-9);
+  EXPECT_NEAR(model->point_scaling().scale[0], 0.158113883008419, 1e-9);
+  EXPECT_NEAR(model->point_scaling().scale[1], 0.158113883008419, 1e-9);
+  // Barely trained, D is close to c_skip x, so samples sit around the model's origin: the data mean in user units
+  // (without the map back they would sit at (0, 0)).
+  r = run("sample --ckpt " + model_file + " --sampler euler --steps 4 --n 400 --out " +
+          (tmp.path / "s.npy").string());
+  ASSERT_EQ(r.status, 0) << r.output;
+  const torch::Tensor samples = onestep::read_npy(tmp.path / "s.npy");
+  EXPECT_NEAR(samples.select(1, 0).mean().item<float>(), 100.0f, 1.0f);
+  EXPECT_NEAR(samples.select(1, 1).mean().item<float>(), 50.0f, 1.0f);
+  r = run("eval --config " + config + points + " --ckpt " + model_file + " --metric swd --steps 4 --n 400 --ref " +
+          data);
+  ASSERT_EQ(r.status, 0) << r.output;
+  const std::string key = "4-step SWD (n = 400, 1 seeds): ";
+  const auto at = r.output.find(key);
+  ASSERT_NE(at, std::string::npos) << r.output;
+  EXPECT_LT(std::stod(r.output.substr(at + key.size())), 10.0) << r.output;  // about 110 in the wrong units
+  // The reference set can be written out, as points and as a density image in the model's window.
+  r = run("eval --config " + config + points + " --ckpt " + model_file + " --metric swd --steps 4 --n 400 --ref " +
+          data + " --write-ref " + (tmp.path / "ref.npy").string());
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_TRUE(onestep::read_npy(tmp.path / "ref.npy").equal(onestep::read_npy(data)));
+  r = run("eval --config " + config + points + " --ckpt " + model_file + " --metric swd --steps 4 --n 400 --ref " +
+          data + " --write-ref " + (tmp.path / "ref.png").string());
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_TRUE(fs::exists(tmp.path / "ref.png"));
+  EXPECT_THAT(run("info --ckpt " + model_file).output, HasSubstr("points: model = (x - (100, 50))"));
+  // Resuming checks that the data still gives the same map; --init that the teacher saw the same map.
+  r = run("train --resume --steps 4 --run " + run_dir.string());
+  EXPECT_EQ(r.status, 0) << r.output;
+  r = run("train --config " + config + points + " --set data.normalize=none --init " + model_file + " --run " +
+          (tmp.path / "other").string());
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("--init"));
+  EXPECT_THAT(r.output, HasSubstr("scaled as"));
 }

@@ -11,6 +11,8 @@
 
 #include "error_message.h"
 
+#include <numbers>
+
 using onestep::DataConfig;
 using onestep::Dataset;
 using onestep::Error;
@@ -141,6 +143,54 @@ TEST(Points, ToyDistributionsDeterministicAndStandardized) {
   torch::Tensor odd = (cell.select(1, 0) + cell.select(1, 1)).remainder(2).to(torch::kFloat32);
   EXPECT_LT(odd.mean().item<float>(), 0.03);
   EXPECT_THROW(onestep::make_toy_points("spiral", 10, 0), Error);
+}
+
+// The hard suite of issue 13: raw coordinates (not standardized), each shape checked against its definition.
+TEST(Points, HardSuiteHasItsShapesAtRawScales) {
+  for (const char* name : {"thin-rings", "thin-spiral", "skewed-checkerboard", "mixed-widths"}) {
+    torch::Tensor a = onestep::make_toy_points(name, 20000, 1);
+    ASSERT_EQ(a.sizes(), (std::vector<int64_t>{20000, 2})) << name;
+    EXPECT_TRUE(a.equal(onestep::make_toy_points(name, 20000, 1))) << name;
+    EXPECT_FALSE(a.equal(onestep::make_toy_points(name, 20000, 2))) << name;
+  }
+  // Rings: distance to (1, -0.5) within 5 std (0.25) of radius 1.2 or 3.2, half of the points on each.
+  torch::Tensor rings = onestep::make_toy_points("thin-rings", 20000, 0).to(torch::kFloat64);
+  torch::Tensor r = (rings - torch::tensor({1.0, -0.5}, torch::kFloat64)).norm(2, 1);
+  torch::Tensor inner = (r - 1.2).abs() < 0.25, outer = (r - 3.2).abs() < 0.25;
+  EXPECT_TRUE((inner | outer).all().item<bool>());
+  EXPECT_NEAR(inner.to(torch::kFloat64).mean().item<double>(), 0.5, 0.02);
+  // Spiral: unsquash y, then |r - 0.4 theta| is small for the theta of the arm nearest in angle.
+  torch::Tensor sp = onestep::make_toy_points("thin-spiral", 20000, 0).to(torch::kFloat64);
+  torch::Tensor x = sp.select(1, 0), y = sp.select(1, 1) * 2;
+  torch::Tensor radius = (x.square() + y.square()).sqrt();
+  const double pi = std::numbers::pi;
+  EXPECT_LT(radius.max().item<double>(), 0.4 * 4.5 * pi);
+  EXPECT_GT(radius.max().item<double>(), 0.4 * 3.5 * pi);
+  // Thin: every point within 0.45 (noise 0.04, doubled in y by the unsquashing) of one of the arm's turns, which
+  // lie 0.4 * 2 pi = 2.5 apart.
+  torch::Tensor angle = torch::atan2(y, x).remainder(2 * pi);
+  torch::Tensor gap = torch::full_like(radius, 1e9);
+  for (int turn = 0; turn < 3; ++turn) gap = torch::minimum(gap, (radius - 0.4 * (angle + 2 * pi * turn)).abs());
+  EXPECT_LT(gap.gt(0.45).to(torch::kFloat64).mean().item<double>(), 0.001);
+  // Skewed checkerboard: x in [10, 18], y in [-1, 1]; cells 2 wide, 0.5 high; only cells with i + j even hold
+  // points (cell i = floor((x - 10) / 2), j = floor((y + 1) / 0.5)).
+  torch::Tensor cb = onestep::make_toy_points("skewed-checkerboard", 20000, 0).to(torch::kFloat64);
+  EXPECT_GE(cb.select(1, 0).min().item<double>(), 10.0);
+  EXPECT_LE(cb.select(1, 0).max().item<double>(), 18.0);
+  EXPECT_GE(cb.select(1, 1).min().item<double>(), -1.0);
+  EXPECT_LE(cb.select(1, 1).max().item<double>(), 1.0);
+  torch::Tensor ci = ((cb.select(1, 0) - 10) / 2).floor(), cj = ((cb.select(1, 1) + 1) / 0.5).floor();
+  EXPECT_TRUE((ci + cj).remainder(2).eq(0).all().item<bool>());
+  // Mixed widths: 20% within 0.15 (5 std) of (4, 4) and of (-4, 3), up to the wide component's few points there.
+  torch::Tensor mw = onestep::make_toy_points("mixed-widths", 20000, 0).to(torch::kFloat64);
+  const auto near = [&](double cx, double cy) {
+    const torch::Tensor close = (mw - torch::tensor({cx, cy}, torch::kFloat64)).norm(2, 1) < 0.15;
+    return close.to(torch::kFloat64).mean().item<double>();
+  };
+  EXPECT_NEAR(near(4, 4), 0.2, 0.015);
+  EXPECT_NEAR(near(-4, 3), 0.2, 0.015);
+  // The wide component: std 2, so the overall spread is far larger than the blobs'.
+  EXPECT_GT(mw.std(0).min().item<double>(), 2.0);
 }
 
 TEST(Points, UserFilesNpyAndCsv) {

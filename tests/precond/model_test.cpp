@@ -219,3 +219,31 @@ TEST(Model, ParameterBudgetRefusesALayerBeforeAllocatingIt) {
   // The budget ended with its scope.
   EXPECT_EQ(error_of([] { onestep::Linear(1, 1, false, onestep::InitSpec{}); }), "(no error)");
 }
+
+// A point model's scaling (data.normalize) travels in the "onestep" metadata; an identity writes nothing, so
+// files of image models and unscaled point models are unchanged.
+TEST(Model, PointScalingTravelsInTheMetadata) {
+  Json root{{"model", {{"arch", "mlp"}, {"in_dim", 2}, {"hidden", 8}, {"num_layers", 1}, {"noise_channels", 4}}}};
+  auto model = onestep::build_model(root);
+  const auto plain = temp_path("plain.safetensors");
+  onestep::save_model(plain, model);
+  EXPECT_EQ(onestep::load_safetensors(plain).metadata.at("onestep").find("point_scaling"), std::string::npos);
+  EXPECT_TRUE(onestep::load_model(plain)->point_scaling().is_identity());
+
+  onestep::PointScaling scaling;
+  scaling.mean = {100.0, -50.0};
+  scaling.scale = {0.125, 0.25};
+  model->set_point_scaling(scaling);
+  const auto scaled = temp_path("scaled.safetensors");
+  onestep::save_model(scaled, model);
+  const auto loaded = onestep::load_model(scaled);
+  EXPECT_EQ(loaded->point_scaling().mean, scaling.mean);
+  EXPECT_EQ(loaded->point_scaling().scale, scaling.scale);
+  // to_user of the model's origin is the data mean; of (1, 1) is mean + 1 / scale = (108, -46).
+  const auto user = loaded->point_scaling().to_user(torch::tensor({0.0f, 0.0f, 1.0f, 1.0f}).reshape({2, 2}));
+  EXPECT_FLOAT_EQ(user[0][0].item<float>(), 100.0f);
+  EXPECT_FLOAT_EQ(user[1][0].item<float>(), 108.0f);
+  EXPECT_FLOAT_EQ(user[1][1].item<float>(), -46.0f);
+  std::filesystem::remove(plain);
+  std::filesystem::remove(scaled);
+}
