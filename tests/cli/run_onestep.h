@@ -23,4 +23,7 @@ inline CommandResult run_onestep(const std::string& args) {
   return {WEXITSTATUS(status), output};
 }
 
+// `onestep ARGS`, the short name the CLI tests use.
+inline CommandResult run(const std::string& args) { return run_onestep(args); }
+
 }  // namespace onestep::testing
