@@ -1,5 +1,6 @@
 #pragma once
 // Runs the real `onestep` executable: exit codes and one-line errors are part of the interface.
+#include "build_paths.h"
 #include <sys/wait.h>
 
 #include <array>

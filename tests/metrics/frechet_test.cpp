@@ -3,6 +3,7 @@
 
 #include "core/error.h"
 #include "io/npy.h"
+#include "build_paths.h"
 
 #include <gtest/gtest.h>
 
