@@ -64,7 +64,10 @@ export CCACHE_BASEDIR="$ROOT"
 export CCACHE_SLOPPINESS="pch_defines,time_macros,include_file_mtime,include_file_ctime"
 CMAKE_ARGS=(-S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE="$BUILD_TYPE")
 if [ -n "$TORCH_PREFIX" ]; then CMAKE_ARGS+=(-DONESTEP_TORCH_PREFIX="$TORCH_PREFIX"); fi
-if [ ! -f "$BUILD_DIR/CMakeCache.txt" ]; then
+# Unity batches (see CMakeLists.txt) make a first build about twice as fast; ONESTEP_UNITY_BUILD=OFF for
+# edit-compile cycles on one file.
+if [ -n "${ONESTEP_UNITY_BUILD:-}" ]; then CMAKE_ARGS+=(-DONESTEP_UNITY_BUILD="$ONESTEP_UNITY_BUILD"); fi
+if [ ! -f "$BUILD_DIR/CMakeCache.txt" ] || [ -n "${ONESTEP_UNITY_BUILD:-}" ]; then
   log "configuring ($BUILD_TYPE) in $BUILD_DIR"
   cmake "${CMAKE_ARGS[@]}" >/dev/null
 fi

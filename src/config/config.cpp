@@ -1,6 +1,7 @@
 #include "config/config.h"
 
 #include "core/error.h"
+#include "build_paths.h"
 
 #include <toml++/toml.h>
 

@@ -3,6 +3,7 @@
 #include "core/error.h"
 #include "metrics/fmnist_classifier.h"
 #include "metrics/inception.h"
+#include "build_paths.h"
 
 #include <cstdlib>
 

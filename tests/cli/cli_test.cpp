@@ -10,7 +10,7 @@
 
 namespace {
 using Result = onestep::testing::CommandResult;
-Result run(const std::string& args) { return onestep::testing::run_onestep(args); }
+using onestep::testing::run;
 }  // namespace
 
 using ::testing::HasSubstr;

@@ -17,7 +17,7 @@ namespace {
 namespace fs = std::filesystem;
 
 using Result = onestep::testing::CommandResult;
-Result run(const std::string& args) { return onestep::testing::run_onestep(args); }
+using onestep::testing::run;
 
 using ::testing::HasSubstr;
 

@@ -1,5 +1,6 @@
 #pragma once
 // Runs the real `onestep` executable: exit codes and one-line errors are part of the interface.
+#include "build_paths.h"
 #include <sys/wait.h>
 
 #include <array>
@@ -22,5 +23,8 @@ inline CommandResult run_onestep(const std::string& args) {
   const int status = pclose(pipe);
   return {WEXITSTATUS(status), output};
 }
+
+// `onestep ARGS`, the short name the CLI tests use.
+inline CommandResult run(const std::string& args) { return run_onestep(args); }
 
 }  // namespace onestep::testing

@@ -22,7 +22,7 @@ using ::testing::HasSubstr;
 
 namespace {
 using Result = onestep::testing::CommandResult;
-Result run(const std::string& args) { return onestep::testing::run_onestep(args); }
+using onestep::testing::run;
 
 struct TempDir {
   fs::path path;

@@ -20,6 +20,7 @@
 
 #include "error_message.h"
 #include "test_device.h"
+#include "build_paths.h"
 
 using namespace onestep;
 using onestep::testing::error_of;

@@ -6,6 +6,7 @@
 #include "distributed/backends.h"
 #include "io/run_dir.h"
 #include "io/safetensors.h"
+#include "build_paths.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

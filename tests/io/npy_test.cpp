@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include "error_message.h"
+#include "build_paths.h"
 
 using onestep::Error;
 using onestep::testing::TempDir;

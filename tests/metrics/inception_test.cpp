@@ -3,6 +3,7 @@
 #include "core/error.h"
 #include "io/npy.h"
 #include "io/safetensors.h"
+#include "build_paths.h"
 
 #include <gtest/gtest.h>
 

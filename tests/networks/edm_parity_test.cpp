@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include "test_device.h"
+#include "build_paths.h"
 
 #include <string>
 
