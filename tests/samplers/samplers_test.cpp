@@ -9,7 +9,7 @@ using namespace onestep;
 using namespace onestep::testing;
 
 namespace {
-at::Generator gen(uint64_t seed) { return at::make_generator<at::CPUGeneratorImpl>(seed); }
+at::Generator cpu_generator(uint64_t seed) { return at::make_generator<at::CPUGeneratorImpl>(seed); }
 }  // namespace
 
 TEST(Samplers, HeunAndEulerMatchAnIndependentSolverAndConvergeToTheExactOdeSolution) {
@@ -23,7 +23,7 @@ TEST(Samplers, HeunAndEulerMatchAnIndependentSolverAndConvergeToTheExactOdeSolut
   SamplerConfig heun;
   heun.kind = "heun";
   heun.steps = 18;
-  auto g = gen(0);
+  auto g = cpu_generator(0);
   auto x = run_sampler(model, heun, z, g);
   EXPECT_EQ(net->num_calls, 35);  // 18 levels: 17 Heun steps (2 evaluations) + the last Euler step to 0
   EXPECT_NEAR(x[0][0].item<double>(), 0.8256460446122926, 1e-4);
@@ -45,7 +45,7 @@ TEST(Samplers, OneStepConsistencyCallsTheModelOnceAtSigmaMax) {
   auto net = std::make_shared<ZeroNetImpl>();
   Denoiser model(edm_precond(), net, points_model_config(2));
   SamplerConfig one;  // defaults: consistency, {80}
-  auto g = gen(0);
+  auto g = cpu_generator(0);
   const auto z = torch::randn({5, 2});
   const auto x = run_sampler(model, one, z, g);
   ASSERT_EQ(net->calls.size(), 1u);
@@ -59,7 +59,7 @@ TEST(Samplers, TwoStepInjectsNoiseWithStdSqrtSigmaSquaredMinusSigmaMinSquared) {
   Denoiser model(p, net, points_model_config(2));
   SamplerConfig two;
   two.sigmas = {80.0, 0.821};
-  auto g = gen(1);
+  auto g = cpu_generator(1);
   const auto z = torch::zeros({20000, 2});  // first step returns c_skip * 0 = 0
   run_sampler(model, two, z, g);
   ASSERT_EQ(net->calls.size(), 2u);
@@ -80,7 +80,7 @@ TEST(Samplers, TwoStepRenoisingFollowsTheTrainingMethodOrTheChosenRule) {
     SamplerConfig two;
     two.sigmas = {80.0, 0.821};
     two.renoise = renoise;
-    auto g = gen(1);
+    auto g = cpu_generator(1);
     run_sampler(model, two, torch::zeros({20000, 2}), g);  // first step returns c_skip * 0 = 0
     const double c_in = 1.0 / std::sqrt(0.821 * 0.821 + 0.25);
     return (net->last_input / c_in).std().item<double>();
@@ -104,7 +104,7 @@ TEST(Samplers, DeterministicForASeedAndRestoresTrainingMode) {
   SamplerConfig two;
   two.sigmas = {80.0, 0.821};
   const auto z = torch::randn({6, 3});
-  auto g1 = gen(7), g2 = gen(7), g3 = gen(8);
+  auto g1 = cpu_generator(7), g2 = cpu_generator(7), g3 = cpu_generator(8);
   const auto a = run_sampler(model, two, z, g1);
   EXPECT_TRUE(torch::equal(a, run_sampler(model, two, z, g2)));  // eval mode: no dropout randomness
   EXPECT_FALSE(torch::equal(a, run_sampler(model, two, z, g3)));
@@ -122,7 +122,7 @@ TEST(SamplerConfig, ArithmeticIsFloat64ByDefault) {
   Denoiser model(edm_precond(), net, points_model_config(2));
   SamplerConfig heun;
   heun.kind = "heun";
-  auto g = gen(0);
+  auto g = cpu_generator(0);
   const auto x = run_sampler(model, heun, torch::tensor({{1.0f, -2.0f}}), g);
   EXPECT_NEAR(x[0][0].item<double>(), 0.8256460446122926, 2e-6);
   EXPECT_NEAR(x[0][1].item<double>(), -0.7572278663908478, 2e-6);

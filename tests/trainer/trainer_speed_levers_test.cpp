@@ -49,7 +49,7 @@ std::shared_ptr<const onestep::Dataset> image_data() {
   return data;
 }
 
-fs::path temp_dir(const std::string& name) {
+fs::path levers_run_dir(const std::string& name) {
   auto dir = fs::temp_directory_path() / ("onestep-speed-levers-" + name + "-" + std::to_string(::getpid()));
   fs::remove_all(dir);
   return dir;
@@ -59,7 +59,7 @@ struct ImageRun {
   fs::path dir;
   std::unique_ptr<onestep::RunDir> run;
   std::unique_ptr<onestep::Trainer> trainer;
-  ImageRun(const std::string& name, const Json& root) : dir(temp_dir(name)) {
+  ImageRun(const std::string& name, const Json& root) : dir(levers_run_dir(name)) {
     run = std::make_unique<onestep::RunDir>(dir, onestep::RunMode::New);
     run->write_config(root);
     torch::manual_seed(0);
