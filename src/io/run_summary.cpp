@@ -93,13 +93,14 @@ RunSummary summarize_run(const fs::path& dir) {
       continue;
     }
     // wall_s counts from the start of each train/resume invocation, so time - wall_s is that start: another
-    // start (or, without time, a drop of wall_s) is another session.
+    // start (or, without time, a drop of wall_s) is another session. Consecutive lines of one session agree on
+    // their start to clock drift (microseconds); a resumed session starts at least a process start-up later.
     if (record.contains("wall_s") && record["wall_s"].is_number()) {
       const double wall = record["wall_s"].get<double>();
       const bool timed = record.contains("time") && record["time"].is_number();
       const double start = timed ? record["time"].get<double>() - wall : 0.0;
       const bool new_session =
-          previous_wall < 0 || wall < previous_wall || (timed && std::abs(start - previous_start) > 1.0);
+          previous_wall < 0 || wall < previous_wall || (timed && std::abs(start - previous_start) > 0.05);
       if (new_session) {
         s.wall_seconds += session_wall;
         ++s.sessions;
