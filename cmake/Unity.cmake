@@ -1,8 +1,9 @@
 # Unity batches: a target's .cpp files compiled ONESTEP_UNITY_BATCH at a time through generated files. Each cost
 # of a compile here is LibTorch's headers and the templates they instantiate, paid once per batch instead of once
 # per file (bench/RESULTS.md, "First build"). The generated files include their sources by a path relative to an
-# include directory of the target ("io/npy.cpp" through -I src), so they read the same in every clone and a fresh
-# clone at another path reuses the shared compiler cache; CMake's own UNITY_BUILD writes absolute paths.
+# include directory of the target ("io/npy.cpp" through -I src), so they do not depend on where the clone lives
+# (CMake's own UNITY_BUILD writes absolute paths). The precompiled header still does: GCC records absolute header
+# paths in it and ccache hashes its bytes, so ccache hits within one checkout, not across clones at other paths.
 option(ONESTEP_UNITY_BUILD "Compile sources in batches of ONESTEP_UNITY_BATCH" ON)
 set(ONESTEP_UNITY_BATCH 8 CACHE STRING "Sources per unity batch")
 
