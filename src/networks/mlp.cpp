@@ -2,7 +2,6 @@
 
 #include "core/error.h"
 
-#include <charconv>
 #include <cmath>
 #include <set>
 #include <sstream>
@@ -46,14 +45,7 @@ std::string MlpConfig::describe() const {
 }
 
 void MlpConfig::check_against(const StoredShapes& stored) const {
-  std::set<int64_t> layer_indices;  // "layers.<i>.weight"
-  for (const auto& [name, shape] : stored) {
-    if (name.rfind("layers.", 0) != 0) continue;
-    const char* begin = name.data() + 7;
-    int64_t index = 0;
-    auto [end, error] = std::from_chars(begin, name.data() + name.size(), index);
-    if (error == std::errc() && end != begin && *end == '.') layer_indices.insert(index);
-  }
+  const std::set<int64_t> layer_indices = stored_name_numbers(stored, "layers.", '.');  // "layers.<i>.weight"
   require(static_cast<int64_t>(layer_indices.size()) == num_layers, "model.num_layers = ", num_layers,
           ", but the file stores ", layer_indices.size(), " hidden layers (layers.<i>.weight)");
   if (const auto* s = stored_shape(stored, "input.weight"); s && s->size() == 2) {

@@ -4,6 +4,8 @@
 #include "networks/mlp.h"
 #include "networks/song_unet.h"
 
+#include <charconv>
+
 namespace onestep {
 
 int64_t NetworkImpl::forward_macs() const { fail("this network does not count its multiply-accumulates"); }
@@ -36,6 +38,18 @@ std::string shape_text(const std::vector<int64_t>& shape) {
   std::string out = "[";
   for (size_t i = 0; i < shape.size(); ++i) out += (i ? ", " : "") + std::to_string(shape[i]);
   return out + "]";
+}
+
+std::set<int64_t> stored_name_numbers(const StoredShapes& stored, const std::string& prefix, char terminator) {
+  std::set<int64_t> numbers;
+  for (const auto& [name, shape] : stored) {
+    if (name.rfind(prefix, 0) != 0) continue;
+    const char* begin = name.data() + prefix.size();
+    int64_t number = 0;
+    auto [end, error] = std::from_chars(begin, name.data() + name.size(), number);
+    if (error == std::errc() && end != begin && *end == terminator) numbers.insert(number);
+  }
+  return numbers;
 }
 
 void check_network_against_stored(const Json& root, const StoredShapes& stored) {

@@ -8,6 +8,7 @@
 
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -38,5 +39,8 @@ void check_network_against_stored(const Json& root, const StoredShapes& stored);
 // The stored shape of `name`, or nullptr; and a shape as "[256, 2]" for messages.
 const std::vector<int64_t>* stored_shape(const StoredShapes& stored, const std::string& name);
 std::string shape_text(const std::vector<int64_t>& shape);
+// The numbers N of stored names "<prefix>N<terminator>...": the layer indices ("layers.", '.') of an MLP, the
+// encoder resolutions ("enc.", 'x') of a SongUNet.
+std::set<int64_t> stored_name_numbers(const StoredShapes& stored, const std::string& prefix, char terminator);
 
 }  // namespace onestep

@@ -3,7 +3,6 @@
 #include "core/error.h"
 
 #include <algorithm>
-#include <charconv>
 #include <cmath>
 #include <set>
 #include <sstream>
@@ -110,14 +109,7 @@ std::string SongUNetConfig::describe() const {
 
 void SongUNetConfig::check_against(const StoredShapes& stored) const {
   // Encoder names are "enc.<R>x<R>_<module>.": the resolutions give the levels, the largest one img_resolution.
-  std::set<int64_t> resolutions;
-  for (const auto& [name, shape] : stored) {
-    if (name.rfind("enc.", 0) != 0) continue;
-    const char* begin = name.data() + 4;
-    int64_t res = 0;
-    auto [end, error] = std::from_chars(begin, name.data() + name.size(), res);
-    if (error == std::errc() && end != begin && *end == 'x') resolutions.insert(res);
-  }
+  const std::set<int64_t> resolutions = stored_name_numbers(stored, "enc.", 'x');
   if (resolutions.empty()) return;  // not a SongUNet's tensors: the name-by-name check reports what is missing
   const int64_t top = *resolutions.rbegin();
   require(top == img_resolution, "model.img_resolution = ", img_resolution, ", but the file's encoder starts at ",

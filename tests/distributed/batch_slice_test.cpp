@@ -1,27 +1,14 @@
 // Data parallel: the rows of a global batch that each process takes, and per-sample draws sliced the same way.
 #include "core/error.h"
 #include "data/dataset.h"
+#include "data/indexed_images.h"
 
 #include <gtest/gtest.h>
 
 using onestep::Batch;
 using onestep::BatchLoader;
 using onestep::Dataset;
-
-namespace {
-
-// Images whose pixel values encode their index, with asymmetric content so flips are visible.
-std::shared_ptr<const Dataset> indexed_images(int64_t n) {
-  auto d = std::make_shared<Dataset>();
-  d->samples = torch::zeros({n, 1, 2, 2}, torch::kUInt8);
-  for (int64_t i = 0; i < n; ++i) d->samples[i][0][0][0] = static_cast<uint8_t>(i + 1);
-  d->labels = torch::arange(n, torch::kInt64);
-  d->num_classes = n;
-  d->name = "indexed";
-  return d;
-}
-
-}  // namespace
+using onestep::testing::indexed_images;
 
 TEST(BatchLoader, SlicesOfTheGlobalBatchConcatenateToIt) {
   // Data parallel: rank r of 2 takes rows [2r, 2r + 2) of every global batch of 4, flips included, and the
