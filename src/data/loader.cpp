@@ -6,6 +6,7 @@
 #include "core/error.h"
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <ATen/Parallel.h>
 #include "data/formats.h"
 
 #include <condition_variable>
@@ -14,7 +15,27 @@
 #include <mutex>
 #include <thread>
 
+#include <dlfcn.h>
+
 namespace onestep {
+
+namespace {
+
+// Batches are small, and a second OpenMP team (one forked from this thread) makes libgomp count more threads than
+// cores: it then throttles the spin-wait of every team, and the training thread's many short parallel regions pay
+// a futex sleep and wake each. Measured on 2 cores: 150-170 instead of 245-280 img/s for fmnist-ict-cpu, on fresh
+// runs only (a resume joins the first loader thread, and its team with it): bench/RESULTS.md "Resume speed".
+// ATen's own guard (c10::ParallelGuard) does not stop OpenMP's at::parallel_for, so the thread's OpenMP team size
+// is set to 1, after ATen's once-per-thread initialisation (in at::get_num_threads), which would set it back to
+// train.threads; looked up at run time because LibTorch may come with another OpenMP runtime, or none.
+void serial_openmp_in_this_thread() {
+  (void)at::get_num_threads();
+  using SetThreads = void (*)(int);
+  if (auto set_threads = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "omp_set_num_threads")))
+    set_threads(1);
+}
+
+}  // namespace
 
 struct BatchLoader::Impl {
   std::shared_ptr<const Dataset> data;
@@ -85,6 +106,7 @@ struct BatchLoader::Impl {
   }
 
   void run() {
+    serial_openmp_in_this_thread();
     try {
       while (true) {
         {
