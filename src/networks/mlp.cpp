@@ -19,6 +19,8 @@ MlpConfig MlpConfig::from_config(const Json& root) {
   c.label_dim = r.get_int("label_dim", c.label_dim);
   c.dropout = r.get_float("dropout", c.dropout);
   c.max_positions = r.get_float("max_positions", c.max_positions);
+  c.input_init = r.get_string("input_init", c.input_init, {"xavier_uniform", "kaiming_uniform"});
+  c.input_frequencies = r.get_int("input_frequencies", c.input_frequencies);
   r.finish();
   require(c.in_dim >= 1 && c.hidden >= 1 && c.num_layers >= 1,
           "config: model.in_dim, model.hidden and model.num_layers must be >= 1");
@@ -26,18 +28,23 @@ MlpConfig MlpConfig::from_config(const Json& root) {
   require(c.label_dim >= 0, "config: model.label_dim must be >= 0");
   require(c.dropout >= 0 && c.dropout < 1, "config: model.dropout must be in [0, 1), got ", c.dropout);
   require(c.max_positions > 0, "config: model.max_positions must be > 0");
+  require(c.input_frequencies >= 0 && c.input_frequencies <= 16,
+          "config: model.input_frequencies must be in [0, 16], got ", c.input_frequencies);
   return c;
 }
 
 Json MlpConfig::to_json() const {
   return Json{{"arch", "mlp"},         {"in_dim", in_dim},       {"hidden", hidden},
               {"num_layers", num_layers}, {"noise_channels", noise_channels}, {"label_dim", label_dim},
-              {"dropout", dropout},    {"max_positions", max_positions}};
+              {"dropout", dropout},    {"max_positions", max_positions}, {"input_init", input_init},
+              {"input_frequencies", input_frequencies}};
 }
 
 std::string MlpConfig::describe() const {
   std::ostringstream out;
-  out << "MLP: " << in_dim << " -> " << num_layers << " x " << hidden << " (SiLU) -> " << in_dim
+  out << "MLP: " << in_dim;
+  if (input_frequencies) out << " (+ sin/cos at " << input_frequencies << " frequencies: " << input_features() << ")";
+  out << " -> " << num_layers << " x " << hidden << " (SiLU) -> " << in_dim
       << ", positional noise embedding " << noise_channels << ", dropout " << dropout;
   if (label_dim) out << ", label_dim " << label_dim;
   out << "\n";
@@ -50,7 +57,9 @@ void MlpConfig::check_against(const StoredShapes& stored) const {
           ", but the file stores ", layer_indices.size(), " hidden layers (layers.<i>.weight)");
   if (const auto* s = stored_shape(stored, "input.weight"); s && s->size() == 2) {
     require((*s)[0] == hidden, "model.hidden = ", hidden, ", but the stored input.weight has shape ", shape_text(*s));
-    require((*s)[1] == in_dim, "model.in_dim = ", in_dim, ", but the stored input.weight has shape ", shape_text(*s));
+    require((*s)[1] == input_features(), "model.in_dim = ", in_dim, " with model.input_frequencies = ",
+            input_frequencies, " (", input_features(), " input features), but the stored input.weight has shape ",
+            shape_text(*s));
   }
   if (const auto* s = stored_shape(stored, "map_layer0.weight"); s && s->size() == 2)
     require((*s)[1] == noise_channels, "model.noise_channels = ", noise_channels,
@@ -63,6 +72,17 @@ void MlpConfig::check_against(const StoredShapes& stored) const {
             shape_text(*label));
 }
 
+torch::Tensor encode_input(const torch::Tensor& x, int64_t frequencies) {
+  if (frequencies == 0) return x;
+  std::vector<torch::Tensor> parts{x};
+  for (int64_t k = 0; k < frequencies; ++k) {
+    const torch::Tensor angle = x * std::ldexp(1.0, static_cast<int>(k));
+    parts.push_back(angle.sin());
+    parts.push_back(angle.cos());
+  }
+  return torch::cat(parts, 1);
+}
+
 MlpImpl::MlpImpl(const MlpConfig& config) : config_(config) {
   const InitSpec init{"xavier_uniform", 1.0, 0.0};
   map_noise = register_module("map_noise", PositionalEmbedding(config.noise_channels, config.max_positions, true));
@@ -70,7 +90,8 @@ MlpImpl::MlpImpl(const MlpConfig& config) : config_(config) {
     map_label = register_module("map_label", Linear(config.label_dim, config.noise_channels, true, init));
   map_layer0 = register_module("map_layer0", Linear(config.noise_channels, config.hidden, true, init));
   map_layer1 = register_module("map_layer1", Linear(config.hidden, config.hidden, true, init));
-  input = register_module("input", Linear(config.in_dim, config.hidden, true, init));
+  input = register_module("input", Linear(config.input_features(), config.hidden, true,
+                                          InitSpec{config.input_init, 1.0, 0.0}));
   layers = register_module("layers", torch::nn::ModuleList());
   for (int64_t i = 0; i < config.num_layers; ++i) layers->push_back(Linear(config.hidden, config.hidden, true, init));
   // Small output init, like SongUNet's output convolution: the model starts close to D(x) = c_skip x.
@@ -88,7 +109,7 @@ torch::Tensor MlpImpl::forward(const torch::Tensor& x, const torch::Tensor& nois
     emb = emb + map_label->forward(class_labels * std::sqrt(static_cast<double>(config_.label_dim)));
   }
   emb = map_layer1->forward(torch::silu(map_layer0->forward(emb)));
-  torch::Tensor h = input->forward(x);
+  torch::Tensor h = input->forward(encode_input(x, config_.input_frequencies));
   for (const auto& layer : *layers) {
     h = torch::silu(layer->as<LinearImpl>()->forward(h + emb));
     h = torch::dropout(h, config_.dropout, is_training());

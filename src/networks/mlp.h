@@ -19,6 +19,14 @@ struct MlpConfig {
   int64_t label_dim = 0;
   double dropout = 0.0;
   double max_positions = 10000.0;
+  // The input layer's initialisation. Xavier (EDM's default) gives a 2 -> 256 layer weights of std 0.09, so the
+  // point's features start ~8x smaller than the noise embedding they are added to and the network starts almost
+  // linear in x; "kaiming_uniform" (std 1 / sqrt(fan_in)) gives them unit scale (docs/points-suite.md).
+  std::string input_init = "xavier_uniform";
+  // Coordinates encoded as [x, sin(2^k x), cos(2^k x)], k = 0..input_frequencies-1 (NeRF's positional encoding),
+  // before the input layer: lets the MLP resolve thin structures of width ~2^-k (0 = the plain coordinates).
+  int64_t input_frequencies = 0;
+  int64_t input_features() const { return in_dim * (1 + 2 * input_frequencies); }
   static MlpConfig from_config(const Json& root);
   Json to_json() const;
   std::string describe() const;
@@ -26,6 +34,9 @@ struct MlpConfig {
   // contradict; see check_network_against_stored.
   void check_against(const StoredShapes& stored) const;
 };
+
+// [x, sin(2^k x), cos(2^k x) for k < frequencies] along dim 1 ([B, in_dim (1 + 2 frequencies)]); x itself when 0.
+torch::Tensor encode_input(const torch::Tensor& x, int64_t frequencies);
 
 class MlpImpl : public NetworkImpl {
  public:
