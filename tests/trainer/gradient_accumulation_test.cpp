@@ -11,8 +11,7 @@
 
 #include <fstream>
 
-namespace onestep {
-namespace {
+namespace onestep::gradient_accumulation_test {
 
 using onestep::testing::TempDir;
 
@@ -27,10 +26,10 @@ Json tiny_points_ict(int64_t batch_per_gpu) {
   return root;
 }
 
-struct Run {
+struct AccumulationRun {
   std::unique_ptr<RunDir> dir;
   std::unique_ptr<Trainer> trainer;
-  Run(const std::filesystem::path& path, const Json& root) {
+  AccumulationRun(const std::filesystem::path& path, const Json& root) {
     dir = std::make_unique<RunDir>(path, RunMode::Force);
     const TrainConfig train = TrainConfig::from_config(root);
     torch::manual_seed(static_cast<uint64_t>(train.seed));
@@ -77,10 +76,10 @@ std::vector<double> logged_losses(const std::filesystem::path& metrics) {
 
 TEST(GradientAccumulation, MicroBatchGradientsEqualTheWholeBatchGradient) {
   TempDir dir("accumulation_gradient");
-  Run whole(dir / "whole", tiny_points_ict(0));
+  AccumulationRun whole(dir / "whole", tiny_points_ict(0));
   // 64 rows as 8 x 8, and as 24 + 24 + 16 (a remainder).
-  Run eights(dir / "eights", tiny_points_ict(8));
-  Run uneven(dir / "uneven", tiny_points_ict(24));
+  AccumulationRun eights(dir / "eights", tiny_points_ict(8));
+  AccumulationRun uneven(dir / "uneven", tiny_points_ict(24));
   for (int batch = 0; batch < 2; ++batch) {  // the second batch shows that the random state after a step agrees
     const auto reference = whole.trainer->next_batch_gradients();
     const double rel_eights = max_relative_difference(eights.trainer->next_batch_gradients(), reference);
@@ -96,8 +95,8 @@ TEST(GradientAccumulation, MicroBatchGradientsEqualTheWholeBatchGradient) {
 
 TEST(GradientAccumulation, TwentyStepsGiveTheWeightsAndLossesOfTheWholeBatch) {
   TempDir dir("accumulation_steps");
-  Run whole(dir / "whole", tiny_points_ict(0));
-  Run micro(dir / "micro", tiny_points_ict(8));
+  AccumulationRun whole(dir / "whole", tiny_points_ict(0));
+  AccumulationRun micro(dir / "micro", tiny_points_ict(8));
   whole.trainer->train(20);
   micro.trainer->train(20);
   EXPECT_EQ(micro.trainer->images_seen(), 20 * 64);
@@ -118,8 +117,9 @@ TEST(GradientAccumulation, TwentyStepsGiveTheWeightsAndLossesOfTheWholeBatch) {
 
 TEST(GradientAccumulation, ACapAboveTheBatchRunsItWholeAndANegativeOneIsRefused) {
   TempDir dir("accumulation_cap");
-  Run whole(dir / "whole", tiny_points_ict(0));
-  Run capped(dir / "capped", tiny_points_ict(1000));  // clamped to the batch: one piece, bitwise the same step
+  AccumulationRun whole(dir / "whole", tiny_points_ict(0));
+  // Clamped to the batch: one piece, bitwise the same step.
+  AccumulationRun capped(dir / "capped", tiny_points_ict(1000));
   const auto a = whole.trainer->next_batch_gradients(), b = capped.trainer->next_batch_gradients();
   ASSERT_EQ(a.size(), b.size());
   for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::equal(a[i].second, b[i].second)) << a[i].first;
@@ -131,5 +131,4 @@ TEST(GradientAccumulation, ACapAboveTheBatchRunsItWholeAndANegativeOneIsRefused)
   }
 }
 
-}  // namespace
-}  // namespace onestep
+}  // namespace onestep::gradient_accumulation_test
