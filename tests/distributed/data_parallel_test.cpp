@@ -230,6 +230,13 @@ TEST(DataParallel, BadLaunchEnvironmentOrAMissingRankIsOneErrorLine) {
   EXPECT_THAT(read_text(dir / "no_addr.log"),
               HasSubstr("onestep: error: environment: WORLD_SIZE=2 but MASTER_ADDR is not set"));
 
+  // NCCL asked for where it cannot run (a build without it, or CPU tensors): one line, before any rendezvous.
+  auto nccl_args = train_args(dir / "run_nccl", 5);
+  nccl_args.insert(nccl_args.end(), {"--dist-backend", "nccl"});
+  const Child nccl = spawn(nccl_args, rank_env(0, 2, free_port()), dir / "nccl.log");
+  EXPECT_EQ(wait_for(nccl, std::chrono::seconds(30)), 1) << read_text(dir / "nccl.log");
+  EXPECT_THAT(read_text(dir / "nccl.log"), HasSubstr("onestep: error: --dist-backend nccl"));
+
   // Rank 1 never comes: the rendezvous gives up after the timeout instead of hanging.
   args[std::find(args.begin(), args.end(), "--dist-timeout") - args.begin() + 1] = "2";
   const Child alone = spawn(args, rank_env(0, 2, free_port()), dir / "alone.log");
