@@ -272,3 +272,28 @@ TEST(TrainCommand, RawPointsAreScaledAndSamplesReturnInTheirUnits) {
   EXPECT_THAT(r.output, HasSubstr("--init"));
   EXPECT_THAT(r.output, HasSubstr("scaled as"));
 }
+
+// train.cpu_wait = "sleep" re-executes the process once with OMP_WAIT_POLICY=passive and trains; a wait policy the
+// user set in the environment is kept as it is (core/cpu_wait.h).
+TEST(TrainCommand, CpuWaitSleepReexecutesOnceAndTrains) {
+  if (onestep::testing::test_device_name() != "cpu") GTEST_SKIP() << "CPU wait policy";
+  TempDir tmp;
+  const auto config = write_config(tmp.path);
+  const std::string sleep = " --set train.threads=2 --set train.cpu_wait=sleep --run ";
+  Result r = run("train --config " + config + sleep + (tmp.path / "run").string());
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_TRUE(fs::exists(tmp.path / "run" / "model.safetensors"));
+  size_t notes = 0;
+  for (size_t at = r.output.find("OMP_WAIT_POLICY=passive"); at != std::string::npos;
+       at = r.output.find("OMP_WAIT_POLICY=passive", at + 1))
+    ++notes;
+  EXPECT_EQ(notes, 1u) << r.output;
+  ::setenv("OMP_WAIT_POLICY", "active", 1);
+  r = run("train --config " + config + sleep + (tmp.path / "run2").string());
+  ::unsetenv("OMP_WAIT_POLICY");
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_THAT(r.output, ::testing::Not(HasSubstr("OMP_WAIT_POLICY=passive")));
+  r = run("train --config " + config + " --set train.cpu_wait=busy --run " + (tmp.path / "run3").string());
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("cpu_wait"));
+}
