@@ -4,6 +4,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "io/image_io.h"
 #include "io/npy.h"
 #include "precond/model.h"
 #include "run_onestep.h"
@@ -15,6 +16,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <string>
 
 namespace fs = std::filesystem;
@@ -296,4 +298,34 @@ TEST(TrainCommand, CpuWaitSleepReexecutesOnceAndTrains) {
   r = run("train --config " + config + " --set train.cpu_wait=busy --run " + (tmp.path / "run3").string());
   EXPECT_EQ(r.status, 1) << r.output;
   EXPECT_THAT(r.output, HasSubstr("cpu_wait"));
+}
+
+// Issue 12 item 9 through the CLI: labels from class folders are recorded in the run's config.toml, and a resume
+// whose folders name other classes is refused (label k would change meaning).
+TEST(TrainCommand, ResumeRefusesClassFoldersThatChangedNames) {
+  TempDir tmp;
+  const fs::path images = tmp.path / "images";
+  for (const char* name : {"cat/a.png", "cat/b.png", "dog/c.png", "dog/d.png"})
+    onestep::write_png(images / name, torch::full({1, 8, 8}, 40, torch::kUInt8));
+  const fs::path config = tmp.path / "folder.toml";
+  std::ofstream(config) << "[model]\narch = \"songunet\"\nimg_resolution = 8\nimg_channels = 1\nlabel_dim = 2\n"
+                           "model_channels = 8\nchannel_mult = [1]\nnum_blocks = 1\nattn_resolutions = []\n"
+                           "[precond]\ntrain_scalings = \"edm\"\nsample_scalings = \"edm\"\n"
+                           "[data]\ndataset = \"folder\"\npath = \"" + images.string() + "\"\nlabels = true\n"
+                           "[objective]\nmethod = \"edm\"\n"
+                           "[train]\nsteps = 1\nbatch = 2\nsample_every = -1\nlog_every = 1\ndevice = \"" +
+                               onestep::testing::test_device_name() + "\"\n[sample]\nkind = \"euler\"\nsteps = 2\n";
+  const fs::path run_dir = tmp.path / "run";
+  Result r = run("train --config " + config.string() + " --run " + run_dir.string());
+  ASSERT_EQ(r.status, 0) << r.output;
+  std::stringstream recorded;
+  recorded << std::ifstream(run_dir / "config.toml").rdbuf();
+  EXPECT_THAT(recorded.str(), HasSubstr("class_names = [ 'cat', 'dog' ]")) << recorded.str();
+  fs::rename(images / "dog", images / "fox");
+  r = run("train --resume --steps 2 --run " + run_dir.string());
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("data.class_names [cat, dog] differ from the classes"));
+  fs::rename(images / "fox", images / "dog");
+  r = run("train --resume --steps 2 --run " + run_dir.string());
+  EXPECT_EQ(r.status, 0) << r.output;
 }
