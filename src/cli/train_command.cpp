@@ -1,4 +1,5 @@
 #include "cli/commands.h"
+#include "core/cpu_wait.h"
 #include "core/error.h"
 #include "data/dataset.h"
 #include "distributed/communicator.h"
@@ -68,6 +69,8 @@ void run_train(const TrainOptions& options) {
   const DataConfig data_config = DataConfig::from_config(root);
   const SamplerConfig sample = SamplerConfig::from_config(root);
   const EvalConfig eval = EvalConfig::from_config(root);
+  if (resolve_device(train.device).is_cpu())
+    apply_cpu_wait_policy(train.cpu_wait, train.threads > 0 ? train.threads : torch::get_num_threads());
   if (train.threads > 0) torch::set_num_threads(static_cast<int>(train.threads));
   torch::manual_seed(static_cast<uint64_t>(train.seed));
   Denoiser model = build_model(root);

@@ -66,6 +66,7 @@ TrainConfig TrainConfig::from_config(const Json& root) {
   c.seed = r.get_int("seed", c.seed);
   c.device = r.get_string("device", c.device, {"auto", "cpu", "cuda"});
   c.threads = r.get_int("threads", c.threads);
+  c.cpu_wait = r.get_string("cpu_wait", c.cpu_wait, {"auto", "spin", "sleep"});
   r.finish();
 
   require(c.steps > 0, "train.steps must be > 0, got ", c.steps);
@@ -120,7 +121,8 @@ Json TrainConfig::to_json() const {
               {"max_nonfinite", max_nonfinite},
               {"seed", seed},
               {"device", device},
-              {"threads", threads}};
+              {"threads", threads},
+              {"cpu_wait", cpu_wait}};
 }
 
 }  // namespace onestep

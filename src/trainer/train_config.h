@@ -45,6 +45,8 @@ struct TrainConfig {
   int64_t seed = 0;
   std::string device = "auto";      // auto | cpu | cuda
   int64_t threads = 0;              // intra-op threads; 0 = LibTorch's default
+  std::string cpu_wait = "auto";    // auto | spin | sleep: how OpenMP threads wait on the CPU (core/cpu_wait.h);
+                                    // auto sleeps when other processes keep the cores busy at the start
 
   std::vector<EmaRule> ema_rules() const;
   // LR multiplier of warm-up before the step that starts at (step, images_seen).
