@@ -216,7 +216,10 @@ void run_eval(const EvalOptions& o) {
   if (!o.images.empty()) {
     const auto images = load_image_set(o.images, o.n);
     const SampleRange range = own_samples(communicator.get(), images.size(0), config.batch);
-    auto features = extract_features(*detector, images.slice(0, range.begin, range.end), config.batch);
+    // A rank may have no batch at all (fewer batches than ranks).
+    auto features = range.size() > 0
+                        ? extract_features(*detector, images.slice(0, range.begin, range.end), config.batch)
+                        : torch::empty({0, detector->dim()});
     if (communicator) {
       features = gather_rows_to_main(communicator.get(), features.cpu().to(torch::kFloat32), images.size(0),
                                      config.batch, "gather of the image features");

@@ -90,7 +90,7 @@ TEST(ShardedSampling, TwoProcessesWriteTheSamplesOfOne) {
   EXPECT_EQ(std::get<0>(at::_unique(points.select(1, 0))).size(0), 1000);
 }
 
-TEST(ShardedEvaluation, TwoProcessesGiveTheNumbersOfOne) {
+TEST(ShardedEvaluation, TwoProcessesGiveTheSwdOfOne) {
   if (!gloo_available()) GTEST_SKIP() << "this build has no gloo headers (libgloo-dev)";
   TempDir dir("sharded_eval");
   const auto model = tiny_points_model(dir);
@@ -121,50 +121,83 @@ TEST(ShardedEvaluation, TwoProcessesGiveTheNumbersOfOne) {
   EXPECT_THAT(read_text(dir / "two" / "rank1.log"), ::testing::Not(HasSubstr("SWD")));  // rank 0 alone reports
 }
 
-TEST(ShardedEvaluation, TwoProcessesGiveTheFrechetDistanceOfOne) {
-  if (!gloo_available()) GTEST_SKIP() << "this build has no gloo headers (libgloo-dev)";
-  TempDir dir("sharded_fd");
-  // A narrow Fashion-MNIST UNet after one step; its own 1-process samples make the reference statistics.
-  std::vector<std::string> train{ONESTEP_BINARY, "train", "--config", "fmnist-ict-cpu", "--run",
-                                 (dir / "run").string(), "--steps", "1"};
-  for (const char* s : {"model.model_channels=8", "train.batch=8", "train.threads=1", "train.sample_every=-1",
-                        "train.checkpoint_every=0", "data.subset=64"})
-    train.insert(train.end(), {"--set", s});
-  auto job = [&](const std::string& name, const std::vector<std::string>& args, int world) {
-    std::filesystem::create_directories(dir / name);
-    EXPECT_EQ(run_job(args, world, dir / name), std::vector<int>(static_cast<size_t>(world), 0))
-        << logs_of(dir / name, world);
-  };
-  job("train", train, 1);
-  const std::string model = (dir / "run" / "model.safetensors").string();
-  job("sample", {ONESTEP_BINARY, "sample", "--ckpt", model, "--n", "200", "--out", (dir / "s.npz").string()}, 1);
-  job("stats", {ONESTEP_BINARY, "eval", "stats", "--images", (dir / "s.npz").string(), "--metric", "fd-fmnist",
-                "--device", "cpu", "--out", (dir / "ref.npz").string()}, 1);
+// A narrow Fashion-MNIST UNet after one step, 200 of its 1-step samples (s.npz) and their statistics (ref.npz),
+// made once for the image tests below.
+class ShardedImageEvaluation : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    if (!gloo_available()) return;
+    dir_ = std::make_unique<TempDir>("sharded_fd");
+    std::vector<std::string> train{ONESTEP_BINARY, "train", "--config", "fmnist-ict-cpu", "--run",
+                                   (*dir_ / "run").string(), "--steps", "1"};
+    for (const char* s : {"model.model_channels=8", "train.batch=8", "train.threads=1", "train.sample_every=-1",
+                          "train.checkpoint_every=0", "data.subset=64"})
+      train.insert(train.end(), {"--set", s});
+    job("train", train, 1);
+    job("sample", {ONESTEP_BINARY, "sample", "--ckpt", model(), "--n", "200", "--out", (*dir_ / "s.npz").string()}, 1);
+    job("stats", {ONESTEP_BINARY, "eval", "stats", "--images", (*dir_ / "s.npz").string(), "--metric", "fd-fmnist",
+                  "--device", "cpu", "--out", (*dir_ / "ref.npz").string()}, 1);
+  }
+  static void TearDownTestSuite() { dir_.reset(); }
+  void SetUp() override {
+    if (!gloo_available()) GTEST_SKIP() << "this build has no gloo headers (libgloo-dev)";
+  }
+
+  static void job(const std::string& name, const std::vector<std::string>& args, int world) {
+    std::filesystem::create_directories(*dir_ / name);
+    EXPECT_EQ(run_job(args, world, *dir_ / name), std::vector<int>(static_cast<size_t>(world), 0))
+        << logs_of(*dir_ / name, world);
+  }
+  static std::string model() { return (*dir_ / "run" / "model.safetensors").string(); }
+  // The one value of an evaluation's --json file.
+  static double json_value(const std::string& name) {
+    const auto lines = read_lines(*dir_ / (name + ".jsonl"));
+    EXPECT_EQ(lines.size(), 1u) << name;
+    if (!lines.empty()) std::cout << name << ": " << lines[0] << "\n";
+    return lines.empty() ? -1.0 : Json::parse(lines[0])["value"].get<double>();
+  }
+  static std::unique_ptr<TempDir> dir_;
+};
+std::unique_ptr<TempDir> ShardedImageEvaluation::dir_;
+
+TEST_F(ShardedImageEvaluation, TwoProcessesGiveTheFrechetDistanceAndPrecisionRecallOfOne) {
   // 200 images in batches of 64 (the last of 8) with the 2-step sampler, other seeds than the reference's.
   auto evaluate = [&](const std::string& name, int world) {
     job(name,
-        {ONESTEP_BINARY, "eval", "--ckpt", model, "--metric", "fd-fmnist", "--ref", (dir / "ref.npz").string(),
+        {ONESTEP_BINARY, "eval", "--ckpt", model(), "--metric", "fd-fmnist", "--ref", (*dir_ / "ref.npz").string(),
          "--steps", "2", "--n", "200", "--batch", "64", "--set", "eval.seed=7", "--pr", "--real",
-         (dir / "s.npz").string(), "--device", "cpu", "--json", (dir / (name + ".jsonl")).string(), "--dist-timeout",
-         "20"},
+         (*dir_ / "s.npz").string(), "--device", "cpu", "--json", (*dir_ / (name + ".jsonl")).string(),
+         "--dist-timeout", "20"},
         world);
-    return read_lines(dir / (name + ".jsonl"));
+    return json_value(name);
   };
-  const auto one = evaluate("one", 1), two = evaluate("two", 2);
-  ASSERT_EQ(one.size(), 1u);
-  ASSERT_EQ(two.size(), 1u);
-  std::cout << "1 process: " << one[0] << "\n2 processes: " << two[0] << "\n";
-  const double a = Json::parse(one[0])["value"].get<double>(), b = Json::parse(two[0])["value"].get<double>();
-  EXPECT_GT(a, 0);
-  EXPECT_EQ(a, b);  // the same features, gathered in order: the same statistics to the last bit
+  const double one = evaluate("one", 1), two = evaluate("two", 2);
+  EXPECT_GT(one, 0);
+  EXPECT_EQ(one, two);  // the same features, gathered in order: the same statistics to the last bit
   // Precision and recall from the gathered features: the same lines.
   auto pr_line = [&](const std::string& name) {
-    const std::string log = read_text(dir / name / "rank0.log");
+    const std::string log = read_text(*dir_ / name / "rank0.log");
     const auto at = log.find("precision");
     return at == std::string::npos ? std::string("(none)") : log.substr(at, log.find('\n', at) - at);
   };
   EXPECT_EQ(pr_line("one"), pr_line("two"));
   EXPECT_NE(pr_line("two"), "(none)");
+}
+
+TEST_F(ShardedImageEvaluation, TwoProcessesGiveTheFrechetDistanceOfExistingImagesAsOne) {
+  // 200 images in batches of 128 (rank 1 takes the second, short one) and in one batch of 256 (rank 1 has none).
+  auto evaluate = [&](const std::string& name, int world, const std::string& batch) {
+    job(name,
+        {ONESTEP_BINARY, "eval", "--images", (*dir_ / "s.npz").string(), "--metric", "fd-fmnist", "--ref",
+         (*dir_ / "ref.npz").string(), "--batch", batch, "--device", "cpu", "--json",
+         (*dir_ / (name + ".jsonl")).string(), "--dist-timeout", "20"},
+        world);
+    return json_value(name);
+  };
+  const double one = evaluate("images_one", 1, "128");
+  EXPECT_NEAR(one, 0.0, 1e-6);  // the images the reference was made of
+  EXPECT_EQ(evaluate("images_two", 2, "128"), one);
+  EXPECT_EQ(evaluate("images_two_one_batch", 2, "256"), one);
 }
 
 }  // namespace
