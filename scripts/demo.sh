@@ -4,7 +4,7 @@
 # scores the teacher (Heun, 35 evaluations; and at 1 step, ECT's starting point) and the tuned model with FD-FMNIST
 # beside the data floor. About 10 minutes on 2 idle cores in all (README, "What the demo gives").
 #   ONESTEP_DEMO_PRESET=fmnist-ict-cpu scripts/demo.sh   iCT from scratch instead (no teacher)
-#   ONESTEP_DEMO_EVAL_N=10000                           samples per FD (default 5000; FD falls as n grows, so compare
+#   ONESTEP_DEMO_EVAL_N=5000                            samples per FD (default 2000; FD falls as n grows, so compare
 #                                                       numbers at one n only)
 #   ONESTEP_DEMO_THREADS=1                              CPU threads of the training (default: the preset's, 2)
 # Installs and builds what is missing first (scripts/setup.sh). A second run reuses the finished run and the
@@ -17,7 +17,7 @@ BIN="${ONESTEP_BUILD_DIR:-$ROOT/build}/onestep"
 PRESET="${ONESTEP_DEMO_PRESET:-fmnist-ect-cpu}"
 RUN="${ONESTEP_DEMO_RUN:-runs/demo-$PRESET}"
 OUT="$RUN/demo"
-N_EVAL="${ONESTEP_DEMO_EVAL_N:-5000}"
+N_EVAL="${ONESTEP_DEMO_EVAL_N:-2000}"
 TEACHER="$ROOT/assets/fmnist_edm_teacher.safetensors"
 TRAIN_SET=()
 [ -n "${ONESTEP_DEMO_THREADS:-}" ] && TRAIN_SET=(--set "train.threads=$ONESTEP_DEMO_THREADS")
