@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Steps/s of data-parallel training on this machine's CPU: 1 process vs 2 Gloo processes (onestep launch) on the
-# same global batch, points-ict (4-layer MLP, batch 512). Usage: bench/distributed_cpu.sh [STEPS] [PRESET]
+# same global batch, points-ict (4-layer MLP, batch 512), and 1 process with gradient accumulation
+# (train.batch_per_gpu = 64: 8 micro-batches per step). Usage: bench/distributed_cpu.sh [STEPS] [PRESET]
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 ONESTEP="${ONESTEP:-$ROOT/build/onestep}"
@@ -24,3 +25,5 @@ run "1 process, 1 thread " "$ONESTEP" train "${common[@]}" --set train.threads=1
 run "1 process, 2 threads" env OMP_NUM_THREADS=2 "$ONESTEP" train "${common[@]}" --set train.threads=2 --run "$OUT/one2"
 run "2 processes x 1 thread (gloo)" "$ONESTEP" launch --nproc 2 -- train "${common[@]}" --set train.threads=1 \
   --run "$OUT/two"
+run "1 process, 1 thread, batch_per_gpu 64" "$ONESTEP" train "${common[@]}" --set train.threads=1 \
+  --set train.batch_per_gpu=64 --run "$OUT/acc"

@@ -9,6 +9,9 @@
 #      speed-up of onestep_train_bench's --modes at batch 128, and the speed-ups together at every batch,
 #   4. one-step sampling images/s, a timed FID pass (1-step generation + Inception-v3 + statistics, 50k images) and the
 #      bf16 matrix-product peak measured in the same run,
+#   5. the overhead of the data-parallel path at world size 1 (issue 14: target under 2%): fp32 steps at the first
+#      batch with and without a process group of one (NCCL when this build has it), alternating, GPU_SPEED_DIST_REPEATS
+#      (3) pairs; the median ratio,
 # and prints one markdown table (also $OUT/gpu_speed.md; raw JSON lines in $OUT/gpu_speed.jsonl; logs in $WORK).
 # Exit status: 0 when every part ran. Knobs (environment): GPU_SPEED_DEVICE (cuda; cpu dry-runs the script with tiny
 # sizes on a machine without a GPU), GPU_SPEED_SKIP_BUILD=1 with GPU_SPEED_BUILD_DIR (use a finished build),
@@ -142,6 +145,10 @@ if [ -x "$BENCH" ]; then
   [ -n "$REST" ] && bench all --batches "$REST" --modes "$ALL" "${STEP_ARGS[@]}" --sample-batch 0
   bench sample-fid --batches "$FIRST_BATCH" --modes fp32 --warmup 0 --steps 1 --sample-batch "$SAMPLE_BATCH" \
     --fid-images "$FID_IMAGES" --fid-batch "$FID_BATCH"
+  DIST_MODES="fp32,dist"
+  for ((i = 1; i < ${GPU_SPEED_DIST_REPEATS:-3}; i++)); do DIST_MODES="$DIST_MODES,fp32,dist"; done
+  bench dist-overhead --batches "$FIRST_BATCH" --modes "$DIST_MODES" "${STEP_ARGS[@]}" --sample-batch 0 \
+    --tag dist-overhead
 fi
 
 # --- the table ----------------------------------------------------------------------------------
@@ -173,7 +180,7 @@ for precision in ("fp32", "fp16"):
             r["batch"], r["images_per_s"], r["ms_per_step"], r["peak_memory_gib"])
 seen = set()
 for r in records:
-    if r["kind"] == "train" and (r["mode"], r["batch"]) not in seen:
+    if r["kind"] == "train" and (r["mode"], r["batch"]) not in seen and r.get("tag") != "dist-overhead":
         seen.add((r["mode"], r["batch"]))
         row("onestep", r["mode"], r["batch"], r["images_per_s"], r["ms_per_step"], r["peak_memory_gib"])
 print()
@@ -187,6 +194,21 @@ for r in records:
     if r["kind"] == "fid":
         print(f"FID pass of {r['images']} images at batch {r['batch']} (1-step generation + Inception-v3 + statistics): "
               f"{r['seconds']:.2f} s ({r['images_per_s']:.1f} images/s; {r['seconds'] * 50000 / r['images']:.1f} s per 50k).")
+# Issue 14: the data-parallel path at world size 1, each dist step time against the fp32 one measured just before it.
+pairs, last_fp32 = [], None
+for r in records:
+    if r["kind"] == "train" and r.get("tag") == "dist-overhead":
+        if r["mode"] == "fp32":
+            last_fp32 = r
+        elif r["mode"] == "dist" and last_fp32:
+            pairs.append(r["ms_per_step"] / last_fp32["ms_per_step"] - 1)
+if pairs:
+    pairs.sort()
+    median = pairs[len(pairs) // 2]
+    backend = next((r.get("backend", "?") for r in records if r.get("mode") == "dist"), "?")
+    print(f"Data-parallel path at world size 1 (a {backend} process group of one: gradient hooks, buckets, "
+          f"all-reduces), fp32 at batch {first_batch}: {100 * median:+.2f}% step time (median of {len(pairs)} "
+          f"alternating pairs: {', '.join(f'{100 * p:+.2f}%' for p in pairs)}); target under 2%.")
 fp32 = [r for r in records if r["kind"] == "train" and r["mode"] == "fp32" and r["batch"] == first_batch]
 best = max((r for r in records if r["kind"] == "train" and r["batch"] == first_batch),
            key=lambda r: r["images_per_s"], default=None)

@@ -7,11 +7,16 @@
 //
 // A mode is '+'-joined speed-ups, each a [train] key switched on over the fp32 eager baseline (every key off):
 // bf16 (train.bf16), tf32 (train.tf32), cl (train.channels_last), bench (train.cudnn_benchmark); "fp32" is none.
-// So every speed-up is a ratio against the baseline of the same run. --json FILE appends one JSON object per
-// measurement (scripts/gpu_speed.sh builds its table from them).
+// So every speed-up is a ratio against the baseline of the same run. One more token, dist, is no speed-up: the
+// trainer then runs the data-parallel path with a process group of one (nccl on CUDA, gloo on the CPU: gradient
+// hooks, buckets and all-reduces, the loss all-reduce), so "fp32,dist" measures that path's overhead at world
+// size 1 (issue 14's target: under 2%). --json FILE appends one JSON object per measurement (scripts/gpu_speed.sh
+// builds its table from them).
 #include "config/config.h"
 #include "core/error.h"
 #include "data/dataset.h"
+#include "distributed/communicator.h"
+#include "distributed/launch_env.h"
 #include "io/run_dir.h"
 #include "metrics/evaluation.h"
 #include "metrics/inception.h"
@@ -113,7 +118,7 @@ Json mode_overrides(const std::string& mode) {
   std::string token;
   std::stringstream tokens(mode);
   while (std::getline(tokens, token, '+')) {
-    bool known = false;
+    bool known = token == "dist";  // not a [train] key: see uses_process_group
     for (const auto& [name, key] : levers)
       if (token == name) {
         overrides[key] = true;
@@ -121,9 +126,26 @@ Json mode_overrides(const std::string& mode) {
       }
     if (!known)
       onestep::fail("unknown speed-up '", token, "' in mode '", mode,
-                    "' (a mode is fp32 or '+'-joined speed-ups: bf16, tf32, cl, bench)");
+                    "' (a mode is fp32 or '+'-joined speed-ups: bf16, tf32, cl, bench, and dist)");
   }
   return overrides;
+}
+
+bool uses_process_group(const std::string& mode) {
+  std::string token;
+  std::stringstream tokens(mode);
+  while (std::getline(tokens, token, '+'))
+    if (token == "dist") return true;
+  return false;
+}
+
+// A process group of this one process on localhost (the TCPStore picks a free port).
+std::shared_ptr<onestep::Communicator> group_of_one(const torch::Device& device) {
+  onestep::LaunchEnv env;
+  env.master_addr = "127.0.0.1";
+  env.master_port = 0;
+  env.source = "bench";
+  return onestep::Communicator::create(env, device, std::chrono::seconds(300));
 }
 
 // --json FILE: one JSON object per line and measurement.
@@ -148,7 +170,7 @@ struct Options {
   std::string batches = "128,256,512";
   std::string modes = "fp32,bf16";
   std::string device = "auto";
-  std::string json;
+  std::string json, tag;
   int64_t warmup = 3, steps = 10, sample_batch = 1024, fid_images = 0, fid_batch = 1000;
 };
 
@@ -171,6 +193,7 @@ int main(int argc, char** argv) {
                  "(0 = skip; 50000 is the real pass)");
   app.add_option("--fid-batch", o.fid_batch, "batch of the FID pass");
   app.add_option("--json", o.json, "append one JSON object per measurement to this file");
+  app.add_option("--tag", o.tag, "a \"tag\" field in each training record of --json (which part of a script)");
   CLI11_PARSE(app, argc, argv);
   try {
     const torch::Device device = onestep::resolve_device(o.device);
@@ -192,6 +215,7 @@ int main(int argc, char** argv) {
                     {"matmul_peak_tflops", peak / 1e12}, {"matmul_peak_dtype", device.is_cuda() ? "bf16" : "fp32"},
                     {"warmup", o.warmup}, {"steps", o.steps}});
     std::printf("%-16s %-6s %12s %12s %10s %10s\n", "mode", "batch", "img/s", "ms/step", "util%", "peak GiB");
+    std::shared_ptr<onestep::Communicator> communicator;  // created by the first dist mode, kept for the others
 
     for (const auto& batch_text : split(o.batches)) {
       const int64_t batch = std::stoll(batch_text);
@@ -217,8 +241,9 @@ int main(int argc, char** argv) {
         onestep::RunDir run(dir, onestep::RunMode::Force);
         onestep::Denoiser model = onestep::build_model(root);
         auto objective = onestep::build_objective(root, model);
+        if (uses_process_group(mode) && !communicator) communicator = group_of_one(device);
         onestep::Trainer trainer(run, root, onestep::TrainConfig::from_config(root), std::nullopt, model,
-                                 std::move(objective), data);
+                                 std::move(objective), data, uses_process_group(mode) ? communicator : nullptr);
         trainer.set_quiet(true);
         trainer.set_checkpoint_at_end(false);  // time the steps, not a checkpoint write
         trainer.train(o.warmup);
@@ -233,9 +258,12 @@ int main(int argc, char** argv) {
         std::printf("%-16s %-6lld %12.1f %12.2f %10.1f %10.2f\n", mode.c_str(), (long long)batch, images_per_s,
                     1000.0 * seconds / o.steps, 100.0 * images_per_s * step_flops / peak, memory);
         std::fflush(stdout);
-        json.write(Json{{"kind", "train"}, {"mode", mode}, {"batch", batch}, {"images_per_s", images_per_s},
-                        {"ms_per_step", 1000.0 * seconds / o.steps},
-                        {"utilization_pct", 100.0 * images_per_s * step_flops / peak}, {"peak_memory_gib", memory}});
+        Json record{{"kind", "train"}, {"mode", mode}, {"batch", batch}, {"images_per_s", images_per_s},
+                    {"ms_per_step", 1000.0 * seconds / o.steps},
+                    {"utilization_pct", 100.0 * images_per_s * step_flops / peak}, {"peak_memory_gib", memory}};
+        if (!o.tag.empty()) record["tag"] = o.tag;
+        if (uses_process_group(mode)) record["backend"] = communicator->backend_name();
+        json.write(record);
         std::filesystem::remove_all(dir);
       }
     }

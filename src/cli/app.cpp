@@ -1,8 +1,11 @@
 #include "cli/commands.h"
 #include "core/error.h"
+#include "distributed/communicator.h"
+#include "distributed/launch_env.h"
 
 #include <CLI/CLI.hpp>
 #include <c10/util/Exception.h>
+#include <torch/cuda.h>
 
 #include <iostream>
 
@@ -20,6 +23,32 @@ Json load_config(const ConfigOptions& options) {
   Json root = options.config.empty() ? Json::object() : load_config_file(resolve_preset(options.config));
   for (const auto& assignment : options.overrides) apply_override(root, assignment);
   return root;
+}
+
+void add_distributed_options(CLI::App& command, DistributedOptions& options) {
+  command.add_option("--dist-timeout", options.timeout,
+                     "data-parallel runs: seconds a rank waits for the others (rendezvous, each collective) before "
+                     "it stops with an error")
+      ->capture_default_str();
+  command.add_option("--dist-backend", options.backend,
+                     "data-parallel runs: auto (nccl on CUDA when built with it, else gloo) | nccl | gloo")
+      ->check(CLI::IsMember({"auto", "nccl", "gloo"}))
+      ->capture_default_str();
+}
+
+std::shared_ptr<Communicator> join_launched_job(const DistributedOptions& options, const c10::Device& device) {
+  const LaunchEnv launch = launch_env_from_environment();
+  if (!launch.distributed()) return nullptr;
+  require(options.timeout > 0, "--dist-timeout must be > 0 s");
+  if (device.is_cuda())
+    require(launch.local_rank < static_cast<int>(torch::cuda::device_count()), "LOCAL_RANK ", launch.local_rank,
+            " but this machine has ", torch::cuda::device_count(), " CUDA device(s)");
+  return Communicator::create(launch, device, std::chrono::seconds(options.timeout), options.backend);
+}
+
+c10::Device rank_device(const Communicator* communicator, const c10::Device& device) {
+  if (communicator == nullptr || !device.is_cuda()) return device;
+  return c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(communicator->local_rank()));
 }
 
 namespace {

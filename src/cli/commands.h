@@ -3,11 +3,19 @@
 #include "config/config.h"
 #include "data/point_scaling.h"
 
+#include <c10/core/Device.h>
+
+#include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 namespace CLI {
 class App;
+}
+
+namespace onestep {
+class Communicator;
 }
 
 namespace onestep::cli {
@@ -22,6 +30,18 @@ struct ConfigOptions {
 void add_config_options(CLI::App& command, ConfigOptions& options, bool config_required);
 // Reads the file (or preset) and applies the overrides in order.
 Json load_config(const ConfigOptions& options);
+
+// --dist-timeout and --dist-backend of the commands that run as ranks of a launched job (train, sample, eval).
+struct DistributedOptions {
+  int64_t timeout = 1800;
+  std::string backend = "auto";
+};
+void add_distributed_options(CLI::App& command, DistributedOptions& options);
+// The job a launcher started this process in (RANK/WORLD_SIZE or SLURM's variables: docs/distributed.md), joined
+// with its tensors on `device` (a CUDA device becomes cuda:<LOCAL_RANK>); nullptr for a single process.
+std::shared_ptr<Communicator> join_launched_job(const DistributedOptions& options, const c10::Device& device);
+// `device` of this rank: cuda:<LOCAL_RANK> for a CUDA device of a launched job, else `device` itself.
+c10::Device rank_device(const Communicator* communicator, const c10::Device& device);
 
 // Thrown by a command that already reported its failure and wants this exit status (launch: its failed rank's).
 struct ExitCode {

@@ -1,6 +1,8 @@
 #include "cli/commands.h"
 #include "core/error.h"
 #include "data/dataset.h"
+#include "distributed/communicator.h"
+#include "distributed/sharding.h"
 #include "io/image_io.h"
 #include "io/npy.h"
 #include "metrics/detector.h"
@@ -17,6 +19,7 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <cstdio>
 #include <iostream>
 #include <memory>
@@ -29,10 +32,11 @@ namespace fs = std::filesystem;
 
 struct EvalOptions {
   ConfigOptions config;
-  std::string ckpt, weights, images, ref, metric, detector, device = "auto", real, write_ref;
+  std::string ckpt, weights, images, ref, metric, detector, device = "auto", real, write_ref, json;
   std::vector<int64_t> steps;
   int64_t n = 0, batch = 0, seeds = 1;
   bool pr = false;
+  DistributedOptions distributed;
 };
 
 struct StatsOptions {
@@ -87,6 +91,14 @@ torch::Tensor real_features(const EvalOptions& o, const Json& root, FeatureDetec
   return extract_features(detector, images, batch);
 }
 
+// --json FILE: one JSON line per value, at full precision (the printed lines round to 4 decimals).
+void append_json(const EvalOptions& o, const Json& record) {
+  if (o.json.empty()) return;
+  std::ofstream out(o.json, std::ios::app);
+  require(out.good(), "eval: --json: cannot write '", o.json, "'");
+  out << record.dump() << "\n";
+}
+
 // Names the stages of one evaluation on stderr: "1-step FD-FMNIST seed 0 generate+features ...".
 std::string stage_label(int64_t steps, const std::string& metric, int64_t seed) {
   return std::to_string(steps) + "-step " + metric + " seed " + std::to_string(seed);
@@ -108,8 +120,19 @@ void print_summary(int64_t steps, const std::string& label, int64_t n, const std
 
 // 2-D point models: sliced Wasserstein-2 distance to fresh draws of the toy distribution (or to --ref POINTS.npy),
 // beside the data-vs-data floor.
-void run_points_eval(const EvalOptions& o, const Json& root, const EvalConfig& config) {
+void run_points_eval(const EvalOptions& o, const Json& root, const EvalConfig& config, Communicator* communicator) {
   require(!o.pr, "--pr is for image metrics, not swd");
+  if (communicator != nullptr && !communicator->is_main()) {
+    // The other ranks only generate their share of the points (below); rank 0 reads, compares and writes.
+    if (o.ckpt.empty()) return;
+    Denoiser model = load_model(o.ckpt, o.weights);
+    model->to(rank_device(communicator, pick_device(o.device)));
+    for (const auto steps : config.steps)
+      for (int64_t s = 0; s < o.seeds; ++s)
+        (void)generated_points(model, sampler_for_steps(root, steps, config.sigma_mid), config.n, config.batch,
+                               static_cast<uint64_t>(config.seed + s), {}, communicator);
+    return;
+  }
   const auto reference = reference_points(config, root);
   double floor = 0.0;
   if (config.ref.empty()) {
@@ -139,21 +162,24 @@ void run_points_eval(const EvalOptions& o, const Json& root, const EvalConfig& c
             points.sizes(), "; expected points [N, ", reference.size(1), "]");
     if (o.n > 0) points = points.slice(0, 0, std::min(o.n, points.size(0)));
     require(torch::isfinite(points).all().item<bool>(), "eval: ", o.images, " holds NaN/Inf points");
-    std::printf("SWD of %lld points from %s: %.4f\n", static_cast<long long>(points.size(0)), o.images.c_str(),
-                points_distance(points.to(torch::kFloat32), reference));
+    const double value = points_distance(points.to(torch::kFloat32), reference);
+    std::printf("SWD of %lld points from %s: %.4f\n", static_cast<long long>(points.size(0)), o.images.c_str(), value);
+    append_json(o, Json{{"metric", "swd"}, {"images", o.images}, {"n", points.size(0)}, {"value", value}});
     return;
   }
-  model->to(pick_device(o.device));
+  model->to(rank_device(communicator, pick_device(o.device)));
   for (const auto steps : config.steps) {
     const auto sampler = sampler_for_steps(root, steps, config.sigma_mid);
     std::vector<double> values;
     for (int64_t s = 0; s < o.seeds; ++s) {
       const auto points = generated_points(model, sampler, config.n, config.batch,
                                            static_cast<uint64_t>(config.seed + s),
-                                           stage_label(steps, "SWD", config.seed + s));
+                                           stage_label(steps, "SWD", config.seed + s), communicator);
       values.push_back(points_distance(points, reference));
       std::printf("%lld-step SWD (%s), seed %lld: %.4f\n", static_cast<long long>(steps), sampler.kind.c_str(),
                   static_cast<long long>(config.seed + s), values.back());
+      append_json(o, Json{{"metric", "swd"}, {"steps", steps}, {"seed", config.seed + s}, {"n", config.n},
+                          {"value", values.back()}});
       std::fflush(stdout);
     }
     print_summary(steps, "SWD", config.n, values, floor);
@@ -170,21 +196,39 @@ void run_eval(const EvalOptions& o) {
   const Json root = eval_root(o);
   const auto config = EvalConfig::from_config(root);
   for (const auto steps : config.steps) (void)sampler_for_steps(root, steps, config.sigma_mid);  // fail early
-  if (config.metric == "swd") return run_points_eval(o, root, config);
-  require(o.write_ref.empty(), "eval: --write-ref writes 2-D reference points (metric swd), not images");
-  const auto device = pick_device(o.device);
+  if (config.metric != "swd")
+    require(o.write_ref.empty(), "eval: --write-ref writes 2-D reference points (metric swd), not images");
+  if (config.metric != "swd")
+    require(!config.ref.empty() || config.metric == "fd-fmnist",
+            "eval: --ref ref.npz is required for FID (make one with 'onestep eval stats')");
+  // Under a launcher the images (or points) are split over the ranks in whole batches; rank 0 gathers their
+  // features (or points), computes the numbers and prints them. Every batch has its own seed, so the numbers are
+  // those of one process.
+  const std::shared_ptr<Communicator> communicator = join_launched_job(o.distributed, pick_device(o.device));
+  const bool main_rank = communicator == nullptr || communicator->is_main();
+  if (config.metric == "swd") return run_points_eval(o, root, config, communicator.get());
+  const auto device = rank_device(communicator.get(), pick_device(o.device));
   auto detector = load_detector(config.metric, config.detector, device);
-  require(!config.ref.empty() || config.metric == "fd-fmnist",
-          "eval: --ref ref.npz is required for FID (make one with 'onestep eval stats')");
-  const auto reference = reference_stats(config, root, *detector, "reference");
+  FeatureStats reference;
+  if (main_rank) reference = reference_stats(config, root, *detector, "reference");
   const auto label = metric_label(config.metric);
 
   if (!o.images.empty()) {
     const auto images = load_image_set(o.images, o.n);
-    const auto features = extract_features(*detector, images, config.batch);
+    const SampleRange range = own_samples(communicator.get(), images.size(0), config.batch);
+    // A rank may have no batch at all (fewer batches than ranks).
+    auto features = range.size() > 0
+                        ? extract_features(*detector, images.slice(0, range.begin, range.end), config.batch)
+                        : torch::empty({0, detector->dim()});
+    if (communicator) {
+      features = gather_rows_to_main(communicator.get(), features.cpu().to(torch::kFloat32), images.size(0),
+                                     config.batch, "gather of the image features");
+      if (!main_rank) return;
+    }
     const double fd = frechet_distance(compute_feature_stats(features), reference);
     std::printf("%s of %lld images from %s: %.4f\n", label.c_str(), static_cast<long long>(images.size(0)),
                 o.images.c_str(), fd);
+    append_json(o, Json{{"metric", config.metric}, {"images", o.images}, {"n", images.size(0)}, {"value", fd}});
     if (o.pr) print_pr(precision_recall(real_features(o, root, *detector, images.size(0), config.batch), features));
     return;
   }
@@ -192,16 +236,20 @@ void run_eval(const EvalOptions& o) {
   auto model = load_model(o.ckpt, o.weights);
   model->to(device);
   torch::Tensor real;
-  if (o.pr) real = real_features(o, root, *detector, config.n, config.batch);
+  if (o.pr && main_rank) real = real_features(o, root, *detector, config.n, config.batch);
   for (const auto steps : config.steps) {
     const auto sampler = sampler_for_steps(root, steps, config.sigma_mid);
     std::vector<double> values;
     for (int64_t s = 0; s < o.seeds; ++s) {
       const std::string stage = stage_label(steps, label, config.seed + s);
-      const auto generated = generated_features(model, sampler, *detector, config.n, config.batch,
-                                                static_cast<uint64_t>(config.seed + s), o.pr, stage);
+      const auto generated =
+          generated_features(model, sampler, *detector, config.n, config.batch, static_cast<uint64_t>(config.seed + s),
+                             o.pr, main_rank ? stage : std::string(), communicator.get());
+      if (!main_rank) continue;
       const auto start = std::chrono::steady_clock::now();
       values.push_back(frechet_distance(generated.stats, reference));
+      append_json(o, Json{{"metric", config.metric}, {"steps", steps}, {"seed", config.seed + s}, {"n", config.n},
+                          {"value", values.back()}});
       report_stage(stage, "Frechet distance",
                    std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
       std::printf("%lld-step %s, seed %lld: %.4f\n", static_cast<long long>(steps), label.c_str(),
@@ -209,7 +257,7 @@ void run_eval(const EvalOptions& o) {
       if (o.pr) print_pr(precision_recall(real, generated.features));
       std::fflush(stdout);
     }
-    print_summary(steps, label, config.n, values);
+    if (main_rank) print_summary(steps, label, config.n, values);
   }
 }
 
@@ -262,9 +310,14 @@ void register_eval_command(CLI::App& app) {
   command->add_flag("--pr", options->pr, "also report improved precision and recall (k = 3)");
   command->add_option("--real", options->real, "real images for --pr (default: the [data] dataset)");
   command->add_option("--device", options->device, "auto | cpu | cuda");
+  command->add_option("--json", options->json,
+                      "also append each value as a JSON line (metric, steps, seed, n, value at full precision)");
+  add_distributed_options(*command, options->distributed);
   command->footer(
       "Examples:\n"
       "  onestep eval --ckpt model.safetensors --steps 1,2 --n 10000 --metric fd-fmnist --seeds 3\n"
+      "  onestep launch --nproc 8 -- eval --ckpt model.safetensors --n 50000 --ref cifar10.npz --metric fid \\\n"
+      "               --detector inception-2015-12-05.pt   (sharded over 8 processes: docs/distributed.md)\n"
       "  onestep eval --ckpt model.safetensors --steps 1,2 --n 50000 --ref cifar10.npz --metric fid \\\n"
       "               --detector inception-2015-12-05.pt\n"
       "  onestep eval --images samples.npz --ref cifar10.npz --metric fid --detector inception-2015-12-05.pt\n"

@@ -173,6 +173,8 @@ void register_launch_command(CLI::App& app) {
       "Examples:\n"
       "  onestep launch --nproc 2 -- train --config points-ict --run runs/points-ict-2p\n"
       "  onestep launch --nproc 8 -- train --config cifar10-ict --run runs/c10-ict   (8 GPUs)\n"
+      "  onestep launch --nproc 8 -- sample --ckpt model.safetensors --n 50000 --device cuda --out s.npz\n"
+      "  onestep launch --nproc 8 -- eval --ckpt model.safetensors --n 50000 --metric fid --ref c10.npz ...\n"
       "Multi-node: torchrun or srun start the processes; see docs/distributed.md.");
   command->callback([options] {
     const int code = run_launch(*options);

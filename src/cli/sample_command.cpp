@@ -6,6 +6,8 @@
 #include "core/random.h"
 #include "core/progress.h"
 #include "data/dataset.h"
+#include "distributed/communicator.h"
+#include "distributed/sharding.h"
 #include "io/image_io.h"
 #include "io/npy.h"
 #include "precond/model.h"
@@ -29,6 +31,7 @@ struct SampleOptions {
   int64_t steps = 0, n = 0, batch = 256, seed = 0, class_label = -1;
   double sigma_mid = 0.821, sigma_max = 80.0;
   bool float32 = false;
+  DistributedOptions distributed;
 };
 
 std::vector<double> parse_sigmas(const std::string& text) {
@@ -114,9 +117,13 @@ void run(const SampleOptions& o) {
   } else {
     require(o.device == "cpu", "sample: --device must be cpu or cuda, got '", o.device, "'");
   }
+  // Under a launcher the batches are split over the ranks (distributed/sharding.h) and rank 0 writes them all.
+  const std::shared_ptr<Communicator> communicator = join_launched_job(o.distributed, device);
+  device = rank_device(communicator.get(), device);
+  const bool main_rank = communicator == nullptr || communicator->is_main();
   Denoiser model = load_model(o.ckpt, o.weights);
   model->to(device);
-  if (config.kind == "consistency" && config.sigmas.size() > 1) {
+  if (config.kind == "consistency" && config.sigmas.size() > 1 && main_rank) {
     const std::string rule = resolved_renoise(config, *model);
     if (o.renoise == "auto" && model->trained_with().empty())
       std::cerr << "note: " << o.ckpt << " records no training method; re-noising as iCT, sqrt(s^2 - sigma_min^2) z "
@@ -127,7 +134,6 @@ void run(const SampleOptions& o) {
   }
   const std::vector<int64_t> shape = model->sample_shape();
 
-  auto generator = make_generator(torch::kCPU, static_cast<uint64_t>(o.seed));
   torch::Tensor latents;
   int64_t n = o.n;
   require(n >= 0, "sample: --n must be >= 1 (or omitted for the default), got ", n);
@@ -139,43 +145,51 @@ void run(const SampleOptions& o) {
     require(torch::isfinite(latents).all().item<bool>(), "sample: latents '", o.latents, "' contain NaN or inf");
     if (n == 0) n = latents.size(0);
     require(n <= latents.size(0), "sample: --n ", n, " but '", o.latents, "' holds only ", latents.size(0), " latents");
-    latents = latents.slice(0, 0, n);
-  } else {
-    if (n == 0) n = 64;
-    std::vector<int64_t> full = {n};
-    full.insert(full.end(), shape.begin(), shape.end());
-    latents = random_normal(full, generator, torch::kCPU, torch::kFloat32, "sample latents");
+  } else if (n == 0) {
+    n = 64;
   }
   require(n >= 1, "sample: --n must be >= 1, got ", n);
-
-  torch::Tensor labels;
   if (model->label_dim() > 0) {
-    if (o.class_label >= 0) {
-      require(o.class_label < model->label_dim(), "sample: --class ", o.class_label, " but the model has ",
-              model->label_dim(), " classes");
-      labels = torch::full({n}, o.class_label, torch::kLong);
-    } else {
-      labels = random_integers(model->label_dim(), {n}, generator, torch::kCPU, "sample labels");
-    }
+    require(o.class_label < model->label_dim(), "sample: --class ", o.class_label, " but the model has ",
+            model->label_dim(), " classes");
   } else {
     require(o.class_label < 0, "sample: --class given but the model is unconditional");
   }
 
+  // Batch k draws its latents, then its labels, then the sampler's fresh noise from batch_generator(seed, k), so
+  // that any rank can make any batch (a single batch draws as one generator seeded with --seed).
+  const SampleRange range = own_samples(communicator.get(), n, o.batch);
   std::vector<torch::Tensor> parts;
-  Progress progress("sample", n, "samples");
-  for (int64_t start = 0; start < n; start += o.batch) {
-    const int64_t end = std::min(n, start + o.batch);
-    torch::Tensor z = latents.slice(0, start, end).to(device);
-    torch::Tensor y = labels.defined() ? labels.slice(0, start, end).to(device) : torch::Tensor();
-    parts.push_back(run_sampler(model, config, z, generator, y).cpu());
-    progress.update(end);
+  std::unique_ptr<Progress> progress;
+  if (main_rank) progress = std::make_unique<Progress>("sample", range.size(), "samples");
+  for (int64_t start = range.begin; start < range.end; start += o.batch) {
+    const int64_t count = std::min(range.end, start + o.batch) - start;
+    auto generator = batch_generator(static_cast<uint64_t>(o.seed), start / o.batch);
+    std::vector<int64_t> full = {count};
+    full.insert(full.end(), shape.begin(), shape.end());
+    torch::Tensor z = latents.defined()
+                          ? latents.slice(0, start, start + count)
+                          : random_normal(full, generator, torch::kCPU, torch::kFloat32, "sample latents");
+    torch::Tensor y;
+    if (model->label_dim() > 0)
+      y = o.class_label >= 0 ? torch::full({count}, o.class_label, torch::kLong)
+                             : random_integers(model->label_dim(), {count}, generator, torch::kCPU, "sample labels");
+    parts.push_back(run_sampler(model, config, z.to(device), generator, y.defined() ? y.to(device) : y).cpu());
+    if (progress) progress->update(start + count - range.begin);
   }
-  progress.finish();
+  if (progress) progress->finish();
+  std::vector<int64_t> empty_shape = {0};
+  empty_shape.insert(empty_shape.end(), shape.begin(), shape.end());
+  torch::Tensor samples = parts.empty() ? torch::empty(empty_shape) : torch::cat(parts);
+  samples = gather_rows_to_main(communicator.get(), samples, n, o.batch, "gather of the samples");
+  if (!main_rank) return;
   // Points go back to the data's own units (the identity for images and unscaled models).
-  torch::Tensor samples = model->point_scaling().to_user(torch::cat(parts));
+  samples = model->point_scaling().to_user(samples);
   require(torch::isfinite(samples).all().item<bool>(), "sample: the model produced NaN or inf samples");
   write_output(o.out, samples, shape.size() == 3, model);
-  std::cout << "wrote " << n << " samples to " << o.out << "\n";
+  std::cout << "wrote " << n << " samples to " << o.out;
+  if (communicator) std::cout << " (made by " << communicator->world_size() << " processes)";
+  std::cout << "\n";
 }
 
 }  // namespace
@@ -211,6 +225,7 @@ void register_sample_command(CLI::App& app) {
                       "multistep re-noising: auto (as the model's training method) | ict: sqrt(s^2 - sigma_min^2) z | "
                       "ect: s z (default auto)")
       ->check(CLI::IsMember({"auto", "ict", "ect"}));
+  add_distributed_options(*command, o->distributed);
   command->add_flag("--float32", o->float32,
                     "sampler arithmetic in float32 (default float64, as EDM's and ECT's samplers; the network is "
                     "float32 either way)");

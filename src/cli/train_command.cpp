@@ -1,4 +1,5 @@
 #include "cli/commands.h"
+#include "core/cpu_wait.h"
 #include "core/error.h"
 #include "data/dataset.h"
 #include "distributed/communicator.h"
@@ -25,7 +26,7 @@ struct TrainOptions {
   bool resume = false, force = false;
   std::string init;
   int64_t steps = 0;
-  int64_t dist_timeout = 1800;
+  DistributedOptions distributed;
 };
 
 // Weights of a diffusion checkpoint (onestep model file, converted EDM file, or a training checkpoint, whose
@@ -68,6 +69,8 @@ void run_train(const TrainOptions& options) {
   const DataConfig data_config = DataConfig::from_config(root);
   const SamplerConfig sample = SamplerConfig::from_config(root);
   const EvalConfig eval = EvalConfig::from_config(root);
+  if (resolve_device(train.device).is_cpu())
+    apply_cpu_wait_policy(train.cpu_wait, train.threads > 0 ? train.threads : torch::get_num_threads());
   if (train.threads > 0) torch::set_num_threads(static_cast<int>(train.threads));
   torch::manual_seed(static_cast<uint64_t>(train.seed));
   Denoiser model = build_model(root);
@@ -104,14 +107,11 @@ void run_train(const TrainOptions& options) {
 
   // Data parallel when launched so (torchrun, srun, onestep launch): see docs/distributed.md.
   const LaunchEnv launch = launch_env_from_environment();
-  std::shared_ptr<Communicator> communicator;
-  if (launch.distributed()) {
-    require(options.dist_timeout > 0, "--dist-timeout must be > 0 s");
+  if (launch.distributed())
     require(train.batch % launch.world_size == 0, "train.batch = ", train.batch,
             " (the global batch) is not divisible by WORLD_SIZE = ", launch.world_size);
-    communicator = Communicator::create(launch, resolve_device(train.device),
-                                        std::chrono::seconds(options.dist_timeout));
-  }
+  const std::shared_ptr<Communicator> communicator =
+      join_launched_job(options.distributed, resolve_device(train.device));
   const bool main_rank = communicator == nullptr || communicator->is_main();
 
   // Rank 0 creates (or checks) the run directory and writes its config; the others join it afterwards.
@@ -148,6 +148,11 @@ void run_train(const TrainOptions& options) {
                    communicator->world_size(), communicator->backend_name().c_str(), launch.master_addr.c_str(),
                    launch.master_port, launch.source == "slurm" ? "SLURM variables" : "RANK/WORLD_SIZE variables",
                    static_cast<long long>(train.batch / communicator->world_size()));
+    if (const int64_t slice = train.batch / (communicator ? communicator->world_size() : 1);
+        main_rank && train.batch_per_gpu > 0 && train.batch_per_gpu < slice)
+      std::fprintf(stderr, "gradient accumulation: %lld micro-batches of at most %lld samples per process and step "
+                   "(train.batch_per_gpu)\n", static_cast<long long>((slice + train.batch_per_gpu - 1) /
+                   train.batch_per_gpu), static_cast<long long>(train.batch_per_gpu));
     if (main_rank)
       std::fprintf(stderr, "training %s (%s) on %s: %lld steps, batch %lld\n", options.run.c_str(),
                    effective["objective"].value("method", std::string("?")).c_str(), trainer->device().str().c_str(),
@@ -186,10 +191,7 @@ void register_train_command(CLI::App& app) {
                       "start from the weights of a diffusion checkpoint (ECT); the architecture must match, except "
                       "EDM's augmentation mapping (augment_dim 9), which is dropped with a note");
   command->add_option("--steps", options->steps, "override train.steps (with --resume: extend the run)");
-  command->add_option("--dist-timeout", options->dist_timeout,
-                      "data-parallel runs: seconds a rank waits for the others (rendezvous, each collective) "
-                      "before it stops with an error")
-      ->capture_default_str();
+  add_distributed_options(*command, options->distributed);
   command->footer(
       "Examples:\n"
       "  onestep train --config fmnist-ict-cpu --run runs/fmnist-ict\n"

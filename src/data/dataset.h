@@ -70,6 +70,16 @@ struct Batch {
   torch::Tensor own_rows(const torch::Tensor& draws) const {
     return global_size > 0 && global_size != x.size(0) ? draws.narrow(0, offset, x.size(0)) : draws;
   }
+  // Rows [start, start + count) of this batch, keeping their place in the global batch (the micro-batches of
+  // gradient accumulation draw what the whole batch would have drawn for them).
+  Batch rows(int64_t start, int64_t count) const {
+    Batch part;
+    part.x = x.narrow(0, start, count);
+    if (labels.defined()) part.labels = labels.narrow(0, start, count);
+    part.offset = offset + start;
+    part.global_size = global_batch();
+    return part;
+  }
   // The shape of a per-sample draw like x for the global batch.
   std::vector<int64_t> global_shape() const {
     std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end());

@@ -14,6 +14,14 @@
 #define ONESTEP_HAVE_GLOO 1
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #endif
+// ProcessGroupNCCL.hpp likewise declares its class only under USE_C10D_NCCL and needs nccl.h (CUDA's, or the
+// nvidia-nccl wheel's); its code is in libtorch_cuda, which only a CUDA build links (ONESTEP_WITH_CUDA). A CPU
+// build, CI's, compiles none of it.
+#if defined(ONESTEP_WITH_CUDA) && __has_include(<nccl.h>)
+#define USE_C10D_NCCL 1
+#define ONESTEP_HAVE_NCCL 1
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
+#endif
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
@@ -23,6 +31,14 @@ namespace onestep {
 
 bool gloo_available() {
 #ifdef ONESTEP_HAVE_GLOO
+  return true;
+#else
+  return false;
+#endif
+}
+
+bool nccl_available() {
+#ifdef ONESTEP_HAVE_NCCL
   return true;
 #else
   return false;
@@ -49,16 +65,39 @@ std::string message_of(const std::exception& e) {
 
 }  // namespace
 
-Communicator::Communicator(LaunchEnv env, std::unique_ptr<Impl> impl, std::string backend_name,
+Communicator::Communicator(LaunchEnv env, std::unique_ptr<Impl> impl, std::string backend_name, c10::Device device,
                            std::chrono::seconds timeout)
-    : env_(std::move(env)), impl_(std::move(impl)), backend_name_(std::move(backend_name)), timeout_(timeout) {}
+    : env_(std::move(env)),
+      impl_(std::move(impl)),
+      backend_name_(std::move(backend_name)),
+      device_(device),
+      timeout_(timeout) {}
 
 Communicator::~Communicator() = default;
 
 std::shared_ptr<Communicator> Communicator::create(const LaunchEnv& env, const c10::Device& device,
-                                                   std::chrono::seconds timeout) {
-  require(env.distributed(), "Communicator::create: not a distributed launch");
+                                                   std::chrono::seconds timeout, const std::string& backend) {
+  // World size 1 makes a group of one process: launches of one process never create it (they train exactly as
+  // without a launcher), but onestep_train_bench times the distributed path with it.
+  require(env.world_size >= 1 && env.rank >= 0 && env.rank < env.world_size, "Communicator::create: rank ", env.rank,
+          " of ", env.world_size);
   require(timeout.count() > 0, "distributed timeout must be > 0 s");
+  require(backend == "auto" || backend == "nccl" || backend == "gloo", "--dist-backend must be auto, nccl or gloo, "
+          "got '", backend, "'");
+  // Decided before the rendezvous, so that a rank that cannot run the backend says so at once.
+  const bool use_nccl = backend == "nccl" || (backend == "auto" && device.is_cuda() && nccl_available());
+  if (use_nccl) {
+    require(nccl_available(), "--dist-backend nccl: this onestep was built without NCCL (it needs a LibTorch with "
+            "CUDA and nccl.h at build time: docs/distributed.md); use --dist-backend gloo");
+    require(device.is_cuda(), "--dist-backend nccl needs CUDA tensors, but this run is on ", device.str(),
+            " (train.device / --device cuda, or --dist-backend gloo)");
+  } else {
+    require(gloo_available(), "this onestep was built without gloo's headers (Debian: libgloo-dev)",
+            device.is_cuda() ? " and without NCCL" : "", ", so it has no distributed backend");
+  }
+  // One process per GPU: a rank's CUDA tensors live on cuda:<LOCAL_RANK>.
+  const c10::Device own_device =
+      device.is_cuda() ? c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(env.local_rank)) : device;
   const std::string where = "rank " + std::to_string(env.rank) + " of " + std::to_string(env.world_size);
   auto impl = std::make_unique<Impl>();
   const auto timeout_ms = std::chrono::duration_cast<std::chrono::milliseconds>(timeout);
@@ -76,27 +115,38 @@ std::shared_ptr<Communicator> Communicator::create(const LaunchEnv& env, const c
     fail("distributed rendezvous failed on ", where, " at ", env.master_addr, ":", env.master_port, " (", env.source,
          " launch, timeout ", timeout.count(), " s): ", message_of(e));
   }
-  (void)device;
-  std::string backend_name;
+  const std::string backend_name = use_nccl ? "nccl" : "gloo";
   try {
-#ifdef ONESTEP_HAVE_GLOO
-    auto options = c10d::ProcessGroupGloo::Options::create(timeout_ms);
-    if (const char* ifname = std::getenv("GLOO_SOCKET_IFNAME"); ifname && *ifname)
-      options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(ifname));
-    else
-      options->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
-    impl->backend = c10::make_intrusive<c10d::ProcessGroupGloo>(impl->store, env.rank, env.world_size, options);
-    backend_name = "gloo";
-#else
-    fail("this onestep was built without gloo's headers (Debian: libgloo-dev), so it has no distributed backend");
+    if (use_nccl) {
+#ifdef ONESTEP_HAVE_NCCL
+      // The collectives' timeout; NCCL's watchdog aborts the communicator (and, by PyTorch's default
+      // TORCH_NCCL_ASYNC_ERROR_HANDLING, the process) when a collective exceeds it, so a dead peer never hangs.
+      auto options = c10d::ProcessGroupNCCL::Options::create();
+      options->timeout = timeout_ms;
+      auto nccl = c10::make_intrusive<c10d::ProcessGroupNCCL>(impl->store, env.rank, env.world_size, options);
+      nccl->setBoundDeviceId(own_device);  // one GPU per process: barriers and eager init use it
+      impl->backend = nccl;
 #endif
+    } else {
+#ifdef ONESTEP_HAVE_GLOO
+      auto options = c10d::ProcessGroupGloo::Options::create(timeout_ms);
+      if (const char* ifname = std::getenv("GLOO_SOCKET_IFNAME"); ifname && *ifname)
+        options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(ifname));
+      else
+        options->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
+      impl->backend = c10::make_intrusive<c10d::ProcessGroupGloo>(impl->store, env.rank, env.world_size, options);
+#endif
+    }
   } catch (const Error&) {
     throw;
   } catch (const std::exception& e) {
-    fail("distributed process group (", backend_name.empty() ? "gloo" : backend_name, ") failed on ", where, ": ",
-         message_of(e));
+    fail("distributed process group (", backend_name, ") failed on ", where, ": ", message_of(e));
   }
-  return std::shared_ptr<Communicator>(new Communicator(env, std::move(impl), backend_name, timeout));
+  return std::shared_ptr<Communicator>(new Communicator(env, std::move(impl), backend_name, own_device, timeout));
+}
+
+c10::Device Communicator::collective_device() const {
+  return backend_name_ == "nccl" ? device_ : c10::Device(c10::kCPU);
 }
 
 void Communicator::failed(const char* what, const std::string& cause) {
@@ -149,11 +199,32 @@ void Communicator::broadcast(std::vector<at::Tensor>& tensors, const char* what)
 void Communicator::barrier(const char* what) {
   require(impl_->backend.defined(), "distributed ", what, " on a process group that has already failed");
   try {
-    impl_->pending.push_back(impl_->backend->barrier());
+    c10d::BarrierOptions options;
+    if (device_.is_cuda() && backend_name_ == "nccl") options.device_ids = {device_.index()};
+    impl_->pending.push_back(impl_->backend->barrier(options));
   } catch (const std::exception& e) {
     failed(what, message_of(e));
   }
   wait_all(what);
+}
+
+std::vector<at::Tensor> Communicator::gather_to_main(const at::Tensor& tensor, const char* what) {
+  require(impl_->backend.defined(), "distributed ", what, " on a process group that has already failed");
+  std::vector<std::vector<at::Tensor>> outputs;
+  if (is_main()) {
+    outputs.emplace_back();
+    for (int r = 0; r < world_size(); ++r) outputs[0].push_back(at::empty_like(tensor));
+  }
+  std::vector<at::Tensor> inputs{tensor};
+  try {
+    c10d::GatherOptions options;
+    options.rootRank = 0;
+    impl_->pending.push_back(impl_->backend->gather(outputs, inputs, options));
+  } catch (const std::exception& e) {
+    failed(what, message_of(e));
+  }
+  wait_all(what);
+  return is_main() ? outputs[0] : std::vector<at::Tensor>{};
 }
 
 }  // namespace onestep

@@ -60,7 +60,12 @@ void GradientAverager::on_gradient(size_t parameter, const torch::Tensor& grad) 
   if (!active_ || received_[parameter]) return;
   Bucket& b = buckets_[bucket_of_[parameter]];
   torch::NoGradGuard no_grad;
-  b.flat.narrow(0, b.offsets[slot_of_[parameter]], grad.numel()).copy_(grad.reshape({-1}));
+  torch::Tensor slot = b.flat.narrow(0, b.offsets[slot_of_[parameter]], grad.numel());
+  // A leaf's hook sees the gradient before autograd adds it to .grad: what .grad already holds (the earlier
+  // micro-batches of gradient accumulation; nothing otherwise, the trainer clears it) joins it here.
+  const torch::Tensor& accumulated = parameters_[parameter].grad();
+  if (accumulated.defined()) slot.copy_(grad.reshape({-1}) + accumulated.reshape({-1}));
+  else slot.copy_(grad.reshape({-1}));
   received_[parameter] = 1;
   --b.remaining;
   start_ready_buckets();
@@ -83,7 +88,11 @@ void GradientAverager::finish() {
     if (b.started) continue;
     for (size_t slot = 0; slot < b.parameters.size(); ++slot) {
       const size_t k = b.parameters[slot];
-      if (!received_[k]) b.flat.narrow(0, b.offsets[slot], parameters_[k].numel()).zero_();
+      if (received_[k]) continue;
+      torch::Tensor flat = b.flat.narrow(0, b.offsets[slot], parameters_[k].numel());
+      const torch::Tensor& accumulated = parameters_[k].grad();
+      if (accumulated.defined()) flat.copy_(accumulated.reshape({-1}));
+      else flat.zero_();
     }
     b.remaining = 0;
   }
@@ -93,8 +102,8 @@ void GradientAverager::finish() {
     b.flat.div_(communicator_->world_size());
     for (size_t slot = 0; slot < b.parameters.size(); ++slot) {
       const size_t k = b.parameters[slot];
-      if (!received_[k]) continue;
       torch::Tensor& grad = parameters_[k].mutable_grad();
+      if (!received_[k] && !grad.defined()) continue;
       const torch::Tensor mean = b.flat.narrow(0, b.offsets[slot], parameters_[k].numel()).view_as(parameters_[k]);
       if (grad.defined()) grad.copy_(mean);
       else grad = mean.clone();

@@ -3,7 +3,8 @@
 // buckets (about 25 MB, in reverse registration order, roughly the order in which backward produces their
 // gradients); an autograd hook on each parameter copies its gradient into its bucket, and a bucket whose
 // gradients are all in starts its all-reduce while backward continues. finish() completes the rest and leaves
-// every .grad holding the mean over the ranks.
+// every .grad holding the mean over the ranks. Gradient accumulation: what .grad holds when backward starts (the
+// earlier micro-batches' sum, accumulated without begin()) is averaged together with the new gradient.
 //
 // Buckets start strictly in index order (a later bucket that fills first waits for the earlier ones), so that
 // every rank issues the same collectives in the same order. A parameter without a gradient on this rank

@@ -4,6 +4,8 @@
 #include "core/progress.h"
 #include "core/random.h"
 #include "data/dataset.h"
+#include "distributed/communicator.h"
+#include "distributed/sharding.h"
 #include "io/npy.h"
 #include "metrics/frechet.h"
 #include "metrics/sliced_wasserstein.h"
@@ -96,20 +98,24 @@ torch::Tensor sample_batch(Denoiser& model, const SamplerConfig& sampler, int64_
 
 GeneratedFeatures generated_features(Denoiser& model, const SamplerConfig& sampler, FeatureDetector& detector,
                                      int64_t n, int64_t batch, uint64_t seed, bool keep_features,
-                                     const std::string& progress_label) {
+                                     const std::string& progress_label, Communicator* communicator) {
   require(n >= 2 && batch >= 1, "evaluation: need n >= 2 images and a positive batch");
   const auto device = model_device(model);
-  auto generator = make_generator(torch::kCPU, seed);
   const auto shape = model->sample_shape();
   require(shape.size() == 3, "evaluation needs an image model, got sample shape of rank ", shape.size());
+  // Sharded: this rank makes its batches, rank 0 gathers every feature and accumulates them in the order and
+  // batches of a single process.
+  const SampleRange range = own_samples(communicator, n, batch);
   FeatureStatsAccumulator acc(detector.dim());
   std::vector<torch::Tensor> kept;
   std::unique_ptr<Progress> progress;
-  if (!progress_label.empty()) progress = std::make_unique<Progress>(progress_label + " generate+features", n, "img");
+  if (!progress_label.empty())
+    progress = std::make_unique<Progress>(progress_label + " generate+features", range.size(), "img");
   double generate_s = 0, features_s = 0;
-  for (int64_t start = 0; start < n; start += batch) {
+  for (int64_t start = range.begin; start < range.end; start += batch) {
     auto t = Clock::now();
-    const auto x = sample_batch(model, sampler, std::min(batch, n - start), generator, device);
+    auto generator = batch_generator(seed, start / batch);
+    const auto x = sample_batch(model, sampler, std::min(batch, range.end - start), generator, device);
     // On CUDA kernels run asynchronously until the finiteness check below waits for them, so there the split
     // between the two stages is approximate; on the CPU it is exact.
     const auto images = float_to_images(x);
@@ -118,18 +124,25 @@ GeneratedFeatures generated_features(Denoiser& model, const SamplerConfig& sampl
     const auto feats = detector.features(images);
     require(torch::isfinite(feats).all().item<bool>(),
             "evaluation: generated images gave NaN/Inf features (did sampling diverge?)");
-    acc.add(feats);
-    if (keep_features) kept.push_back(feats.cpu());
+    if (communicator == nullptr) acc.add(feats);
+    if (keep_features || communicator != nullptr) kept.push_back(feats.cpu().to(torch::kFloat32));
     features_s += seconds_since(t);
     if (progress)
-      progress->update(std::min(n, start + batch), {{"generate_s", generate_s}, {"features_s", features_s}});
+      progress->update(std::min(range.end, start + batch) - range.begin,
+                       {{"generate_s", generate_s}, {"features_s", features_s}});
   }
   if (progress) progress->finish();
-  const auto t = Clock::now();
   GeneratedFeatures out;
+  torch::Tensor features = kept.empty() ? torch::empty({0, detector.dim()}) : torch::cat(kept);
+  if (communicator != nullptr) {
+    features = gather_rows_to_main(communicator, features, n, batch, "gather of the evaluation features");
+    if (!communicator->is_main()) return out;  // no statistics: rank 0 computes them
+    for (int64_t start = 0; start < n; start += batch) acc.add(features.narrow(0, start, std::min(batch, n - start)));
+  }
+  const auto t = Clock::now();
   out.stats = acc.finish();
   if (progress) report_stage(progress_label, "statistics (mean, covariance)", seconds_since(t));
-  if (keep_features) out.features = torch::cat(kept);
+  if (keep_features) out.features = features;
   return out;
 }
 
@@ -164,22 +177,26 @@ FeatureStats reference_stats(const EvalConfig& config, const Json& root, Feature
 }
 
 torch::Tensor generated_points(Denoiser& model, const SamplerConfig& sampler, int64_t n, int64_t batch,
-                               uint64_t seed, const std::string& progress_label) {
+                               uint64_t seed, const std::string& progress_label, Communicator* communicator) {
   require(n >= 2 && batch >= 1, "evaluation: need n >= 2 points and a positive batch");
   require(model->sample_shape().size() == 1, "the swd metric is for 2-D point models; image models use fd-fmnist "
                                              "or fid");
   const auto device = model_device(model);
-  auto generator = make_generator(torch::kCPU, seed);
+  const SampleRange range = own_samples(communicator, n, batch);
   std::vector<torch::Tensor> parts;
   std::unique_ptr<Progress> progress;
-  if (!progress_label.empty()) progress = std::make_unique<Progress>(progress_label + " generate", n, "points");
-  for (int64_t start = 0; start < n; start += batch) {
-    parts.push_back(sample_batch(model, sampler, std::min(batch, n - start), generator, device).cpu());
-    if (progress) progress->update(std::min(start + batch, n));
+  if (!progress_label.empty()) progress = std::make_unique<Progress>(progress_label + " generate", range.size(), "points");
+  for (int64_t start = range.begin; start < range.end; start += batch) {
+    auto generator = batch_generator(seed, start / batch);
+    parts.push_back(sample_batch(model, sampler, std::min(batch, range.end - start), generator, device).cpu());
+    if (progress) progress->update(std::min(start + batch, range.end) - range.begin);
   }
   if (progress) progress->finish();
+  torch::Tensor raw = parts.empty() ? torch::empty({0, model->sample_shape()[0]}) : torch::cat(parts);
+  raw = gather_rows_to_main(communicator, raw, n, batch, "gather of the generated points");
+  if (!raw.defined()) return raw;  // not rank 0
   // Compared in the data's own units, where the reference points live.
-  auto points = model->point_scaling().to_user(torch::cat(parts)).to(torch::kFloat32);
+  auto points = model->point_scaling().to_user(raw).to(torch::kFloat32);
   require(torch::isfinite(points).all().item<bool>(), "evaluation: generated points hold NaN/Inf (did sampling "
                                                       "diverge?)");
   return points;

@@ -35,16 +35,21 @@ struct EvalConfig {
 // {sigma_max, sigma_mid} (2 steps); Heun/Euler get `steps` levels.
 SamplerConfig sampler_for_steps(const Json& root, int64_t steps, double sigma_mid);
 
+class Communicator;
+
 // Streams n generated images (in batches) through the detector. Features are also returned when keep_features.
 // A non-empty `progress_label` reports the stages on stderr: "<label> generate+features" as a progress line with the
-// seconds spent in each, then "<label> statistics" (mean and covariance).
+// seconds spent in each, then "<label> statistics" (mean and covariance). Batch k's latents, labels and noise come
+// from batch_generator(seed, k). With a communicator the batches are sharded over its ranks
+// (distributed/sharding.h) and rank 0 gathers the features: it alone gets the statistics (and features), the same
+// as a single process computes; the other ranks get empty ones.
 struct GeneratedFeatures {
   FeatureStats stats;
   torch::Tensor features;  // [n, D] float32 when keep_features, else undefined
 };
 GeneratedFeatures generated_features(Denoiser& model, const SamplerConfig& sampler, FeatureDetector& detector,
                                      int64_t n, int64_t batch, uint64_t seed, bool keep_features = false,
-                                     const std::string& progress_label = {});
+                                     const std::string& progress_label = {}, Communicator* communicator = nullptr);
 
 // Statistics of a set of uint8 images [N, C, H, W]; a non-empty `progress_label` reports the feature stage.
 FeatureStats image_feature_stats(FeatureDetector& detector, const torch::Tensor& images, int64_t batch,
@@ -54,9 +59,10 @@ FeatureStats image_feature_stats(FeatureDetector& detector, const torch::Tensor&
 FeatureStats reference_stats(const EvalConfig& config, const Json& root, FeatureDetector& detector,
                              const std::string& progress_label = {});
 
-// 2-D models. n points from the sampler, latents from a CPU generator seeded with `seed`: [n, D] float32 on CPU.
+// 2-D models. n points from the sampler, batch k's latents from batch_generator(seed, k): [n, D] float32 on CPU.
+// With a communicator: sharded, rank 0 gets all n points, the other ranks an undefined tensor.
 torch::Tensor generated_points(Denoiser& model, const SamplerConfig& sampler, int64_t n, int64_t batch, uint64_t seed,
-                               const std::string& progress_label = {});
+                               const std::string& progress_label = {}, Communicator* communicator = nullptr);
 
 // Reference points for swd: [eval].ref (.npy) when set, else n fresh points of the [data] toy distribution drawn
 // with a seed the training data never uses (draw 0, 1, ... are independent sets, for the data-vs-data floor).

@@ -36,4 +36,10 @@ std::string resolved_renoise(const SamplerConfig& config, const DenoiserImpl& mo
 torch::Tensor run_sampler(Denoiser& model, const SamplerConfig& config, const torch::Tensor& latents,
                           at::Generator& generator, const torch::Tensor& class_labels = {});
 
+// The generator of batch `index` of a sampling job (the CLI's `sample` and `eval`, the evaluation hook): batch
+// k's latents, labels and fresh noise come from it alone, so that any process can make any batch and a sharded
+// job (distributed/sharding.h) gives the samples of a single process. Batch 0 draws from `seed` itself: a job of
+// one batch draws what it drew before per-batch generators; batch k > 0 from a seed mixed from (seed, k). CPU.
+at::Generator batch_generator(uint64_t seed, int64_t index);
+
 }  // namespace onestep

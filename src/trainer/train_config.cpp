@@ -36,6 +36,7 @@ TrainConfig TrainConfig::from_config(const Json& root) {
   SectionReader r(root, "train");
   c.steps = r.get_int("steps", c.steps);
   c.batch = r.get_int("batch", c.batch);
+  c.batch_per_gpu = r.get_int("batch_per_gpu", c.batch_per_gpu);
   c.lr = r.get_float("lr", c.lr);
   c.optimizer = r.get_string("optimizer", c.optimizer, {"radam", "adam"});
   const auto betas = r.get_floats("betas", {c.hyper.beta1, c.hyper.beta2});
@@ -65,10 +66,13 @@ TrainConfig TrainConfig::from_config(const Json& root) {
   c.seed = r.get_int("seed", c.seed);
   c.device = r.get_string("device", c.device, {"auto", "cpu", "cuda"});
   c.threads = r.get_int("threads", c.threads);
+  c.cpu_wait = r.get_string("cpu_wait", c.cpu_wait, {"auto", "spin", "sleep"});
   r.finish();
 
   require(c.steps > 0, "train.steps must be > 0, got ", c.steps);
   require(c.batch > 0, "train.batch must be > 0, got ", c.batch);
+  require(c.batch_per_gpu >= 0, "train.batch_per_gpu must be > 0 (or 0 = no gradient accumulation), got ",
+          c.batch_per_gpu);
   require(c.lr > 0, "train.lr must be > 0, got ", c.lr);
   require(c.warmup_mimg >= 0 && c.warmup_steps >= 0, "train.warmup_mimg / warmup_steps must be >= 0");
   require(c.grad_clip >= 0, "train.grad_clip must be >= 0 (0 = off), got ", c.grad_clip);
@@ -91,6 +95,7 @@ TrainConfig TrainConfig::from_config(const Json& root) {
 Json TrainConfig::to_json() const {
   return Json{{"steps", steps},
               {"batch", batch},
+              {"batch_per_gpu", batch_per_gpu},
               {"lr", lr},
               {"optimizer", optimizer},
               {"betas", {hyper.beta1, hyper.beta2}},
@@ -116,7 +121,8 @@ Json TrainConfig::to_json() const {
               {"max_nonfinite", max_nonfinite},
               {"seed", seed},
               {"device", device},
-              {"threads", threads}};
+              {"threads", threads},
+              {"cpu_wait", cpu_wait}};
 }
 
 }  // namespace onestep

@@ -12,7 +12,10 @@ namespace onestep {
 
 struct TrainConfig {
   int64_t steps = 1000;             // K, total optimizer steps
-  int64_t batch = 128;
+  int64_t batch = 128;              // the global batch (all processes of a data-parallel run together)
+  int64_t batch_per_gpu = 0;        // gradient accumulation: at most this many samples per forward/backward; a
+                                    // process's slice (batch / processes) runs in ceil(slice / batch_per_gpu)
+                                    // micro-batches before the one gradient average and optimizer step. 0 = off
   double lr = 1e-4;
   std::string optimizer = "radam";  // radam | adam
   AdamHyper hyper;                  // betas = [0.9, 0.999], eps, weight_decay
@@ -42,6 +45,8 @@ struct TrainConfig {
   int64_t seed = 0;
   std::string device = "auto";      // auto | cpu | cuda
   int64_t threads = 0;              // intra-op threads; 0 = LibTorch's default
+  std::string cpu_wait = "auto";    // auto | spin | sleep: how OpenMP threads wait on the CPU (core/cpu_wait.h);
+                                    // auto sleeps when other processes keep the cores busy at the start
 
   std::vector<EmaRule> ema_rules() const;
   // LR multiplier of warm-up before the step that starts at (step, images_seen).

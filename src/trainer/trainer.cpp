@@ -107,6 +107,20 @@ at::Generator default_generator(const torch::Device& device) {
   return device.is_cuda() ? at::globalContext().defaultGenerator(device) : at::detail::getDefaultCPUGenerator();
 }
 
+// The slice's statistics from those of its micro-batches: floating-point values (means over the rows, as every
+// objective logs) weighted by each micro-batch's share of the slice; others (the curriculum's N, ECT's stage)
+// are the same in every micro-batch and taken from the first.
+void accumulate_stats(Json& total, const Json& part, double share) {
+  if (!part.is_object()) return;
+  if (!total.is_object()) total = Json::object();
+  for (const auto& [key, value] : part.items()) {
+    if (value.is_number_float())
+      total[key] = (total.contains(key) ? total[key].get<double>() : 0.0) + value.get<double>() * share;
+    else if (!total.contains(key))
+      total[key] = value;
+  }
+}
+
 }  // namespace
 
 Trainer::Trainer(RunDir& run, Json effective_config, TrainConfig train, std::optional<SamplerConfig> sample,
@@ -161,6 +175,9 @@ Trainer::Trainer(RunDir& run, Json effective_config, TrainConfig train, std::opt
     if (train_.channels_last) use_channels_last(*emas_.back().model());
   }
   const int64_t per_rank = train_.batch / world;
+  // A cap above the slice (a run resumed with more processes than it was configured for) runs the slice in one
+  // piece, as EDM's training loop clamps batch_gpu to batch_gpu_total.
+  micro_batch_ = train_.batch_per_gpu > 0 && train_.batch_per_gpu < per_rank ? train_.batch_per_gpu : 0;
   const BatchSlice slice{communicator_ ? communicator_->rank() * per_rank : 0, per_rank};
   loader_ = std::make_unique<BatchLoader>(data_, train_.batch, static_cast<uint64_t>(train_.seed),
                                           config_.contains("data") && config_["data"].value("flip", false),
@@ -196,25 +213,55 @@ Trainer::StepResult Trainer::forward_backward(const Batch& batch) {
         mix_seed(mix_seed(static_cast<uint64_t>(train_.seed) ^ 0xD15Bull, static_cast<uint64_t>(step_)),
                  static_cast<uint64_t>(communicator_->rank())));
   }
-  LossOutput out;
-  {
-    AutocastScope autocast(train_.bf16 && device_.is_cuda());
-    out = objective_->compute_loss(model_, batch, progress, generator_);
+  // Gradient accumulation (train.batch_per_gpu): the slice runs in micro-batches of at most micro_batch_ rows.
+  // Each micro-batch keeps its place in the global batch (Batch::rows) and starts from the same objective
+  // generator state, so that it draws the global batch's per-sample values and keeps its own rows: the draws of
+  // every sample, and the generator state after the step, do not depend on batch_per_gpu. Its mean loss is
+  // weighted by its share of the slice (as EDM's training loop scales each round's loss by 1 / batch_gpu_total),
+  // so the accumulated gradient is the slice's mean gradient. The earlier micro-batches' backward accumulates
+  // locally; only the last one's feeds the gradient average, which adds what .grad already holds.
+  const int64_t rows = batch.x.size(0);
+  const int64_t micro = micro_batch_ > 0 ? std::min(micro_batch_, rows) : rows;
+  const int64_t rounds = (rows + micro - 1) / micro;
+  const torch::Tensor objective_start = rounds > 1 ? generator_state(generator_) : torch::Tensor();
+  torch::Tensor local_loss, last_loss;  // local_loss: the slice's mean loss (float64, detached)
+  for (int64_t round = 0; round < rounds; ++round) {
+    const int64_t start = round * micro, count = std::min(micro, rows - start);
+    if (round > 0) set_generator_state(generator_, objective_start, "rng.objective");
+    LossOutput out;
+    {
+      AutocastScope autocast(train_.bf16 && device_.is_cuda());
+      out = objective_->compute_loss(model_, rounds > 1 ? batch.rows(start, count) : batch, progress, generator_);
+    }
+    if (rounds == 1) {
+      result.stats = out.stats;
+      local_loss = out.loss.detach().to(torch::kFloat64);
+      last_loss = out.loss;
+      break;
+    }
+    const double share = static_cast<double>(count) / static_cast<double>(rows);
+    accumulate_stats(result.stats, out.stats, share);
+    const torch::Tensor weighted = out.loss.detach().to(torch::kFloat64) * share;
+    local_loss = round == 0 ? weighted : local_loss + weighted;
+    if (round + 1 < rounds) {
+      (out.loss * share).backward();  // frees this micro-batch's activations
+    } else {
+      last_loss = out.loss * share;
+    }
   }
-  result.stats = out.stats;
   if (communicator_) {
     // The loss of the global batch: the mean of the ranks' (equal-sized) slices. Every rank then skips a
     // non-finite step together.
-    torch::Tensor loss = out.loss.detach().to(torch::kFloat64).reshape({1}).clone();
+    torch::Tensor loss = local_loss.reshape({1}).clone();
     communicator_->sum(loss, "loss all-reduce");
     result.loss = loss.item<double>() / communicator_->world_size();
   } else {
-    result.loss = out.loss.detach().to(torch::kFloat64).item<double>();
+    result.loss = local_loss.item<double>();
   }
   result.finite = std::isfinite(result.loss);
   if (result.finite) {
     if (averager_) averager_->begin();
-    out.loss.backward();
+    last_loss.backward();
     if (averager_) averager_->finish();
   }
   if (dropout_generator) {

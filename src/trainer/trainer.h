@@ -39,6 +39,8 @@ class Trainer {
   // takes rows [rank * B / W, (rank + 1) * B / W) of every one; gradients are averaged over the ranks
   // (GradientAverager), so every rank takes the same optimizer step. Rank 0 alone writes metrics, checkpoints and
   // sample grids and runs the evaluation hook; every rank loads the same checkpoints, whatever W wrote them.
+  // train.batch_per_gpu splits each rank's slice into micro-batches whose gradients accumulate before the one
+  // average and optimizer step; the step equals the unsplit one up to float rounding.
   Trainer(RunDir& run, Json effective_config, TrainConfig train, std::optional<SamplerConfig> sample,
           Denoiser model, std::unique_ptr<Objective> objective, std::shared_ptr<const Dataset> data,
           std::shared_ptr<Communicator> communicator = nullptr);
@@ -110,6 +112,7 @@ class Trainer {
   int64_t eval_every_ = 0;
   bool quiet_ = false;
   bool checkpoint_at_end_ = true;
+  int64_t micro_batch_ = 0;  // rows per forward/backward when accumulating (train.batch_per_gpu); 0 = the slice
   int64_t step_ = 0, images_seen_ = 0, nonfinite_streak_ = 0, last_checkpoint_step_ = -1;
 };
 

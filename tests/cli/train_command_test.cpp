@@ -4,6 +4,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "io/image_io.h"
 #include "io/npy.h"
 #include "precond/model.h"
 #include "run_onestep.h"
@@ -15,6 +16,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <string>
 
 namespace fs = std::filesystem;
@@ -271,4 +273,59 @@ TEST(TrainCommand, RawPointsAreScaledAndSamplesReturnInTheirUnits) {
   EXPECT_EQ(r.status, 1) << r.output;
   EXPECT_THAT(r.output, HasSubstr("--init"));
   EXPECT_THAT(r.output, HasSubstr("scaled as"));
+}
+
+// train.cpu_wait = "sleep" re-executes the process once with OMP_WAIT_POLICY=passive and trains; a wait policy the
+// user set in the environment is kept as it is (core/cpu_wait.h).
+TEST(TrainCommand, CpuWaitSleepReexecutesOnceAndTrains) {
+  if (onestep::testing::test_device_name() != "cpu") GTEST_SKIP() << "CPU wait policy";
+  TempDir tmp;
+  const auto config = write_config(tmp.path);
+  const std::string sleep = " --set train.threads=2 --set train.cpu_wait=sleep --run ";
+  Result r = run("train --config " + config + sleep + (tmp.path / "run").string());
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_TRUE(fs::exists(tmp.path / "run" / "model.safetensors"));
+  size_t notes = 0;
+  for (size_t at = r.output.find("OMP_WAIT_POLICY=passive"); at != std::string::npos;
+       at = r.output.find("OMP_WAIT_POLICY=passive", at + 1))
+    ++notes;
+  EXPECT_EQ(notes, 1u) << r.output;
+  ::setenv("OMP_WAIT_POLICY", "active", 1);
+  r = run("train --config " + config + sleep + (tmp.path / "run2").string());
+  ::unsetenv("OMP_WAIT_POLICY");
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_THAT(r.output, ::testing::Not(HasSubstr("OMP_WAIT_POLICY=passive")));
+  r = run("train --config " + config + " --set train.cpu_wait=busy --run " + (tmp.path / "run3").string());
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("cpu_wait"));
+}
+
+// Issue 12 item 9 through the CLI: labels from class folders are recorded in the run's config.toml, and a resume
+// whose folders name other classes is refused (label k would change meaning).
+TEST(TrainCommand, ResumeRefusesClassFoldersThatChangedNames) {
+  TempDir tmp;
+  const fs::path images = tmp.path / "images";
+  for (const char* name : {"cat/a.png", "cat/b.png", "dog/c.png", "dog/d.png"})
+    onestep::write_png(images / name, torch::full({1, 8, 8}, 40, torch::kUInt8));
+  const fs::path config = tmp.path / "folder.toml";
+  std::ofstream(config) << "[model]\narch = \"songunet\"\nimg_resolution = 8\nimg_channels = 1\nlabel_dim = 2\n"
+                           "model_channels = 8\nchannel_mult = [1]\nnum_blocks = 1\nattn_resolutions = []\n"
+                           "[precond]\ntrain_scalings = \"edm\"\nsample_scalings = \"edm\"\n"
+                           "[data]\ndataset = \"folder\"\npath = \"" + images.string() + "\"\nlabels = true\n"
+                           "[objective]\nmethod = \"edm\"\n"
+                           "[train]\nsteps = 1\nbatch = 2\nsample_every = -1\nlog_every = 1\ndevice = \"" +
+                               onestep::testing::test_device_name() + "\"\n[sample]\nkind = \"euler\"\nsteps = 2\n";
+  const fs::path run_dir = tmp.path / "run";
+  Result r = run("train --config " + config.string() + " --run " + run_dir.string());
+  ASSERT_EQ(r.status, 0) << r.output;
+  std::stringstream recorded;
+  recorded << std::ifstream(run_dir / "config.toml").rdbuf();
+  EXPECT_THAT(recorded.str(), HasSubstr("class_names = [ 'cat', 'dog' ]")) << recorded.str();
+  fs::rename(images / "dog", images / "fox");
+  r = run("train --resume --steps 2 --run " + run_dir.string());
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("data.class_names [cat, dog] differ from the classes"));
+  fs::rename(images / "fox", images / "dog");
+  r = run("train --resume --steps 2 --run " + run_dir.string());
+  EXPECT_EQ(r.status, 0) << r.output;
 }

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
 using onestep::Batch;
 using onestep::BatchLoader;
 using onestep::Dataset;
@@ -108,4 +110,36 @@ TEST(BatchLoader, PointsAndBadArguments) {
   bad.position = 99;
   EXPECT_THROW(loader.restore(bad), onestep::Error);
   EXPECT_THROW(LoaderState::from_json(onestep::Json{{"epoch", 1}}), onestep::Error);
+}
+
+namespace {
+
+int64_t threads_of_this_process() {
+  int64_t count = 0;
+  for ([[maybe_unused]] const auto& task : std::filesystem::directory_iterator("/proc/self/task")) ++count;
+  return count;
+}
+
+}  // namespace
+
+// A fork in the prefetch thread creates a second OpenMP team; libgomp then counts more threads than cores and
+// throttles every team's spin-wait, which made fresh fmnist-ict-cpu runs 1.7x slower than resumed ones on 2 cores
+// (bench/RESULTS.md "Resume speed"). The loader may add its own thread and nothing else.
+TEST(BatchLoader, PrefetchThreadForksNoOpenMPTeam) {
+  if (!std::filesystem::exists("/proc/self/task")) GTEST_SKIP() << "needs /proc/self/task (Linux)";
+  const int previous_threads = torch::get_num_threads();
+  torch::set_num_threads(2);
+  // The main thread's own team exists before counting (a permutation of this size runs in parallel).
+  (void)torch::randperm(200000, torch::kInt64).sum().item<int64_t>();
+  const int64_t before = threads_of_this_process();
+  {
+    auto data = std::make_shared<Dataset>();
+    data->samples = torch::zeros({200000, 2});
+    data->name = "points";
+    BatchLoader loader(std::shared_ptr<const Dataset>(data), 8, 3, false, 2);
+    loader.next();
+    loader.next();
+    EXPECT_EQ(threads_of_this_process(), before + 1) << "the prefetch thread started an OpenMP team of its own";
+  }
+  torch::set_num_threads(previous_threads);
 }

@@ -27,7 +27,8 @@ const std::vector<std::string> kTinyPoints = {
     "train.batch=64",        "train.threads=1",        "train.log_every=5",       "train.sample_every=-1",
     "train.checkpoint_every=10", "train.keep_checkpoints=5", "model.dropout=0.0"};
 
-std::vector<std::string> train_args(const std::filesystem::path& run, int64_t steps, bool resume = false) {
+std::vector<std::string> train_args(const std::filesystem::path& run, int64_t steps, bool resume = false,
+                                    int64_t batch_per_gpu = 0) {
   std::vector<std::string> args{ONESTEP_BINARY, "train", "--run", run.string(), "--steps", std::to_string(steps),
                                 "--dist-timeout", "20"};
   if (resume) {
@@ -36,27 +37,8 @@ std::vector<std::string> train_args(const std::filesystem::path& run, int64_t st
   }
   args.insert(args.end(), {"--config", "points-ict"});
   for (const auto& s : kTinyPoints) args.insert(args.end(), {"--set", s});
+  if (batch_per_gpu > 0) args.insert(args.end(), {"--set", "train.batch_per_gpu=" + std::to_string(batch_per_gpu)});
   return args;
-}
-
-// Runs the ranks of one job (world 1: no launch variables) and returns their exit statuses.
-std::vector<int> run_job(const std::vector<std::string>& args, int world, const std::filesystem::path& logs) {
-  const int port = free_port();
-  std::vector<Child> children;
-  for (int rank = 0; rank < world; ++rank) {
-    auto env = world > 1 ? rank_env(rank, world, port) : std::map<std::string, std::string>{{"OMP_NUM_THREADS", "1"}};
-    children.push_back(spawn(args, env, logs / ("rank" + std::to_string(rank) + ".log")));
-  }
-  std::vector<int> statuses;
-  for (const Child& c : children) statuses.push_back(wait_for(c, std::chrono::seconds(60)));
-  return statuses;
-}
-
-std::string logs_of(const std::filesystem::path& dir, int world) {
-  std::string all;
-  for (int rank = 0; rank < world; ++rank)
-    all += "--- rank " + std::to_string(rank) + "\n" + read_text(dir / ("rank" + std::to_string(rank) + ".log"));
-  return all;
 }
 
 bool starts_with(const std::string& name, const std::string& prefix) { return name.rfind(prefix, 0) == 0; }
@@ -92,16 +74,19 @@ double max_relative_difference(const SafetensorsContent& a, const SafetensorsCon
 TEST(DataParallel, TwoProcessAveragedGradientEqualsOneProcessGradient) {
   if (!gloo_available()) GTEST_SKIP() << "this build has no gloo headers (libgloo-dev)";
   TempDir dir("dp_gradient");
-  auto worker = [&](const std::string& name) {
+  auto worker = [&](const std::string& name, int64_t batch_per_gpu = 0) {
     return std::vector<std::string>{ONESTEP_GRADIENT_WORKER, (dir / name).string(),
                                     (dir / (name + ".safetensors")).string(),
                                     "--set", "model.hidden=32", "--set", "model.num_layers=2",
-                                    "--set", "data.num_points=4096", "--set", "train.batch=64"};
+                                    "--set", "data.num_points=4096", "--set", "train.batch=64",
+                                    "--set", "train.batch_per_gpu=" + std::to_string(batch_per_gpu)};
   };
-  std::filesystem::create_directories(dir / "one");
-  std::filesystem::create_directories(dir / "two");
+  for (const char* d : {"one", "two", "two_accumulated"}) std::filesystem::create_directories(dir / d);
   ASSERT_EQ(run_job(worker("one"), 1, dir / "one"), std::vector<int>({0})) << logs_of(dir / "one", 1);
   ASSERT_EQ(run_job(worker("two"), 2, dir / "two"), std::vector<int>({0, 0})) << logs_of(dir / "two", 2);
+  // Gradient accumulation: each rank's 32 rows as micro-batches of 12 + 12 + 8.
+  ASSERT_EQ(run_job(worker("two_accumulated", 12), 2, dir / "two_accumulated"), std::vector<int>({0, 0}))
+      << logs_of(dir / "two_accumulated", 2);
   const SafetensorsContent one = load_safetensors(dir / "one.safetensors");
   const SafetensorsContent two = load_safetensors(dir / "two.safetensors");
   ASSERT_EQ(one.tensors.size(), two.tensors.size());
@@ -110,6 +95,11 @@ TEST(DataParallel, TwoProcessAveragedGradientEqualsOneProcessGradient) {
   const double rel = max_relative_difference(two, one, "", &worst);
   std::cout << "max relative gradient difference, 2 vs 1 processes: " << rel << " (" << worst << ")\n";
   EXPECT_LT(rel, 1e-6) << worst;
+  const double rel_accumulated =
+      max_relative_difference(load_safetensors(dir / "two_accumulated.safetensors"), one, "", &worst);
+  std::cout << "max relative gradient difference, 2 processes x (12 + 12 + 8) vs 1 x 64: " << rel_accumulated
+            << " (" << worst << ")\n";
+  EXPECT_LT(rel_accumulated, 1e-6) << worst;
   // Not trivially equal: the halves of the batch have different gradients (so a rank that skipped the
   // all-reduce, or averaged wrongly, would fail above).
   EXPECT_GT(one.tensors.front().second.abs().sum().item<double>(), 0);
@@ -149,6 +139,36 @@ TEST(DataParallel, TwentyStepsOfTwoProcessesMatchOneProcessAndResumeInOne) {
   const SafetensorsContent resumed = load_safetensors(dir / "run3" / "checkpoints" / "ckpt-00000020.safetensors");
   EXPECT_LT(max_relative_difference(resumed, one, "weights", &worst), 1e-5) << worst;
   EXPECT_LT(max_relative_difference(resumed, two, "weights", &worst), 1e-5) << worst;
+}
+
+TEST(DataParallel, TwentyStepsOfTwoProcessesWithGradientAccumulationMatchOneProcess) {
+  if (!gloo_available()) GTEST_SKIP() << "this build has no gloo headers (libgloo-dev)";
+  TempDir dir("dp_accumulation");
+  for (const char* d : {"one", "two"}) std::filesystem::create_directories(dir / d);
+  ASSERT_EQ(run_job(train_args(dir / "run1", 20), 1, dir / "one"), std::vector<int>({0})) << logs_of(dir / "one", 1);
+  // train.batch_per_gpu = 8: each rank runs its 32 rows as 4 micro-batches per step.
+  ASSERT_EQ(run_job(train_args(dir / "run2", 20, false, 8), 2, dir / "two"), std::vector<int>({0, 0}))
+      << logs_of(dir / "two", 2);
+  EXPECT_THAT(read_text(dir / "two" / "rank0.log"), HasSubstr("gradient accumulation: 4 micro-batches"));
+  const SafetensorsContent one = load_safetensors(dir / "run1" / "checkpoints" / "ckpt-00000020.safetensors");
+  const SafetensorsContent two = load_safetensors(dir / "run2" / "checkpoints" / "ckpt-00000020.safetensors");
+  std::string worst;
+  const double weights_rel = max_relative_difference(two, one, "weights", &worst);
+  std::cout << "max relative weight difference after 20 steps, 2 processes x 4 micro-batches vs 1: " << weights_rel
+            << "\n";
+  EXPECT_LT(weights_rel, 1e-5) << worst;
+  EXPECT_LT(max_relative_difference(two, one, "ema", &worst), 1e-5) << worst;
+  // The logged losses are the global batch's.
+  auto losses = [](const std::string& metrics) {
+    std::vector<double> out;
+    std::stringstream lines(metrics);
+    for (std::string line; std::getline(lines, line);) out.push_back(Json::parse(line).at("loss").get<double>());
+    return out;
+  };
+  const auto a = losses(read_text(dir / "run1" / "metrics.jsonl")), b = losses(read_text(dir / "run2" / "metrics.jsonl"));
+  ASSERT_EQ(a.size(), 4u);
+  ASSERT_EQ(b.size(), a.size());
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_NEAR(b[i], a[i], 1e-5 * std::abs(a[i])) << "log line " << i;
 }
 
 TEST(DataParallel, KilledRankEndsTheOtherWithAClearError) {
@@ -209,6 +229,13 @@ TEST(DataParallel, BadLaunchEnvironmentOrAMissingRankIsOneErrorLine) {
   EXPECT_EQ(wait_for(no_addr, std::chrono::seconds(30)), 1);
   EXPECT_THAT(read_text(dir / "no_addr.log"),
               HasSubstr("onestep: error: environment: WORLD_SIZE=2 but MASTER_ADDR is not set"));
+
+  // NCCL asked for where it cannot run (a build without it, or CPU tensors): one line, before any rendezvous.
+  auto nccl_args = train_args(dir / "run_nccl", 5);
+  nccl_args.insert(nccl_args.end(), {"--dist-backend", "nccl"});
+  const Child nccl = spawn(nccl_args, rank_env(0, 2, free_port()), dir / "nccl.log");
+  EXPECT_EQ(wait_for(nccl, std::chrono::seconds(30)), 1) << read_text(dir / "nccl.log");
+  EXPECT_THAT(read_text(dir / "nccl.log"), HasSubstr("onestep: error: --dist-backend nccl"));
 
   // Rank 1 never comes: the rendezvous gives up after the timeout instead of hanging.
   args[std::find(args.begin(), args.end(), "--dist-timeout") - args.begin() + 1] = "2";

@@ -96,4 +96,24 @@ inline std::map<std::string, std::string> rank_env(int rank, int world, int port
           {"MASTER_PORT", std::to_string(port)}, {"OMP_NUM_THREADS", "1"}};
 }
 
+// Runs the ranks of one job (world 1: no launch variables) and returns their exit statuses.
+inline std::vector<int> run_job(const std::vector<std::string>& args, int world, const std::filesystem::path& logs) {
+  const int port = free_port();
+  std::vector<Child> children;
+  for (int rank = 0; rank < world; ++rank) {
+    auto env = world > 1 ? rank_env(rank, world, port) : std::map<std::string, std::string>{{"OMP_NUM_THREADS", "1"}};
+    children.push_back(spawn(args, env, logs / ("rank" + std::to_string(rank) + ".log")));
+  }
+  std::vector<int> statuses;
+  for (const Child& c : children) statuses.push_back(wait_for(c, std::chrono::seconds(60)));
+  return statuses;
+}
+
+inline std::string logs_of(const std::filesystem::path& dir, int world) {
+  std::string all;
+  for (int rank = 0; rank < world; ++rank)
+    all += "--- rank " + std::to_string(rank) + "\n" + read_text(dir / ("rank" + std::to_string(rank) + ".log"));
+  return all;
+}
+
 }  // namespace onestep::testing
