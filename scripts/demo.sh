@@ -1,35 +1,60 @@
 #!/usr/bin/env bash
-# The main job on the embedded default: iCT from scratch on Fashion-MNIST on the CPU (at most ~10 minutes on
-# 2 cores), then 1-step and 2-step samples and their FD-FMNIST beside the data floor.
-# Installs and builds what is missing first (scripts/setup.sh). A second run reuses the finished run.
+# The main job: ECT tunes the shipped Fashion-MNIST diffusion teacher (assets/fmnist_edm_teacher.safetensors, a
+# 0.31M-parameter UNet trained by onestep, assets/README.md) into a 1-/2-step model on the CPU, then samples and
+# scores the teacher (Heun, 35 evaluations; and at 1 step, ECT's starting point) and the tuned model with FD-FMNIST
+# beside the data floor. About 9-10 minutes on 2 idle cores in all, estimated from timings on a busy machine
+# (README, "What the demo gives").
+#   ONESTEP_DEMO_PRESET=fmnist-ict-cpu scripts/demo.sh   iCT from scratch instead (no teacher)
+#   ONESTEP_DEMO_EVAL_N=5000                            samples per FD (default 2000; FD falls as n grows, so compare
+#                                                       numbers at one n only)
+#   ONESTEP_DEMO_SIGMA_MID=0.821                        middle noise level of the 2-step sampler (ECT 1.5, iCT 0.821)
+#   ONESTEP_DEMO_THREADS=1                              CPU threads of the training (default: the preset's, 2)
+# Installs and builds what is missing first (scripts/setup.sh). A second run reuses the finished run and the
+# teacher's scores.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 "$ROOT/scripts/setup.sh"
 BIN="${ONESTEP_BUILD_DIR:-$ROOT/build}/onestep"
-PRESET="${ONESTEP_DEMO_PRESET:-fmnist-ict-cpu}"
+PRESET="${ONESTEP_DEMO_PRESET:-fmnist-ect-cpu}"
 RUN="${ONESTEP_DEMO_RUN:-runs/demo-$PRESET}"
 OUT="$RUN/demo"
-N_EVAL="${ONESTEP_DEMO_EVAL_N:-10000}"
+N_EVAL="${ONESTEP_DEMO_EVAL_N:-2000}"
+TEACHER="$ROOT/assets/fmnist_edm_teacher.safetensors"
+TRAIN_SET=()
+[ -n "${ONESTEP_DEMO_THREADS:-}" ] && TRAIN_SET=(--set "train.threads=$ONESTEP_DEMO_THREADS")
+INIT=()
+SIGMA_MID=0.821   # iCT's and ECT's CIFAR-10 2-step sampler
+case "$PRESET" in
+  *ect*) INIT=(--init "$TEACHER")     # ECT starts from a diffusion model; iCT and EDM from scratch
+         SIGMA_MID=1.5 ;;             # this model's 2-step FD-FMNIST: 154 (0.4), 143 (0.821), 129 (1.5), 128 (3.0)
+esac
+SIGMA_MID="${ONESTEP_DEMO_SIGMA_MID:-$SIGMA_MID}"
 say() { echo; echo "== $*"; }
+START=$SECONDS
 
 say "the network"
 "$BIN" info --config "$PRESET"
 
-say "training ($PRESET) into $RUN"
+say "training ($PRESET${INIT:+, from the teacher $TEACHER}) into $RUN"
 if [ -f "$RUN/model.safetensors" ]; then
   echo "already trained: $RUN/model.safetensors (delete $RUN to train again)"
 elif [ -f "$RUN/config.toml" ]; then
-  "$BIN" train --config "$PRESET" --run "$RUN" --resume   # continues a killed run from its last checkpoint
+  "$BIN" train --run "$RUN" --resume   # continues a killed run from its last checkpoint
 else
-  "$BIN" train --config "$PRESET" --run "$RUN"
+  "$BIN" train --config "$PRESET" "${TRAIN_SET[@]}" "${INIT[@]}" --run "$RUN"
 fi
 MODEL="$RUN/model.safetensors"
+echo "trained by $((SECONDS - START)) s"
 
-say "sampling: 1 step and 2 steps (sigma_mid 0.821), 100 images each, from the EMA weights"
+say "sampling: 1 step and 2 steps (sigma_mid $SIGMA_MID), 100 images each, from the EMA weights"
 mkdir -p "$OUT"
 "$BIN" sample --ckpt "$MODEL" --steps 1 --n 100 --seed 1 --out "$OUT/samples-1step.png"
-"$BIN" sample --ckpt "$MODEL" --steps 2 --n 100 --seed 1 --out "$OUT/samples-2step.png"
+"$BIN" sample --ckpt "$MODEL" --steps 2 --sigma-mid "$SIGMA_MID" --n 100 --seed 1 --out "$OUT/samples-2step.png"
+if [ ${#INIT[@]} -gt 0 ]; then
+  "$BIN" sample --ckpt "$TEACHER" --sampler heun --steps 18 --n 100 --seed 1 --out "$OUT/teacher-heun35.png"
+  "$BIN" sample --ckpt "$TEACHER" --steps 1 --n 100 --seed 1 --out "$OUT/teacher-1step.png"
+fi
 
 say "FD-FMNIST of $N_EVAL samples against the Fashion-MNIST test set"
 REF="$OUT/fmnist-test-ref.npz"
@@ -37,8 +62,33 @@ FLOOR="$OUT/fmnist-train10k.npz"
 [ -f "$REF" ] || "$BIN" eval stats --data "$PRESET" --set data.split=test --metric fd-fmnist --out "$REF"
 [ -f "$FLOOR" ] || "$BIN" eval stats --data "$PRESET" --set data.split=train --limit 10000 --metric fd-fmnist \
   --out "$FLOOR"
-"$BIN" eval --ckpt "$MODEL" --steps 1,2 --n "$N_EVAL" --ref "$REF" --metric fd-fmnist --seeds 1
-echo "data floor, FD-FMNIST of 10k training images against the test set:"
-"$BIN" eval fd "$FLOOR" "$REF"
+fd_of() { sed -n 's/.*-step FD-FMNIST, seed [0-9]*: \([0-9.]*\).*/\1/p' | tail -1; }
+if [ ${#INIT[@]} -gt 0 ]; then
+  TEACHER_FD="$OUT/teacher-fd-n$N_EVAL.txt"   # the teacher is fixed: scored once per n
+  if [ ! -f "$TEACHER_FD" ]; then
+    heun=$("$BIN" eval --config fmnist-edm-cpu --ckpt "$TEACHER" --steps 18 --n "$N_EVAL" --ref "$REF" \
+      --metric fd-fmnist --seeds 1 | tee /dev/stderr | fd_of)
+    one=$("$BIN" eval --ckpt "$TEACHER" --steps 1 --n "$N_EVAL" --ref "$REF" --metric fd-fmnist --seeds 1 \
+      | tee /dev/stderr | fd_of)
+    printf '%s %s\n' "$heun" "$one" > "$TEACHER_FD.tmp" && mv "$TEACHER_FD.tmp" "$TEACHER_FD"
+  fi
+  read -r TEACHER_HEUN TEACHER_1STEP < "$TEACHER_FD"
+fi
+STUDENT=$("$BIN" eval --ckpt "$MODEL" --steps 1,2 --set "eval.sigma_mid=$SIGMA_MID" --n "$N_EVAL" --ref "$REF" \
+  --metric fd-fmnist --seeds 1 | tee /dev/stderr)
+S1=$(echo "$STUDENT" | grep '^1-step' | fd_of)
+S2=$(echo "$STUDENT" | grep '^2-step' | fd_of)
+FLOOR_FD=$("$BIN" eval fd "$FLOOR" "$REF" | grep -o '[0-9][0-9.]*$' | tail -1)
 
-say "done: grids in $OUT/samples-1step.png and $OUT/samples-2step.png, metrics in $RUN/metrics.jsonl"
+say "summary: FD-FMNIST (n = $N_EVAL samples vs the 10k test images; lower is better)"
+if [ ${#INIT[@]} -gt 0 ]; then
+  ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2fx the teacher", a / b }'; }
+  printf '  %-40s %10s\n' "teacher, Heun 18 levels (35 evaluations)" "$TEACHER_HEUN" \
+    "teacher at 1 step (ECT's starting point)" "$TEACHER_1STEP"
+  printf '  %-40s %10s   %s\n' "$PRESET, 1 step" "$S1" "$(ratio "$S1" "$TEACHER_HEUN")" \
+    "$PRESET, 2 steps (sigma_mid $SIGMA_MID)" "$S2" "$(ratio "$S2" "$TEACHER_HEUN")"
+else
+  printf '  %-40s %10s\n' "$PRESET, 1 step" "$S1" "$PRESET, 2 steps (sigma_mid $SIGMA_MID)" "$S2"
+fi
+printf '  %-40s %10s\n' "data floor (10k training images)" "$FLOOR_FD"
+say "done in $((SECONDS - START)) s: grids in $OUT/*.png, training log in $RUN/metrics.jsonl"
