@@ -66,7 +66,9 @@ CpuWaitDecision choose_cpu_wait(const std::string& policy, bool environment_set,
           policy, "'");
   if (environment_set || threads <= 1 || policy == "spin") return CpuWaitDecision::keep;
   if (policy == "sleep") return CpuWaitDecision::sleep;
-  // auto: spinning pays only while every thread of the run has an idle core of its own.
+  // auto: spinning pays only while every thread of the run has an idle core of its own. Without a count of the
+  // cores (no /proc/stat) nothing is known, and libgomp's default stays.
+  if (cores <= 0) return CpuWaitDecision::keep;
   const double idle_cores = static_cast<double>(cores) - busy_cores;
   return idle_cores < static_cast<double>(threads) - 0.5 ? CpuWaitDecision::sleep : CpuWaitDecision::keep;
 }

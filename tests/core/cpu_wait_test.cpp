@@ -30,6 +30,8 @@ TEST(CpuWait, AutoSleepsOnlyWhenTheIdleCoresCannotHoldTheThreads) {
   EXPECT_EQ(choose_cpu_wait("auto", false, 1, 2, 2.0), CpuWaitDecision::keep);
   EXPECT_EQ(choose_cpu_wait("auto", true, 2, 2, 2.0), CpuWaitDecision::keep);
   EXPECT_EQ(choose_cpu_wait("sleep", true, 2, 2, 0.0), CpuWaitDecision::keep);
+  // No /proc/stat: no core count, nothing known about the load.
+  EXPECT_EQ(choose_cpu_wait("auto", false, 2, 0, 0.0), CpuWaitDecision::keep);
 }
 
 TEST(CpuWait, ExplicitPoliciesIgnoreTheLoad) {
