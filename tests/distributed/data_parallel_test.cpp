@@ -105,16 +105,37 @@ TEST(DataParallel, TwoProcessAveragedGradientEqualsOneProcessGradient) {
   EXPECT_GT(one.tensors.front().second.abs().sum().item<double>(), 0);
 }
 
-TEST(DataParallel, TwentyStepsOfTwoProcessesMatchOneProcessAndResumeInOne) {
-  if (!gloo_available()) GTEST_SKIP() << "this build has no gloo headers (libgloo-dev)";
+// The 20-step tests compare against one 1-process run of 20 steps, trained once for the suite.
+class DataParallelSteps : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    if (!gloo_available()) return;
+    reference_ = std::make_unique<TempDir>("dp_one_process");
+    std::filesystem::create_directories(*reference_ / "one");
+    reference_statuses_ = run_job(train_args(*reference_ / "run1", 20), 1, *reference_ / "one");
+  }
+  static void TearDownTestSuite() { reference_.reset(); }
+  void SetUp() override {
+    if (!gloo_available()) GTEST_SKIP() << "this build has no gloo headers (libgloo-dev)";
+    ASSERT_EQ(reference_statuses_, std::vector<int>({0})) << logs_of(*reference_ / "one", 1);
+  }
+  // The 1-process run's directory (its checkpoints and metrics.jsonl).
+  static std::filesystem::path one_process_run() { return *reference_ / "run1"; }
+
+  static std::unique_ptr<TempDir> reference_;
+  static std::vector<int> reference_statuses_;
+};
+std::unique_ptr<TempDir> DataParallelSteps::reference_;
+std::vector<int> DataParallelSteps::reference_statuses_;
+
+TEST_F(DataParallelSteps, TwentyStepsOfTwoProcessesMatchOneProcessAndResumeInOne) {
   TempDir dir("dp_steps");
-  for (const char* d : {"one", "two", "resumed"}) std::filesystem::create_directories(dir / d);
-  ASSERT_EQ(run_job(train_args(dir / "run1", 20), 1, dir / "one"), std::vector<int>({0})) << logs_of(dir / "one", 1);
+  for (const char* d : {"two", "resumed"}) std::filesystem::create_directories(dir / d);
   ASSERT_EQ(run_job(train_args(dir / "run2", 20), 2, dir / "two"), std::vector<int>({0, 0}))
       << logs_of(dir / "two", 2);
   EXPECT_THAT(read_text(dir / "two" / "rank0.log"), HasSubstr("data parallel: 2 processes"));
 
-  const SafetensorsContent one = load_safetensors(dir / "run1" / "checkpoints" / "ckpt-00000020.safetensors");
+  const SafetensorsContent one = load_safetensors(one_process_run() / "checkpoints" / "ckpt-00000020.safetensors");
   const SafetensorsContent two = load_safetensors(dir / "run2" / "checkpoints" / "ckpt-00000020.safetensors");
   // Float tolerance: the two runs sum the batch in different orders (two halves, then the all-reduce), so
   // gradients differ in the last bits (1e-7 relative) and 20 RAdam steps carry that through.
@@ -141,16 +162,14 @@ TEST(DataParallel, TwentyStepsOfTwoProcessesMatchOneProcessAndResumeInOne) {
   EXPECT_LT(max_relative_difference(resumed, two, "weights", &worst), 1e-5) << worst;
 }
 
-TEST(DataParallel, TwentyStepsOfTwoProcessesWithGradientAccumulationMatchOneProcess) {
-  if (!gloo_available()) GTEST_SKIP() << "this build has no gloo headers (libgloo-dev)";
+TEST_F(DataParallelSteps, TwentyStepsOfTwoProcessesWithGradientAccumulationMatchOneProcess) {
   TempDir dir("dp_accumulation");
-  for (const char* d : {"one", "two"}) std::filesystem::create_directories(dir / d);
-  ASSERT_EQ(run_job(train_args(dir / "run1", 20), 1, dir / "one"), std::vector<int>({0})) << logs_of(dir / "one", 1);
+  std::filesystem::create_directories(dir / "two");
   // train.batch_per_gpu = 8: each rank runs its 32 rows as 4 micro-batches per step.
   ASSERT_EQ(run_job(train_args(dir / "run2", 20, false, 8), 2, dir / "two"), std::vector<int>({0, 0}))
       << logs_of(dir / "two", 2);
   EXPECT_THAT(read_text(dir / "two" / "rank0.log"), HasSubstr("gradient accumulation: 4 micro-batches"));
-  const SafetensorsContent one = load_safetensors(dir / "run1" / "checkpoints" / "ckpt-00000020.safetensors");
+  const SafetensorsContent one = load_safetensors(one_process_run() / "checkpoints" / "ckpt-00000020.safetensors");
   const SafetensorsContent two = load_safetensors(dir / "run2" / "checkpoints" / "ckpt-00000020.safetensors");
   std::string worst;
   const double weights_rel = max_relative_difference(two, one, "weights", &worst);
@@ -165,7 +184,7 @@ TEST(DataParallel, TwentyStepsOfTwoProcessesWithGradientAccumulationMatchOneProc
     for (std::string line; std::getline(lines, line);) out.push_back(Json::parse(line).at("loss").get<double>());
     return out;
   };
-  const auto a = losses(read_text(dir / "run1" / "metrics.jsonl")), b = losses(read_text(dir / "run2" / "metrics.jsonl"));
+  const auto a = losses(read_text(one_process_run() / "metrics.jsonl")), b = losses(read_text(dir / "run2" / "metrics.jsonl"));
   ASSERT_EQ(a.size(), 4u);
   ASSERT_EQ(b.size(), a.size());
   for (size_t i = 0; i < a.size(); ++i) EXPECT_NEAR(b[i], a[i], 1e-5 * std::abs(a[i])) << "log line " << i;
