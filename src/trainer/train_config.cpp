@@ -3,6 +3,7 @@
 #include "core/error.h"
 
 #include <algorithm>
+#include <cmath>
 
 namespace onestep {
 
@@ -28,6 +29,14 @@ double TrainConfig::lr_factor(int64_t step, int64_t images_seen) const {
   // EDM ramps with the images seen before the step (its very first step has lr 0).
   if (warmup_mimg > 0) factor = std::min(factor, static_cast<double>(images_seen) / (warmup_mimg * 1e6));
   if (warmup_steps > 0) factor = std::min(factor, static_cast<double>(step + 1) / static_cast<double>(warmup_steps));
+  if (lr_decay != "none") {
+    // Progress p through the decay window [start, steps): 0 at its first step, 1 at train.steps (never reached,
+    // so the last step still moves the weights).
+    const double start = std::floor(lr_decay_start * static_cast<double>(steps));
+    const double p = std::clamp((static_cast<double>(step) - start) / (static_cast<double>(steps) - start), 0.0, 1.0);
+    const double kPi = 3.14159265358979323846;
+    factor *= lr_decay == "cosine" ? 0.5 * (1.0 + std::cos(kPi * p)) : 1.0 - p;
+  }
   return factor;
 }
 
@@ -47,6 +56,8 @@ TrainConfig TrainConfig::from_config(const Json& root) {
   c.hyper.weight_decay = r.get_float("weight_decay", c.hyper.weight_decay);
   c.warmup_mimg = r.get_float("warmup_mimg", c.warmup_mimg);
   c.warmup_steps = r.get_int("warmup_steps", c.warmup_steps);
+  c.lr_decay = r.get_string("lr_decay", c.lr_decay, {"none", "cosine", "linear"});
+  c.lr_decay_start = r.get_float("lr_decay_start", c.lr_decay_start);
   c.grad_clip = r.get_float("grad_clip", c.grad_clip);
   c.grad_nan_to_num = r.get_bool("grad_nan_to_num", c.grad_nan_to_num);
   c.ema = r.get_floats("ema", c.ema);
@@ -75,6 +86,8 @@ TrainConfig TrainConfig::from_config(const Json& root) {
           c.batch_per_gpu);
   require(c.lr > 0, "train.lr must be > 0, got ", c.lr);
   require(c.warmup_mimg >= 0 && c.warmup_steps >= 0, "train.warmup_mimg / warmup_steps must be >= 0");
+  require(c.lr_decay_start >= 0 && c.lr_decay_start < 1, "train.lr_decay_start must be in [0, 1), got ",
+          c.lr_decay_start);
   require(c.grad_clip >= 0, "train.grad_clip must be >= 0 (0 = off), got ", c.grad_clip);
   for (double b : c.ema) require(b >= 0 && b < 1, "train.ema: each beta must lie in [0, 1), got ", b);
   for (double h : c.ema_halflife_mimg) require(h > 0, "train.ema_halflife_mimg: each must be > 0, got ", h);
@@ -103,6 +116,8 @@ Json TrainConfig::to_json() const {
               {"weight_decay", hyper.weight_decay},
               {"warmup_mimg", warmup_mimg},
               {"warmup_steps", warmup_steps},
+              {"lr_decay", lr_decay},
+              {"lr_decay_start", lr_decay_start},
               {"grad_clip", grad_clip},
               {"grad_nan_to_num", grad_nan_to_num},
               {"ema", ema},

@@ -21,6 +21,9 @@ struct TrainConfig {
   AdamHyper hyper;                  // betas = [0.9, 0.999], eps, weight_decay
   double warmup_mimg = 0.0;         // linear LR warm-up over this many Mimg (EDM: 10); 0 = off
   int64_t warmup_steps = 0;         // or over this many steps; 0 = off
+  std::string lr_decay = "none";    // none | cosine | linear: LR to 0 at train.steps (none of the papers decays;
+                                    // a small network's fine structure settles with it, docs/points-suite.md)
+  double lr_decay_start = 0.0;      // fraction of train.steps at which the decay begins
   double grad_clip = 0.0;           // max global gradient norm; 0 = off
   bool grad_nan_to_num = true;      // nan -> 0, +-inf -> +-1e5 (SPEC §3)
   std::vector<double> ema = {};     // fixed per-step betas
@@ -49,7 +52,7 @@ struct TrainConfig {
                                     // auto sleeps when other processes keep the cores busy at the start
 
   std::vector<EmaRule> ema_rules() const;
-  // LR multiplier of warm-up before the step that starts at (step, images_seen).
+  // LR multiplier of warm-up and decay for the step that starts at (step, images_seen).
   double lr_factor(int64_t step, int64_t images_seen) const;
 
   static TrainConfig from_config(const Json& root);  // reads [train], rejects unknown keys

@@ -354,3 +354,34 @@ TEST(TrainConfig, RejectsUnknownKeysAndBadValues) {
   EXPECT_DOUBLE_EQ(c.lr_factor(0, 0), 0.25);
   EXPECT_DOUBLE_EQ(c.lr_factor(9, 0), 1.0);
 }
+
+TEST(TrainConfig, LrDecayCosineAndLinearToZeroAtTheLastStep) {
+  onestep::TrainConfig c;
+  c.steps = 100;
+  EXPECT_DOUBLE_EQ(c.lr_factor(99, 0), 1.0);  // "none"
+  c.lr_decay = "linear";
+  c.lr_decay_start = 0.6;                     // decay over steps 60..99, p = (step - 60) / 40
+  EXPECT_DOUBLE_EQ(c.lr_factor(59, 0), 1.0);
+  EXPECT_DOUBLE_EQ(c.lr_factor(60, 0), 1.0);
+  EXPECT_DOUBLE_EQ(c.lr_factor(70, 0), 0.75);
+  EXPECT_NEAR(c.lr_factor(99, 0), 0.025, 1e-15);
+  c.lr_decay = "cosine";                      // 0.5 (1 + cos(pi p)): p = 1/4 -> 0.853553..., p = 1/2 -> 0.5
+  EXPECT_NEAR(c.lr_factor(70, 0), 0.8535533905932737, 1e-15);
+  EXPECT_NEAR(c.lr_factor(80, 0), 0.5, 1e-15);
+  EXPECT_NEAR(c.lr_factor(99, 0), 0.001541333133436018, 1e-15);  // p = 39/40
+  c.warmup_steps = 200;                       // warm-up and decay multiply: 81/200 * 0.5 at step 80
+  EXPECT_NEAR(c.lr_factor(80, 0), 0.2025, 1e-15);
+  Json root = toy_root();
+  root["train"]["lr_decay"] = "exp";
+  EXPECT_THROW(onestep::TrainConfig::from_config(root), onestep::Error);
+  root = toy_root();
+  root["train"]["lr_decay_start"] = 1.0;
+  EXPECT_THROW(onestep::TrainConfig::from_config(root), onestep::Error);
+  root = toy_root();
+  root["train"]["lr_decay"] = "cosine";
+  root["train"]["lr_decay_start"] = 0.5;
+  const auto parsed = onestep::TrainConfig::from_config(root);
+  EXPECT_EQ(parsed.lr_decay, "cosine");
+  EXPECT_DOUBLE_EQ(parsed.lr_decay_start, 0.5);
+  EXPECT_EQ(parsed.to_json().at("lr_decay"), "cosine");
+}
