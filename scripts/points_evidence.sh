@@ -14,6 +14,8 @@
 #   ONESTEP_POINTS_EDM_STEPS   override train.steps of points-edm (default: the preset's 4000)
 #   ONESTEP_POINTS_CT_STEPS    override train.steps of points-ect and points-ict (default: the presets' 8000); ECT's
 #                              stage_length is rescaled so that it still runs 8 stages
+#   ONESTEP_POINTS_EDM_LEVELS  Heun levels of the EDM model's samples (default 40: 79 network evaluations; 18 levels
+#                              leave thin structure 1.2-1.5x farther from the data, docs/points-suite.md)
 #   ONESTEP_POINTS_SET         extra --set overrides for every training, e.g. "objective.huber_c=0.03"
 # Finished runs are reused; delete runs/points-<dist> to train again. The table goes to runs/points-suite.md.
 set -euo pipefail
@@ -26,6 +28,7 @@ SEEDS="${ONESTEP_POINTS_SEEDS:-3}"
 DISTS="${ONESTEP_POINTS_DISTS:-eight-gaussians thin-rings thin-spiral skewed-checkerboard mixed-widths}"
 EDM_STEPS="${ONESTEP_POINTS_EDM_STEPS:-}"
 CT_STEPS="${ONESTEP_POINTS_CT_STEPS:-}"
+EDM_LEVELS="${ONESTEP_POINTS_EDM_LEVELS:-40}"
 TABLE="$RUNS/points-suite.md"
 say() { echo; echo "== $*"; }
 
@@ -83,7 +86,7 @@ for dist in $DISTS; do
   floor="$("$BIN" eval --config points-edm --set "data.dataset=$dist" --ckpt "$dir/edm/model.safetensors" \
     --metric swd --steps 18 --seeds 1 --write-ref "$dir/data.png" | sed -nE 's/^SWD floor .*: ([0-9.]+)$/\1/p')"
   echo "| $dist | data | held-out vs fresh draw (floor) | - | $floor | 1.00 |" >>"$TABLE"
-  evaluate "$dist" edm points-edm 18 "Heun, 18 levels" 35
+  evaluate "$dist" edm points-edm "$EDM_LEVELS" "Heun, $EDM_LEVELS levels" $((2 * EDM_LEVELS - 1))
   evaluate "$dist" edm points-ect 1 "1 step (ECT's start)" 1
   for model in ect ict; do
     evaluate "$dist" "$model" "points-$model" 1 "1 step" 1
@@ -91,7 +94,8 @@ for dist in $DISTS; do
   done
 
   say "$dist: density images (10k samples each) in $dir"
-  "$BIN" sample --ckpt "$dir/edm/model.safetensors" --sampler heun --steps 18 --n 10000 --out "$dir/edm-heun18.png"
+  "$BIN" sample --ckpt "$dir/edm/model.safetensors" --sampler heun --steps "$EDM_LEVELS" --n 10000 \
+    --out "$dir/edm-heun$EDM_LEVELS.png"
   for model in ect ict; do
     for steps in 1 2; do
       "$BIN" sample --ckpt "$dir/$model/model.safetensors" --steps "$steps" --n 10000 \

@@ -364,7 +364,7 @@ TEST(TrainConfig, LrDecayCosineAndLinearToZeroAtTheLastStep) {
   EXPECT_DOUBLE_EQ(c.lr_factor(59, 0), 1.0);
   EXPECT_DOUBLE_EQ(c.lr_factor(60, 0), 1.0);
   EXPECT_DOUBLE_EQ(c.lr_factor(70, 0), 0.75);
-  EXPECT_DOUBLE_EQ(c.lr_factor(99, 0), 0.025);
+  EXPECT_NEAR(c.lr_factor(99, 0), 0.025, 1e-15);
   c.lr_decay = "cosine";                      // 0.5 (1 + cos(pi p)): p = 1/4 -> 0.853553..., p = 1/2 -> 0.5
   EXPECT_NEAR(c.lr_factor(70, 0), 0.8535533905932737, 1e-15);
   EXPECT_NEAR(c.lr_factor(80, 0), 0.5, 1e-15);
