@@ -2,8 +2,8 @@
 # The main job: ECT tunes the shipped Fashion-MNIST diffusion teacher (assets/fmnist_edm_teacher.safetensors, a
 # 0.31M-parameter UNet trained by onestep, assets/README.md) into a 1-/2-step model on the CPU, then samples and
 # scores the teacher (Heun, 35 evaluations; and at 1 step, ECT's starting point) and the tuned model with FD-FMNIST
-# beside the data floor. About 9-10 minutes on 2 idle cores in all, estimated from timings on a busy machine
-# (README, "What the demo gives").
+# beside the data floor. About 8.7 minutes on 2 idle cores in all (4000 ECT steps), estimated from the timed
+# 3000-step demo and the CPU time per step of both presets (README, "What the demo gives").
 #   ONESTEP_DEMO_PRESET=fmnist-ict-cpu scripts/demo.sh   iCT from scratch instead (no teacher)
 #   ONESTEP_DEMO_EVAL_N=5000                            samples per FD (default 2000; FD falls as n grows, so compare
 #                                                       numbers at one n only)
@@ -27,7 +27,7 @@ INIT=()
 SIGMA_MID=0.821   # iCT's and ECT's CIFAR-10 2-step sampler
 case "$PRESET" in
   *ect*) INIT=(--init "$TEACHER")     # ECT starts from a diffusion model; iCT and EDM from scratch
-         SIGMA_MID=1.5 ;;             # this model's 2-step FD-FMNIST: 154 (0.4), 143 (0.821), 129 (1.5), 128 (3.0)
+         SIGMA_MID=1.5 ;;             # 2-step FD-FMNIST, n = 2000: 106.1 (1.0), 103.1 (1.5), 101.6 (2.2)
 esac
 SIGMA_MID="${ONESTEP_DEMO_SIGMA_MID:-$SIGMA_MID}"
 say() { echo; echo "== $*"; }

@@ -1,4 +1,5 @@
 #include "cli/commands.h"
+#include "core/cpu_wait.h"
 #include "core/error.h"
 #include "data/dataset.h"
 #include "distributed/communicator.h"
@@ -33,6 +34,7 @@ namespace fs = std::filesystem;
 struct EvalOptions {
   ConfigOptions config;
   std::string ckpt, weights, images, ref, metric, detector, device = "auto", real, write_ref, json;
+  std::string cpu_wait = "auto";
   std::vector<int64_t> steps;
   int64_t n = 0, batch = 0, seeds = 1;
   bool pr = false;
@@ -41,7 +43,7 @@ struct EvalOptions {
 
 struct StatsOptions {
   ConfigOptions data;
-  std::string images, metric = "fd-fmnist", detector, out, device = "auto";
+  std::string images, metric = "fd-fmnist", detector, out, device = "auto", cpu_wait = "auto";
   int64_t batch = 500, limit = 0;
 };
 
@@ -198,6 +200,7 @@ void run_eval(const EvalOptions& o) {
   for (const auto steps : config.steps) (void)sampler_for_steps(root, steps, config.sigma_mid);  // fail early
   if (config.metric != "swd")
     require(o.write_ref.empty(), "eval: --write-ref writes 2-D reference points (metric swd), not images");
+  if (pick_device(o.device).is_cpu()) apply_cpu_wait_policy(o.cpu_wait, torch::get_num_threads(), "--cpu-wait");
   if (config.metric != "swd")
     require(!config.ref.empty() || config.metric == "fd-fmnist",
             "eval: --ref ref.npz is required for FID (make one with 'onestep eval stats')");
@@ -265,6 +268,7 @@ void run_stats(const StatsOptions& o) {
   require(!o.out.empty(), "eval stats: --out FILE.npz is required");
   require(o.data.config.empty() != o.images.empty(), "eval stats: pass exactly one of --data CONFIG or --images PATH");
   const auto device = pick_device(o.device);
+  if (device.is_cpu()) apply_cpu_wait_policy(o.cpu_wait, torch::get_num_threads(), "--cpu-wait");
   auto detector = load_detector(o.metric, o.detector, device);
   torch::Tensor images;
   if (!o.images.empty()) {
@@ -310,6 +314,9 @@ void register_eval_command(CLI::App& app) {
   command->add_flag("--pr", options->pr, "also report improved precision and recall (k = 3)");
   command->add_option("--real", options->real, "real images for --pr (default: the [data] dataset)");
   command->add_option("--device", options->device, "auto | cpu | cuda");
+  command->add_option("--cpu-wait", options->cpu_wait,
+                      "auto | spin | sleep: how OpenMP threads wait on the CPU (as train.cpu_wait; default auto)")
+      ->check(CLI::IsMember({"auto", "spin", "sleep"}));
   command->add_option("--json", options->json,
                       "also append each value as a JSON line (metric, steps, seed, n, value at full precision)");
   add_distributed_options(*command, options->distributed);
@@ -341,6 +348,8 @@ void register_eval_command(CLI::App& app) {
   stats->add_option("--batch", stats_options->batch, "images per feature batch")->check(CLI::PositiveNumber);
   stats->add_option("--limit", stats_options->limit, "use only the first N images");
   stats->add_option("--device", stats_options->device, "auto | cpu | cuda");
+  stats->add_option("--cpu-wait", stats_options->cpu_wait, "auto | spin | sleep (as train.cpu_wait; default auto)")
+      ->check(CLI::IsMember({"auto", "spin", "sleep"}));
   stats->footer(
       "Examples:\n"
       "  onestep eval stats --data fmnist-ict-cpu --out fmnist-train.npz\n"

@@ -75,7 +75,7 @@ CpuWaitDecision choose_cpu_wait(const std::string& policy, bool environment_set,
 
 void remember_process_arguments(int argc, char** argv) { saved_arguments.assign(argv, argv + argc); }
 
-void apply_cpu_wait_policy(const std::string& policy, int64_t threads) {
+void apply_cpu_wait_policy(const std::string& policy, int64_t threads, const std::string& setting) {
   const bool environment_set = std::getenv("OMP_WAIT_POLICY") != nullptr || std::getenv("GOMP_SPINCOUNT") != nullptr;
   if (environment_set || threads <= 1 || policy == "spin") return;
   int cores = 0;
@@ -92,11 +92,11 @@ void apply_cpu_wait_policy(const std::string& policy, int64_t threads) {
     std::fprintf(stderr,
                  "note: other processes keep %.1f of %d cores busy: OpenMP threads will sleep between parallel "
                  "regions (OMP_WAIT_POLICY=passive; spinning is 5-10x slower on busy cores, 1.7x faster on idle "
-                 "ones; train.cpu_wait = \"spin\" keeps spinning)\n",
-                 busy, cores);
+                 "ones; %s = spin keeps spinning)\n",
+                 busy, cores, setting.c_str());
   else
-    std::fprintf(stderr, "note: train.cpu_wait = \"sleep\": OpenMP threads sleep between parallel regions "
-                         "(OMP_WAIT_POLICY=passive)\n");
+    std::fprintf(stderr, "note: %s = sleep: OpenMP threads sleep between parallel regions (OMP_WAIT_POLICY=passive)\n",
+                 setting.c_str());
   if (saved_arguments.empty()) return;
   setenv("OMP_WAIT_POLICY", "passive", 1);
   std::vector<char*> arguments = saved_arguments;

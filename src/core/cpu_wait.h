@@ -26,7 +26,8 @@ void remember_process_arguments(int argc, char** argv);
 
 // Decides for a CPU run with `threads` intra-op threads and, when that means sleeping and the environment does not
 // say so yet, re-executes this process (same PID, same arguments) with OMP_WAIT_POLICY=passive. Returns when
-// nothing changes (or when the re-execution fails, with a note).
-void apply_cpu_wait_policy(const std::string& policy, int64_t threads);
+// nothing changes (or when the re-execution fails, with a note). `setting` names where the policy came from, for
+// the notes ("train.cpu_wait" for training, "--cpu-wait" for sample and eval).
+void apply_cpu_wait_policy(const std::string& policy, int64_t threads, const std::string& setting = "train.cpu_wait");
 
 }  // namespace onestep

@@ -277,7 +277,7 @@ TEST(TrainCommand, RawPointsAreScaledAndSamplesReturnInTheirUnits) {
 
 // train.cpu_wait = "sleep" re-executes the process once with OMP_WAIT_POLICY=passive and trains; a wait policy the
 // user set in the environment is kept as it is (core/cpu_wait.h).
-TEST(TrainCommand, CpuWaitSleepReexecutesOnceAndTrains) {
+TEST(TrainCommand, CpuWaitSleepReexecutesOnceAndTrainsSamplesEvaluates) {
   if (onestep::testing::test_device_name() != "cpu") GTEST_SKIP() << "CPU wait policy";
   TempDir tmp;
   const auto config = write_config(tmp.path);
@@ -298,6 +298,37 @@ TEST(TrainCommand, CpuWaitSleepReexecutesOnceAndTrains) {
   r = run("train --config " + config + " --set train.cpu_wait=busy --run " + (tmp.path / "run3").string());
   EXPECT_EQ(r.status, 1) << r.output;
   EXPECT_THAT(r.output, HasSubstr("cpu_wait"));
+
+  // sample and eval take the same policy as --cpu-wait: re-executed once with it, the same numbers as spinning.
+  const auto count_notes = [](const std::string& text) {
+    size_t n = 0;
+    for (size_t at = text.find("--cpu-wait = sleep"); at != std::string::npos; at = text.find("--cpu-wait = sleep", at + 1))
+      ++n;
+    return n;
+  };
+  const std::string model = (tmp.path / "run" / "model.safetensors").string();
+  ::setenv("OMP_NUM_THREADS", "2", 1);  // more than one OpenMP thread, whatever the machine's cores
+  Result slept = run("sample --ckpt " + model + " --n 10 --steps 1 --cpu-wait sleep --out " + (tmp.path / "a.npy").string());
+  Result spun = run("sample --ckpt " + model + " --n 10 --steps 1 --cpu-wait spin --out " + (tmp.path / "b.npy").string());
+  const std::string eval = "eval --config " + config + " --ckpt " + model + " --metric swd --steps 4 --n 300 --cpu-wait ";
+  Result eval_slept = run(eval + "sleep");
+  Result eval_spun = run(eval + "spin");
+  Result bad = run("sample --ckpt " + model + " --n 10 --steps 1 --cpu-wait busy --out " + (tmp.path / "c.npy").string());
+  ::unsetenv("OMP_NUM_THREADS");
+  ASSERT_EQ(slept.status, 0) << slept.output;
+  ASSERT_EQ(spun.status, 0) << spun.output;
+  EXPECT_EQ(count_notes(slept.output), 1u) << slept.output;
+  EXPECT_EQ(count_notes(spun.output), 0u) << spun.output;
+  EXPECT_TRUE(torch::equal(onestep::read_npy(tmp.path / "a.npy"), onestep::read_npy(tmp.path / "b.npy")));
+  ASSERT_EQ(eval_slept.status, 0) << eval_slept.output;
+  ASSERT_EQ(eval_spun.status, 0) << eval_spun.output;
+  EXPECT_EQ(count_notes(eval_slept.output), 1u) << eval_slept.output;
+  const auto summary = [](const std::string& text) { return text.substr(text.find("4-step SWD (n = ")); };
+  ASSERT_NE(eval_slept.output.find("4-step SWD (n = "), std::string::npos) << eval_slept.output;
+  ASSERT_NE(eval_spun.output.find("4-step SWD (n = "), std::string::npos) << eval_spun.output;
+  EXPECT_EQ(summary(eval_slept.output), summary(eval_spun.output));
+  EXPECT_NE(bad.status, 0);
+  EXPECT_THAT(bad.output, HasSubstr("--cpu-wait"));
 }
 
 // Issue 12 item 9 through the CLI: labels from class folders are recorded in the run's config.toml, and a resume
