@@ -97,8 +97,8 @@ for dist in $DISTS; do
   "$BIN" sample --ckpt "$dir/edm/model.safetensors" --sampler heun --steps "$EDM_LEVELS" --n 10000 \
     --out "$dir/edm-heun$EDM_LEVELS.png"
   for model in ect ict; do
-    # points-ect samples from sigma 5, as its [sample] sigma_max (docs/points-ablation-ect.md); iCT from 80.
-    first=80
+    # as the presets' [sample] sigma_max: points-ect from sigma 5, points-ict from 10 (docs/points-ablation-*.md)
+    first=10
     if [ "$model" = ect ]; then first=5; fi
     for steps in 1 2; do
       "$BIN" sample --ckpt "$dir/$model/model.safetensors" --steps "$steps" --sigma-max "$first" --n 10000 \
