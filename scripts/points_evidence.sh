@@ -83,8 +83,9 @@ for dist in $DISTS; do
   train "$dist" ict points-ict
 
   say "$dist: SWD to the held-out set"
+  # The floor and the reference image need no model: the cheapest sampler (Heun, 2 levels) stands in for one.
   floor="$("$BIN" eval --config points-edm --set "data.dataset=$dist" --ckpt "$dir/edm/model.safetensors" \
-    --metric swd --steps 18 --seeds 1 --write-ref "$dir/data.png" | sed -nE 's/^SWD floor .*: ([0-9.]+)$/\1/p')"
+    --metric swd --steps 2 --seeds 1 --write-ref "$dir/data.png" | sed -nE 's/^SWD floor .*: ([0-9.]+)$/\1/p')"
   echo "| $dist | data | held-out vs fresh draw (floor) | - | $floor | 1.00 |" >>"$TABLE"
   evaluate "$dist" edm points-edm "$EDM_LEVELS" "Heun, $EDM_LEVELS levels" $((2 * EDM_LEVELS - 1))
   evaluate "$dist" edm points-ect 1 "1 step (ECT's start)" 1
@@ -97,9 +98,10 @@ for dist in $DISTS; do
   "$BIN" sample --ckpt "$dir/edm/model.safetensors" --sampler heun --steps "$EDM_LEVELS" --n 10000 \
     --out "$dir/edm-heun$EDM_LEVELS.png"
   for model in ect ict; do
-    # as the presets' [sample] sigma_max: points-ect from sigma 5, points-ict from 10 (docs/points-ablation-*.md)
-    first=10
-    if [ "$model" = ect ]; then first=5; fi
+    # `onestep sample` does not read presets: the first noise level as the preset's [sample] sigma_max (points-ect
+    # 5, points-ict 10: docs/points-ablation-*.md), EDM's 80 where it sets none.
+    first="$(sed -nE 's/^sigma_max = ([0-9.]+).*/\1/p' "$ROOT/configs/points-$model.toml" | tail -1)"
+    first="${first:-80}"
     for steps in 1 2; do
       "$BIN" sample --ckpt "$dir/$model/model.safetensors" --steps "$steps" --sigma-max "$first" --n 10000 \
         --out "$dir/$model-${steps}step.png"

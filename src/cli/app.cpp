@@ -1,4 +1,5 @@
 #include "cli/commands.h"
+#include "core/cpu_wait.h"
 #include "core/error.h"
 #include "distributed/communicator.h"
 #include "distributed/launch_env.h"
@@ -34,6 +35,16 @@ void add_distributed_options(CLI::App& command, DistributedOptions& options) {
                      "data-parallel runs: auto (nccl on CUDA when built with it, else gloo) | nccl | gloo")
       ->check(CLI::IsMember({"auto", "nccl", "gloo"}))
       ->capture_default_str();
+}
+
+void add_cpu_wait_option(CLI::App& command, std::string& policy) {
+  command.add_option("--cpu-wait", policy,
+                     "auto | spin | sleep: how OpenMP threads wait on the CPU (as train.cpu_wait; default auto)")
+      ->check(CLI::IsMember({"auto", "spin", "sleep"}));
+}
+
+void apply_cpu_wait_option(const std::string& policy) {
+  apply_cpu_wait_policy(policy, torch::get_num_threads(), "--cpu-wait");
 }
 
 std::shared_ptr<Communicator> join_launched_job(const DistributedOptions& options, const c10::Device& device) {

@@ -37,6 +37,10 @@ struct DistributedOptions {
   std::string backend = "auto";
 };
 void add_distributed_options(CLI::App& command, DistributedOptions& options);
+// --cpu-wait auto | spin | sleep of sample and eval (train reads train.cpu_wait), and its use on the CPU: may
+// re-execute the process with OMP_WAIT_POLICY=passive (core/cpu_wait.h).
+void add_cpu_wait_option(CLI::App& command, std::string& policy);
+void apply_cpu_wait_option(const std::string& policy);
 // The job a launcher started this process in (RANK/WORLD_SIZE or SLURM's variables: docs/distributed.md), joined
 // with its tensors on `device` (a CUDA device becomes cuda:<LOCAL_RANK>); nullptr for a single process.
 std::shared_ptr<Communicator> join_launched_job(const DistributedOptions& options, const c10::Device& device);

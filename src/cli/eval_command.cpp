@@ -1,5 +1,4 @@
 #include "cli/commands.h"
-#include "core/cpu_wait.h"
 #include "core/error.h"
 #include "data/dataset.h"
 #include "distributed/communicator.h"
@@ -200,17 +199,18 @@ void run_eval(const EvalOptions& o) {
   for (const auto steps : config.steps) (void)sampler_for_steps(root, steps, config.sigma_mid);  // fail early
   if (config.metric != "swd")
     require(o.write_ref.empty(), "eval: --write-ref writes 2-D reference points (metric swd), not images");
-  if (pick_device(o.device).is_cpu()) apply_cpu_wait_policy(o.cpu_wait, torch::get_num_threads(), "--cpu-wait");
+  const torch::Device requested_device = pick_device(o.device);
+  if (requested_device.is_cpu()) apply_cpu_wait_option(o.cpu_wait);
   if (config.metric != "swd")
     require(!config.ref.empty() || config.metric == "fd-fmnist",
             "eval: --ref ref.npz is required for FID (make one with 'onestep eval stats')");
   // Under a launcher the images (or points) are split over the ranks in whole batches; rank 0 gathers their
   // features (or points), computes the numbers and prints them. Every batch has its own seed, so the numbers are
   // those of one process.
-  const std::shared_ptr<Communicator> communicator = join_launched_job(o.distributed, pick_device(o.device));
+  const std::shared_ptr<Communicator> communicator = join_launched_job(o.distributed, requested_device);
   const bool main_rank = communicator == nullptr || communicator->is_main();
   if (config.metric == "swd") return run_points_eval(o, root, config, communicator.get());
-  const auto device = rank_device(communicator.get(), pick_device(o.device));
+  const auto device = rank_device(communicator.get(), requested_device);
   auto detector = load_detector(config.metric, config.detector, device);
   FeatureStats reference;
   if (main_rank) reference = reference_stats(config, root, *detector, "reference");
@@ -268,7 +268,7 @@ void run_stats(const StatsOptions& o) {
   require(!o.out.empty(), "eval stats: --out FILE.npz is required");
   require(o.data.config.empty() != o.images.empty(), "eval stats: pass exactly one of --data CONFIG or --images PATH");
   const auto device = pick_device(o.device);
-  if (device.is_cpu()) apply_cpu_wait_policy(o.cpu_wait, torch::get_num_threads(), "--cpu-wait");
+  if (device.is_cpu()) apply_cpu_wait_option(o.cpu_wait);
   auto detector = load_detector(o.metric, o.detector, device);
   torch::Tensor images;
   if (!o.images.empty()) {
@@ -314,9 +314,7 @@ void register_eval_command(CLI::App& app) {
   command->add_flag("--pr", options->pr, "also report improved precision and recall (k = 3)");
   command->add_option("--real", options->real, "real images for --pr (default: the [data] dataset)");
   command->add_option("--device", options->device, "auto | cpu | cuda");
-  command->add_option("--cpu-wait", options->cpu_wait,
-                      "auto | spin | sleep: how OpenMP threads wait on the CPU (as train.cpu_wait; default auto)")
-      ->check(CLI::IsMember({"auto", "spin", "sleep"}));
+  add_cpu_wait_option(*command, options->cpu_wait);
   command->add_option("--json", options->json,
                       "also append each value as a JSON line (metric, steps, seed, n, value at full precision)");
   add_distributed_options(*command, options->distributed);
@@ -348,8 +346,7 @@ void register_eval_command(CLI::App& app) {
   stats->add_option("--batch", stats_options->batch, "images per feature batch")->check(CLI::PositiveNumber);
   stats->add_option("--limit", stats_options->limit, "use only the first N images");
   stats->add_option("--device", stats_options->device, "auto | cpu | cuda");
-  stats->add_option("--cpu-wait", stats_options->cpu_wait, "auto | spin | sleep (as train.cpu_wait; default auto)")
-      ->check(CLI::IsMember({"auto", "spin", "sleep"}));
+  add_cpu_wait_option(*stats, stats_options->cpu_wait);
   stats->footer(
       "Examples:\n"
       "  onestep eval stats --data fmnist-ict-cpu --out fmnist-train.npz\n"

@@ -2,7 +2,6 @@
 // sigma list) or EDM's Heun/Euler sampler, and writes a PNG grid, a directory of PNGs, a uint8 .npz (NHWC,
 // "arr_0", as FID tools read it) or a float32 .npy.
 #include "cli/commands.h"
-#include "core/cpu_wait.h"
 #include "core/error.h"
 #include "core/random.h"
 #include "core/progress.h"
@@ -120,7 +119,7 @@ void run(const SampleOptions& o) {
     require(o.device == "cpu", "sample: --device must be cpu or cuda, got '", o.device, "'");
     // Hundreds of small parallel regions per second (a 2-D MLP at 79 evaluations): spinning OpenMP threads on busy
     // cores made a Heun-40 sample 28x slower in wall time (core/cpu_wait.h).
-    apply_cpu_wait_policy(o.cpu_wait, torch::get_num_threads(), "--cpu-wait");
+    apply_cpu_wait_option(o.cpu_wait);
   }
   // Under a launcher the batches are split over the ranks (distributed/sharding.h) and rank 0 writes them all.
   const std::shared_ptr<Communicator> communicator = join_launched_job(o.distributed, device);
@@ -226,9 +225,7 @@ void register_sample_command(CLI::App& app) {
   command->add_option("--latents", o->latents, "initial noise as a float .npy of shape [N, ...sample shape]");
   command->add_option("--class", o->class_label, "class label for a conditional model (default: random)");
   command->add_option("--device", o->device, "cpu | cuda (default cpu)");
-  command->add_option("--cpu-wait", o->cpu_wait,
-                      "auto | spin | sleep: how OpenMP threads wait on the CPU (as train.cpu_wait; default auto)")
-      ->check(CLI::IsMember({"auto", "spin", "sleep"}));
+  add_cpu_wait_option(*command, o->cpu_wait);
   command->add_option("--renoise", o->renoise,
                       "multistep re-noising: auto (as the model's training method) | ict: sqrt(s^2 - sigma_min^2) z | "
                       "ect: s z (default auto)")

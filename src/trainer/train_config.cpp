@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <numbers>
 
 namespace onestep {
 
@@ -34,8 +35,7 @@ double TrainConfig::lr_factor(int64_t step, int64_t images_seen) const {
     // so the last step still moves the weights).
     const double start = std::floor(lr_decay_start * static_cast<double>(steps));
     const double p = std::clamp((static_cast<double>(step) - start) / (static_cast<double>(steps) - start), 0.0, 1.0);
-    const double kPi = 3.14159265358979323846;
-    factor *= lr_decay == "cosine" ? 0.5 * (1.0 + std::cos(kPi * p)) : 1.0 - p;
+    factor *= lr_decay == "cosine" ? 0.5 * (1.0 + std::cos(std::numbers::pi * p)) : 1.0 - p;
   }
   return factor;
 }
