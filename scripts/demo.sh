@@ -47,7 +47,7 @@ fi
 MODEL="$RUN/model.safetensors"
 echo "trained by $((SECONDS - START)) s"
 
-say "sampling: 1 step and 2 steps (sigma_mid $SIGMA_MID), 100 images each, from the EMA weights"
+say "sampling: 1 step and 2 steps (sigma_mid $SIGMA_MID), 100 images each (from the first noise level the model records)"
 mkdir -p "$OUT"
 "$BIN" sample --ckpt "$MODEL" --steps 1 --n 100 --seed 1 --out "$OUT/samples-1step.png"
 "$BIN" sample --ckpt "$MODEL" --steps 2 --sigma-mid "$SIGMA_MID" --n 100 --seed 1 --out "$OUT/samples-2step.png"
