@@ -5,14 +5,15 @@
 # (the SWD between the held-out set and a second fresh draw), and density images of the data and of every sampler.
 #
 # Distributions: eight-gaussians (standardized) and the hard suite at raw, unequal scales: thin-rings, thin-spiral,
-# skewed-checkerboard, mixed-widths. Each takes about 8 minutes on 2 idle cores with the presets' step counts.
+# skewed-checkerboard, mixed-widths. Each takes about 10-11 minutes on 2 idle cores with the presets' step counts
+# (points-ict's 20000 steps about 4 of them).
 #
 # Environment:
 #   ONESTEP_POINTS_DISTS       distributions (default: all five)
 #   ONESTEP_POINTS_RUNS        where runs go (default runs); runs/points-<dist>/{edm,ect,ict}
 #   ONESTEP_POINTS_SEEDS       evaluation seeds (default 3)
 #   ONESTEP_POINTS_EDM_STEPS   override train.steps of points-edm (default: the preset's 4000)
-#   ONESTEP_POINTS_CT_STEPS    override train.steps of points-ect and points-ict (default: the presets' 8000); ECT's
+#   ONESTEP_POINTS_CT_STEPS    override train.steps of points-ect and points-ict (default: the presets' 8000 / 20000); ECT's
 #                              stage_length is rescaled so that it still runs 8 stages
 #   ONESTEP_POINTS_EDM_LEVELS  Heun levels of the EDM model's samples (default 40: 79 network evaluations; 18 levels
 #                              leave thin structure 1.2-1.5x farther from the data, docs/points-suite.md)
