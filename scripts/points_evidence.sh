@@ -98,12 +98,10 @@ for dist in $DISTS; do
   "$BIN" sample --ckpt "$dir/edm/model.safetensors" --sampler heun --steps "$EDM_LEVELS" --n 10000 \
     --out "$dir/edm-heun$EDM_LEVELS.png"
   for model in ect ict; do
-    # `onestep sample` does not read presets: the first noise level as the preset's [sample] sigma_max (points-ect
-    # 5, points-ict 10: docs/points-ablation-*.md), EDM's 80 where it sets none.
-    first="$(sed -nE 's/^sigma_max = ([0-9.]+).*/\1/p' "$ROOT/configs/points-$model.toml" | tail -1)"
-    first="${first:-80}"
+    # From the first noise level the run recorded with its model (the presets' [sample] sigma_max: points-ect 5,
+    # points-ict 10; docs/points-ablation-*.md), as `onestep eval` above.
     for steps in 1 2; do
-      "$BIN" sample --ckpt "$dir/$model/model.safetensors" --steps "$steps" --sigma-max "$first" --n 10000 \
+      "$BIN" sample --ckpt "$dir/$model/model.safetensors" --steps "$steps" --n 10000 \
         --out "$dir/$model-${steps}step.png"
     done
   done

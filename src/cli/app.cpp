@@ -3,11 +3,14 @@
 #include "core/error.h"
 #include "distributed/communicator.h"
 #include "distributed/launch_env.h"
+#include "io/run_dir.h"
+#include "io/safetensors.h"
 
 #include <CLI/CLI.hpp>
 #include <c10/util/Exception.h>
 #include <torch/cuda.h>
 
+#include <filesystem>
 #include <iostream>
 
 namespace onestep::cli {
@@ -20,10 +23,23 @@ void add_config_options(CLI::App& command, ConfigOptions& options, bool config_r
                      "override one key, section.key=value (repeatable), e.g. --set train.batch=64");
 }
 
-Json load_config(const ConfigOptions& options) {
-  Json root = options.config.empty() ? Json::object() : load_config_file(resolve_preset(options.config));
+Json load_config(const ConfigOptions& options, Json fallback) {
+  Json root = options.config.empty() ? std::move(fallback) : load_config_file(resolve_preset(options.config));
   for (const auto& assignment : options.overrides) apply_override(root, assignment);
   return root;
+}
+
+Json recorded_run_config(const std::string& checkpoint) {
+  std::filesystem::path path = checkpoint;
+  if (!std::filesystem::is_regular_file(path)) return Json::object();
+  if (path.filename() == "latest") path = follow_checkpoint_pointer(path);
+  const auto metadata = read_safetensors_metadata(path);
+  const auto found = metadata.find("onestep_config");
+  if (found == metadata.end()) return Json::object();
+  Json config = Json::parse(found->second, nullptr, /*allow_exceptions=*/false);
+  require(config.is_object(), "checkpoint '", path.string(),
+          "': its recorded run configuration (metadata 'onestep_config') is not a JSON object");
+  return config;
 }
 
 void add_distributed_options(CLI::App& command, DistributedOptions& options) {

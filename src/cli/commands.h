@@ -28,8 +28,13 @@ struct ConfigOptions {
   std::vector<std::string> overrides;
 };
 void add_config_options(CLI::App& command, ConfigOptions& options, bool config_required);
-// Reads the file (or preset) and applies the overrides in order.
-Json load_config(const ConfigOptions& options);
+// Reads the file (or preset) and applies the overrides in order; without --config the overrides apply to
+// `fallback` (eval: the settings a checkpoint recorded).
+Json load_config(const ConfigOptions& options, Json fallback = Json::object());
+// The configuration of the run that wrote a checkpoint (metadata "onestep_config": model.safetensors written by
+// `onestep train`, every training checkpoint; `latest` pointers followed); an empty object for files without one
+// (converted checkpoints, files from before it was recorded) and for paths that are not files.
+Json recorded_run_config(const std::string& checkpoint);
 
 // --dist-timeout and --dist-backend of the commands that run as ranks of a launched job (train, sample, eval).
 struct DistributedOptions {

@@ -66,8 +66,17 @@ std::string metric_label(const std::string& metric) {
 }
 
 // Applies the command-line values over the [eval] section, so flags and config files mean the same thing.
-Json eval_root(const EvalOptions& o) {
-  Json root = load_config(o.config);
+// Without --config a checkpoint's recorded run settings ([data], [sample], [eval]) stand in for the preset, so that
+// a model is scored on its own data with the sampler it was trained for; `recorded` says whether they did.
+Json eval_root(const EvalOptions& o, bool* recorded) {
+  Json fallback = Json::object();
+  if (o.config.config.empty() && !o.ckpt.empty()) {
+    const Json run = recorded_run_config(o.ckpt);
+    for (const char* section : {"data", "sample", "eval"})
+      if (run.contains(section)) fallback[section] = run[section];
+  }
+  *recorded = !fallback.empty();
+  Json root = load_config(o.config, std::move(fallback));
   auto& eval = root["eval"];
   if (!eval.is_object()) eval = Json::object();
   if (!o.metric.empty()) eval["metric"] = o.metric;
@@ -194,7 +203,8 @@ void print_pr(const PrecisionRecall& pr) {
 void run_eval(const EvalOptions& o) {
   require(o.ckpt.empty() != o.images.empty(), "eval: pass exactly one of --ckpt FILE or --images DIR|FILE.npz");
   require(o.seeds >= 1, "--seeds must be at least 1");
-  const Json root = eval_root(o);
+  bool recorded = false;
+  const Json root = eval_root(o, &recorded);
   const auto config = EvalConfig::from_config(root);
   for (const auto steps : config.steps) (void)sampler_for_steps(root, steps, config.sigma_mid);  // fail early
   if (config.metric != "swd")
@@ -209,6 +219,9 @@ void run_eval(const EvalOptions& o) {
   // those of one process.
   const std::shared_ptr<Communicator> communicator = join_launched_job(o.distributed, requested_device);
   const bool main_rank = communicator == nullptr || communicator->is_main();
+  if (recorded && main_rank)
+    std::cerr << "note: [data], [sample] and [eval] as recorded with " << o.ckpt
+              << " (the run's own settings; --config to choose others)\n";
   if (config.metric == "swd") return run_points_eval(o, root, config, communicator.get());
   const auto device = rank_device(communicator.get(), requested_device);
   auto detector = load_detector(config.metric, config.detector, device);

@@ -26,11 +26,13 @@ namespace {
 
 namespace fs = std::filesystem;
 
+// Sampler options left empty (or not `given`) come from the checkpoint's recorded [sample] section.
 struct SampleOptions {
-  std::string ckpt, weights, sigmas, sampler = "consistency", out, latents, device = "cpu", renoise = "auto";
+  std::string ckpt, weights, sigmas, sampler, out, latents, device = "cpu", renoise;
   std::string cpu_wait = "auto";
   int64_t steps = 0, n = 0, batch = 256, seed = 0, class_label = -1;
   double sigma_mid = 0.821, sigma_max = 80.0;
+  bool sigma_mid_given = false, sigma_max_given = false;
   bool float32 = false;
   DistributedOptions distributed;
 };
@@ -52,28 +54,62 @@ std::vector<double> parse_sigmas(const std::string& text) {
   return out;
 }
 
-SamplerConfig sampler_config(const SampleOptions& o) {
-  SamplerConfig c;
-  c.kind = o.sampler;
-  c.float64 = !o.float32;
-  c.renoise = o.renoise;
-  c.sigma_max = o.sigma_max;
-  if (o.sampler == "consistency") {
+// The command line over the [sample] section the run recorded in the checkpoint (train_command.cpp), over the
+// built-in defaults (consistency, 1 step from 80, sigma_mid 0.821; Heun/Euler 18 levels from 80). A model tuned to
+// start lower (points-ect: one step from t = 5) then samples as it was evaluated without being told.
+SamplerConfig sampler_config(const SampleOptions& o, const Json& recorded_root) {
+  SamplerConfig recorded;
+  if (recorded_root.contains("sample")) {
+    try {
+      recorded = SamplerConfig::from_config(Json{{"sample", recorded_root["sample"]}});
+    } catch (const Error& e) {
+      fail("sample: checkpoint '", o.ckpt, "' records an invalid [sample] section: ", e.what());
+    }
+  }
+  const bool recorded_consistency = recorded.kind == "consistency";
+  const bool sigma_max_given = o.sigma_max_given, sigma_mid_given = o.sigma_mid_given;
+  SamplerConfig c = recorded;
+  c.kind = o.sampler.empty() ? recorded.kind : o.sampler;
+  if (o.float32) c.float64 = false;
+  if (!o.renoise.empty()) c.renoise = o.renoise;
+  if (c.kind == "consistency") {
     if (!o.sigmas.empty()) {
       require(o.steps == 0, "sample: give --steps or --sigmas, not both");
       c.sigmas = parse_sigmas(o.sigmas);
+    } else if (o.steps == 0 && !sigma_max_given && !sigma_mid_given && recorded_consistency) {
+      c.sigmas = recorded.sigmas;
     } else {
       const int64_t steps = o.steps == 0 ? 1 : o.steps;
       require(steps == 1 || steps == 2, "sample: the consistency sampler takes --steps 1 or 2; for more steps list "
                                         "the noise levels with --sigmas 80,5,0.821");
-      c.sigmas = steps == 1 ? std::vector<double>{o.sigma_max} : std::vector<double>{o.sigma_max, o.sigma_mid};
+      // As `onestep eval` takes them: 1 step from [sample] sigma_max, the second level from sigmas[1].
+      const double first = sigma_max_given ? o.sigma_max : recorded.sigma_max;
+      const double mid = sigma_mid_given                                     ? o.sigma_mid
+                         : recorded_consistency && recorded.sigmas.size() >= 2 ? recorded.sigmas[1]
+                                                                               : 0.821;
+      c.sigmas = steps == 1 ? std::vector<double>{first} : std::vector<double>{first, mid};
     }
+    c.sigma_max = c.sigmas.front();
   } else {
     require(o.sigmas.empty(), "sample: --sigmas is for the consistency sampler; heun/euler take --steps");
-    c.steps = o.steps == 0 ? 18 : o.steps;
+    c.steps = o.steps != 0 ? o.steps : recorded_consistency ? 18 : recorded.steps;
+    c.sigma_max = sigma_max_given ? o.sigma_max : recorded_consistency ? 80.0 : recorded.sigma_max;
   }
   c.validate();
   return c;
+}
+
+// "consistency, sigmas 5, 0.821" / "heun, 40 levels from 80": what the note about recorded settings names.
+std::string describe_sampler(const SamplerConfig& c) {
+  std::ostringstream out;
+  out << c.kind;
+  if (c.kind == "consistency") {
+    out << ", sigmas";
+    for (size_t i = 0; i < c.sigmas.size(); ++i) out << (i ? ", " : " ") << c.sigmas[i];
+  } else {
+    out << ", " << c.steps << " levels from " << c.sigma_max;
+  }
+  return out.str();
 }
 
 void write_output(const fs::path& out, const torch::Tensor& samples, bool is_image, Denoiser& model) {
@@ -108,9 +144,10 @@ void run(const SampleOptions& o) {
   require(!o.ckpt.empty(), "sample: --ckpt is required");
   require(!o.out.empty(), "sample: --out is required");
   require(o.batch >= 1, "sample: --batch must be >= 1, got ", o.batch);
-  require(o.sampler == "consistency" || o.sampler == "heun" || o.sampler == "euler",
+  require(o.sampler.empty() || o.sampler == "consistency" || o.sampler == "heun" || o.sampler == "euler",
           "sample: --sampler must be consistency, heun or euler, got '", o.sampler, "'");
-  const SamplerConfig config = sampler_config(o);
+  const Json recorded = recorded_run_config(o.ckpt);
+  const SamplerConfig config = sampler_config(o, recorded);
   torch::Device device(torch::kCPU);
   if (o.device == "cuda") {
     require(torch::cuda::is_available(), "sample: --device cuda but no CUDA device is available");
@@ -125,14 +162,17 @@ void run(const SampleOptions& o) {
   const std::shared_ptr<Communicator> communicator = join_launched_job(o.distributed, device);
   device = rank_device(communicator.get(), device);
   const bool main_rank = communicator == nullptr || communicator->is_main();
+  if (recorded.contains("sample") && main_rank)
+    std::cerr << "note: sampling " << describe_sampler(config) << " (what the command line leaves open is the [sample] "
+              << "section recorded with " << o.ckpt << ")\n";
   Denoiser model = load_model(o.ckpt, o.weights);
   model->to(device);
   if (config.kind == "consistency" && config.sigmas.size() > 1 && main_rank) {
     const std::string rule = resolved_renoise(config, *model);
-    if (o.renoise == "auto" && model->trained_with().empty())
+    if (config.renoise == "auto" && model->trained_with().empty())
       std::cerr << "note: " << o.ckpt << " records no training method; re-noising as iCT, sqrt(s^2 - sigma_min^2) z "
                 << "(--renoise ect for ECT checkpoints)\n";
-    else if (o.renoise == "auto")
+    else if (config.renoise == "auto")
       std::cerr << "note: re-noising as " << rule << " (the model was trained with " << model->trained_with()
                 << "; --renoise to choose)\n";
   }
@@ -211,12 +251,15 @@ void register_sample_command(CLI::App& app) {
       ->required();
   command->add_option("--weights", o->weights,
                       "weight set of a training checkpoint: raw or an EMA name, e.g. 0.9999 (default: the first EMA)");
-  command->add_option("--sampler", o->sampler, "consistency | heun | euler (default consistency)");
+  command->add_option("--sampler", o->sampler,
+                      "consistency | heun | euler (default: as the run recorded in --ckpt, else consistency)");
   command->add_option("--steps", o->steps,
-                      "consistency: 1 (sigma 80) or 2 (80, then --sigma-mid); heun/euler: Karras levels (default 18)");
+                      "consistency: 1 (sigma 80) or 2 (80, then --sigma-mid); heun/euler: Karras levels (default: as "
+                      "recorded, else 18)");
   command->add_option("--sigmas", o->sigmas, "consistency: the noise levels visited, e.g. 80,0.821");
-  command->add_option("--sigma-mid", o->sigma_mid, "middle noise level of the 2-step sampler (default 0.821)");
-  command->add_option("--sigma-max", o->sigma_max, "first noise level (default 80)");
+  command->add_option("--sigma-mid", o->sigma_mid,
+                      "middle noise level of the 2-step sampler (default: as recorded, else 0.821)");
+  command->add_option("--sigma-max", o->sigma_max, "first noise level (default: as recorded, else 80)");
   command->add_option("--n", o->n, "number of samples (default 64, or all latents of --latents)");
   command->add_option("--batch", o->batch, "samples per network call (default 256)");
   command->add_option("--seed", o->seed, "seed of the latents, the fresh noise and random class labels");
@@ -228,7 +271,7 @@ void register_sample_command(CLI::App& app) {
   add_cpu_wait_option(*command, o->cpu_wait);
   command->add_option("--renoise", o->renoise,
                       "multistep re-noising: auto (as the model's training method) | ict: sqrt(s^2 - sigma_min^2) z | "
-                      "ect: s z (default auto)")
+                      "ect: s z (default: as recorded, else auto)")
       ->check(CLI::IsMember({"auto", "ict", "ect"}));
   add_distributed_options(*command, o->distributed);
   command->add_flag("--float32", o->float32,
@@ -242,8 +285,14 @@ void register_sample_command(CLI::App& app) {
       "  onestep sample --ckpt runs/edm/model.safetensors --sampler heun --steps 18 --out samples/\n"
       "  onestep sample --ckpt runs/points-ict/model.safetensors --n 10000 --out points.npy\n"
       "  onestep sample --ckpt runs/points-ict/model.safetensors --n 10000 --out points.png   (density image)\n"
-      "Latents from --latents make a sample reproducible across tools; --steps 2 uses sigmas 80, 0.821.");
-  command->callback([o] { run(*o); });
+      "Options left out come from the [sample] section that `onestep train` records in its model file and\n"
+      "checkpoints (a note names them), else: consistency, --steps 1 from 80, --steps 2 via 0.821; Heun 18 levels.\n"
+      "Latents from --latents make a sample reproducible across tools.");
+  command->callback([o, command] {
+    o->sigma_mid_given = command->count("--sigma-mid") > 0;
+    o->sigma_max_given = command->count("--sigma-max") > 0;
+    run(*o);
+  });
 }
 
 }  // namespace onestep::cli

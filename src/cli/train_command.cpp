@@ -172,7 +172,9 @@ void run_train(const TrainOptions& options) {
   RunDir& run = *run_dir;
   // The weights to sample from: the first EMA (the raw weights when there is none).
   Denoiser& final_model = trainer->emas().empty() ? trainer->model() : trainer->emas().front().model();
-  save_model(run.root() / "model.safetensors", final_model);
+  // With the run's configuration, so that `sample` and `eval` default to the sampler it was trained to be used with
+  // (points-ect: one step from t = 5) without being told the preset.
+  save_model(run.root() / "model.safetensors", final_model, {{"onestep_config", effective.dump()}});
   std::fprintf(stderr, "done: %s/model.safetensors (%s), checkpoints in %s\n", run.root().c_str(),
                trainer->emas().empty() ? "raw weights" : ("EMA " + trainer->emas().front().name()).c_str(),
                run.checkpoints().c_str());

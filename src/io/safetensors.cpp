@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <fstream>
 #include <limits>
 #include <set>
 
@@ -192,6 +193,42 @@ SafetensorsContent parse_safetensors(const std::string& bytes, const std::string
 
 SafetensorsContent load_safetensors(const std::filesystem::path& path) {
   return parse_safetensors(read_file_bytes(path), path.string());
+}
+
+std::map<std::string, std::string> read_safetensors_metadata(const std::filesystem::path& path) {
+  const std::string where = "safetensors '" + path.string() + "'";
+  std::ifstream in(path, std::ios::binary);
+  require(in.good(), where, ": cannot open");
+  in.seekg(0, std::ios::end);
+  const auto size = static_cast<uint64_t>(std::max<std::streamoff>(in.tellg(), 0));
+  in.seekg(0);
+  std::string length_bytes(8, '\0');
+  require(size >= 8 && in.read(length_bytes.data(), 8), where, ": file is ", size,
+          " bytes, shorter than the 8-byte header length");
+  const uint64_t header_len = read_le_u64(length_bytes);
+  require(header_len <= kMaxHeaderBytes, where, ": header length ", header_len, " exceeds the limit of ",
+          kMaxHeaderBytes, " bytes");
+  require(header_len <= size - 8, where, ": header length ", header_len, " runs past the end of the file (", size,
+          " bytes)");
+  std::string header_text(header_len, '\0');
+  require(static_cast<bool>(in.read(header_text.data(), static_cast<std::streamsize>(header_len))), where,
+          ": cannot read the header");
+  Json header;
+  try {
+    header = Json::parse(header_text);
+  } catch (const Json::exception& e) {
+    fail(where, ": header is not valid JSON (", e.what(), ")");
+  }
+  require(header.is_object(), where, ": header must be a JSON object");
+  std::map<std::string, std::string> metadata;
+  if (!header.contains("__metadata__")) return metadata;
+  const Json& info = header["__metadata__"];
+  require(info.is_object(), where, ": __metadata__ must be an object of strings");
+  for (const auto& [key, value] : info.items()) {
+    require(value.is_string(), where, ": __metadata__ value for '", key, "' is not a string");
+    metadata[key] = value.get<std::string>();
+  }
+  return metadata;
 }
 
 void save_safetensors(const std::filesystem::path& path,

@@ -25,5 +25,8 @@ void save_safetensors(const std::filesystem::path& path,
                       const std::map<std::string, std::string>& metadata = {});
 SafetensorsContent load_safetensors(const std::filesystem::path& path);
 SafetensorsContent parse_safetensors(const std::string& bytes, const std::string& source_name);
+// Only the "__metadata__" strings, from the header alone (a model's recorded run settings without reading its
+// weights); the same checks of the header length and JSON as load_safetensors.
+std::map<std::string, std::string> read_safetensors_metadata(const std::filesystem::path& path);
 
 }  // namespace onestep

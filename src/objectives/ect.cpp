@@ -37,7 +37,7 @@ LossOutput EctObjective::compute_loss(Denoiser& model, const Batch& batch, const
   }
   dropout.restore();
 
-  const torch::Tensor weight = 1.0 / (t - r);
+  const torch::Tensor weight = config_.weighting == "inverse_dt" ? 1.0 / (t - r) : 1.0 / (t - r).square();
   const torch::Tensor distance = pseudo_huber_per_sample(student - teacher, config_.huber_c);
   const torch::Tensor loss = (weight * distance).mean();
   return {loss, Json{{"stage", stage},
@@ -55,7 +55,8 @@ Json EctObjective::to_json() const {
          {"q", m.q},
          {"stage_length", m.stage_length},
          {"stage_exponent", m.paper_exponent ? "stage" : "stage_plus_one"},
-         {"huber_c", config_.huber_c}};
+         {"huber_c", config_.huber_c},
+         {"weighting", config_.weighting}};
   if (m.kind == "sigmoid") {  // the const mapping has n(t) = 1 and reads neither
     j["k"] = m.k;
     j["b"] = m.b;

@@ -83,11 +83,15 @@ class ConsistencyTrainingObjective : public Objective {
   EmaTeacher teacher_;
 };
 
-// ECT (Geng et al. 2024): continuous t, r = mapping(t, stage), weight 1/(t - r), pseudo-Huber with c.
+// ECT (Geng et al. 2024): continuous t, r = mapping(t, stage), weight 1/(t - r) (or its square), pseudo-Huber with c.
 struct EctObjectiveConfig {
   double p_mean = -1.1, p_std = 2.0;
   EctMapping mapping;
   double huber_c = 0.0;  // CIFAR-10: 0; ImageNet64: 0.06
+  // inverse_dt: ECT's w = 1 / (t - r). inverse_dt_squared: 1 / (t - r)^2, not in the paper: with a c far above
+  // the differences (the squared loss, |d|^2 / 2c) it makes the loss ~ |df/dt|^2 / 2c at every t, as 1 / (t - r)
+  // does for the plain norm (c = 0); 1 / (t - r) would leave it ~ (t - r) |df/dt|^2, shrinking where dt is small.
+  std::string weighting = "inverse_dt";
 };
 class EctObjective : public Objective {
  public:

@@ -96,6 +96,7 @@ std::unique_ptr<Objective> build_objective(const Json& root, const Denoiser& mod
     c.mapping.paper_exponent =
         reader.get_string("stage_exponent", "stage_plus_one", {"stage_plus_one", "stage"}) == "stage";
     c.huber_c = reader.get_float("huber_c", c.huber_c);
+    c.weighting = reader.get_string("weighting", c.weighting, {"inverse_dt", "inverse_dt_squared"});
     require(c.p_std > 0, "objective.p_std must be > 0");
     require(c.mapping.q > 1, "objective.q must be > 1");
     require(c.mapping.stage_length > 0, "objective.stage_length must be > 0 (images per stage)");
@@ -108,7 +109,7 @@ std::unique_ptr<Objective> build_objective(const Json& root, const Denoiser& mod
   const std::vector<std::pair<std::string, std::string>> owners = {
       {"sigma_min", "ct, ict"}, {"sigma_max", "ct, ict"},     {"rho", "ct, ict"},        {"curriculum", "ct, ict"},
       {"s0", "ct, ict"},        {"s1", "ct, ict"},            {"index", "ct, ict"},      {"metric", "ct, ict"},
-      {"weighting", "ct, ict"}, {"teacher", "ct, ict"},       {"mu0", "ct, ict"},        {"teacher_decay", "ct, ict"},
+      {"weighting", "ct, ict, ect"}, {"teacher", "ct, ict"},       {"mu0", "ct, ict"},        {"teacher_decay", "ct, ict"},
       {"huber_c", "ict, ect"},  {"p_mean", "edm, ict, ect"},  {"p_std", "edm, ict, ect"}, {"mapping", "ect"},
       {"k", "ect"},             {"b", "ect"},                 {"q", "ect"},              {"stage_length", "ect"},
       {"stage_exponent", "ect"}};

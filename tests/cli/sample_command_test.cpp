@@ -12,7 +12,9 @@
 #include <array>
 #include <cstdio>
 #include <filesystem>
+#include <map>
 #include <string>
+#include <utility>
 
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
@@ -160,5 +162,55 @@ TEST(SampleCommand, PointsComeBackInTheDataUnits) {
   const torch::Tensor plain = onestep::read_npy(dir / "plain.npy"), scaled = onestep::read_npy(dir / "scaled.npy");
   const torch::Tensor expected = torch::stack({plain.select(1, 0) / 0.5 + 100, plain.select(1, 1) / 0.25 - 50}, 1);
   EXPECT_TRUE(torch::allclose(scaled, expected, 1e-5, 1e-4)) << scaled << expected;
+  fs::remove_all(dir);
+}
+
+// What the command line leaves open comes from the [sample] section that `onestep train` records with the model
+// (metadata "onestep_config"): a model tuned to start at t = 5 samples from 5 without --sigma-max.
+TEST(SampleCommand, RecordedSampleSectionIsTheDefault) {
+  const fs::path dir = temp_dir() / "recorded";
+  fs::create_directories(dir);
+  onestep::Json root = {{"model", {{"arch", "mlp"}, {"in_dim", 2}, {"hidden", 16}, {"num_layers", 2}}},
+                        {"precond", {{"sigma_min", 0.002}}}};
+  onestep::Denoiser model = onestep::build_model(root);
+  const auto save = [&](const std::string& name, const onestep::Json& sample) {
+    const fs::path path = dir / name;
+    std::map<std::string, std::string> metadata;
+    if (!sample.is_null()) metadata["onestep_config"] = onestep::Json{{"sample", sample}, {"train", {}}}.dump();
+    onestep::save_model(path, model, metadata);
+    return path.string();
+  };
+  const std::string plain = save("plain.safetensors", nullptr);
+  const std::string from5 = save("from5.safetensors", {{"kind", "consistency"}, {"sigma_max", 5.0}, {"sigmas", {5.0}}});
+  const std::string heun6 = save("heun6.safetensors", {{"kind", "heun"}, {"steps", 6}});
+  const auto draw = [&](const std::string& args, const std::string& name) {
+    const fs::path out = dir / name;
+    Result r = run_onestep("sample " + args + " --n 12 --seed 3 --out " + out.string());
+    EXPECT_EQ(r.status, 0) << r.output;
+    return std::make_pair(r.output, r.status == 0 ? onestep::read_npy(out) : torch::Tensor());
+  };
+  const auto [note5, recorded5] = draw("--ckpt " + from5, "a.npy");
+  EXPECT_THAT(note5, HasSubstr("note: sampling consistency, sigmas 5 (what the command line leaves open"));
+  EXPECT_TRUE(torch::equal(recorded5, draw("--ckpt " + plain + " --sigma-max 5", "b.npy").second));
+  // Flags win; the plain file keeps the built-in defaults (1 step from 80) and prints no note.
+  const auto [plain_note, plain80] = draw("--ckpt " + plain, "c.npy");
+  EXPECT_THAT(plain_note, Not(HasSubstr("note: sampling")));
+  EXPECT_TRUE(torch::equal(plain80, draw("--ckpt " + from5 + " --sigma-max 80", "d.npy").second));
+  EXPECT_FALSE(torch::equal(recorded5, plain80));
+  // --steps 2 starts at the recorded level and goes through 0.821 unless --sigma-mid says otherwise.
+  EXPECT_TRUE(torch::equal(draw("--ckpt " + from5 + " --steps 2", "e.npy").second,
+                           draw("--ckpt " + plain + " --sigmas 5,0.821", "f.npy").second));
+  EXPECT_TRUE(torch::equal(draw("--ckpt " + from5 + " --steps 2 --sigma-mid 0.3", "g.npy").second,
+                           draw("--ckpt " + plain + " --sigmas 5,0.3", "h.npy").second));
+  // A recorded diffusion sampler: Heun with its levels; another kind on the command line takes its own defaults.
+  const auto [heun_note, heun] = draw("--ckpt " + heun6, "i.npy");
+  EXPECT_THAT(heun_note, HasSubstr("note: sampling heun, 6 levels from 80"));
+  EXPECT_TRUE(torch::equal(heun, draw("--ckpt " + plain + " --sampler heun --steps 6", "j.npy").second));
+  EXPECT_TRUE(torch::equal(draw("--ckpt " + heun6 + " --sampler consistency", "k.npy").second, plain80));
+  // A broken record is named, in one line.
+  const std::string bad = save("bad.safetensors", {{"kind", "bogus"}});
+  Result r = run_onestep("sample --ckpt " + bad + " --out " + (dir / "x.npy").string());
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("records an invalid [sample] section"));
   fs::remove_all(dir);
 }

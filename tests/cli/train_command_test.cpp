@@ -255,6 +255,13 @@ TEST(TrainCommand, RawPointsAreScaledAndSamplesReturnInTheirUnits) {
   const auto at = r.output.find(key);
   ASSERT_NE(at, std::string::npos) << r.output;
   EXPECT_LT(std::stod(r.output.substr(at + key.size())), 10.0) << r.output;  // about 110 in the wrong units
+  // Without --config, eval scores the model as its run recorded it: the same [data] (these raw points), [sample]
+  // and [eval], so the same number.
+  Result recorded = run("eval --ckpt " + model_file + " --metric swd --steps 4 --n 400 --ref " + data);
+  ASSERT_EQ(recorded.status, 0) << recorded.output;
+  EXPECT_THAT(recorded.output, HasSubstr("as recorded with " + model_file));
+  ASSERT_NE(recorded.output.find(key), std::string::npos) << recorded.output;
+  EXPECT_EQ(recorded.output.substr(recorded.output.find(key)), r.output.substr(at)) << recorded.output;
   // The reference set can be written out, as points and as a density image in the model's window.
   r = run("eval --config " + config + points + " --ckpt " + model_file + " --metric swd --steps 4 --n 400 --ref " +
           data + " --write-ref " + (tmp.path / "ref.npy").string());
@@ -308,12 +315,13 @@ TEST(TrainCommand, CpuWaitSleepReexecutesOnceAndTrainsSamplesEvaluates) {
   };
   const std::string model = (tmp.path / "run" / "model.safetensors").string();
   ::setenv("OMP_NUM_THREADS", "2", 1);  // more than one OpenMP thread, whatever the machine's cores
-  Result slept = run("sample --ckpt " + model + " --n 10 --steps 1 --cpu-wait sleep --out " + (tmp.path / "a.npy").string());
-  Result spun = run("sample --ckpt " + model + " --n 10 --steps 1 --cpu-wait spin --out " + (tmp.path / "b.npy").string());
+  // (Euler, 4 levels: the [sample] section the run recorded with its model.)
+  Result slept = run("sample --ckpt " + model + " --n 10 --steps 4 --cpu-wait sleep --out " + (tmp.path / "a.npy").string());
+  Result spun = run("sample --ckpt " + model + " --n 10 --steps 4 --cpu-wait spin --out " + (tmp.path / "b.npy").string());
   const std::string eval = "eval --config " + config + " --ckpt " + model + " --metric swd --steps 4 --n 300 --cpu-wait ";
   Result eval_slept = run(eval + "sleep");
   Result eval_spun = run(eval + "spin");
-  Result bad = run("sample --ckpt " + model + " --n 10 --steps 1 --cpu-wait busy --out " + (tmp.path / "c.npy").string());
+  Result bad = run("sample --ckpt " + model + " --n 10 --steps 4 --cpu-wait busy --out " + (tmp.path / "c.npy").string());
   ::unsetenv("OMP_NUM_THREADS");
   ASSERT_EQ(slept.status, 0) << slept.output;
   ASSERT_EQ(spun.status, 0) << spun.output;

@@ -173,3 +173,31 @@ TEST(Safetensors, TruncatedFileIsRejected) {
     EXPECT_THROW(onestep::parse_safetensors(bytes.substr(0, cut), "trunc"), onestep::Error) << cut;
   std::filesystem::remove(path);
 }
+
+TEST(Safetensors, MetadataAloneIsReadFromTheHeader) {
+  const auto path = temp_path("meta.safetensors");
+  onestep::save_safetensors(path, {{"w", torch::ones({2, 3})}}, {{"format", "pt"}, {"onestep_config", "{\"a\": 1}"}});
+  const auto metadata = onestep::read_safetensors_metadata(path);
+  ASSERT_EQ(metadata.size(), 2u);
+  EXPECT_EQ(metadata.at("format"), "pt");
+  EXPECT_EQ(metadata.at("onestep_config"), "{\"a\": 1}");
+  // Without metadata: an empty map. A header that runs past the end, or is not JSON: one line naming the file.
+  onestep::save_safetensors(path, {{"w", torch::ones({2})}});
+  EXPECT_TRUE(onestep::read_safetensors_metadata(path).empty());
+  const auto error_of = [&](const std::string& bytes) {
+    std::ofstream(path, std::ios::binary) << bytes;
+    try {
+      onestep::read_safetensors_metadata(path);
+    } catch (const onestep::Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("(no error)");
+  };
+  EXPECT_THAT(error_of(le64(400) + "{}"), HasSubstr("runs past the end of the file"));
+  EXPECT_THAT(error_of(file_of("{not json", "")), HasSubstr("header is not valid JSON"));
+  EXPECT_THAT(error_of(file_of("{\"__metadata__\": {\"k\": 3}}", "")), HasSubstr("is not a string"));
+  EXPECT_THAT(error_of("abc"), HasSubstr("shorter than the 8-byte header length"));
+  std::filesystem::remove(path);
+  EXPECT_THAT(error_of(""), HasSubstr("shorter than the 8-byte header length"));
+  std::filesystem::remove(path);
+}

@@ -291,6 +291,28 @@ TEST(EctObjective, StageFollowsImagesSeenAndTeacherSharesTheMask) {
   EXPECT_NEAR(out.stats["mean_weight"].get<double>(), expected, 1e-3 * expected);
 }
 
+// weighting = "inverse_dt_squared" (not in the paper; methods.h): w = 1 / (t - r)^2, the same pairs and distances.
+TEST(EctObjective, InverseDtSquaredWeightingSquaresTheWeight) {
+  auto model = dropout_model(3);
+  auto build = [&](const std::string& weighting) {
+    return build_objective(Json{{"objective", {{"method", "ect"}, {"mapping", "const"}, {"q", 16.0},
+                                               {"stage_length", 100}, {"huber_c", 1.0}, {"weighting", weighting}}}},
+                           model);
+  };
+  auto squared = build("inverse_dt_squared");
+  EXPECT_EQ(squared->to_json()["weighting"], "inverse_dt_squared");
+  EXPECT_EQ(build("inverse_dt")->to_json()["weighting"], "inverse_dt");
+  Batch batch{torch::randn({8, 3}), {}};
+  auto g = gen(1);
+  const auto out = squared->compute_loss(model, batch, {0, 10, 250}, g);
+  // stage 2, q^3 = 4096: dt = t / 4096, weight = (4096 / t)^2
+  auto g2 = gen(1);
+  const auto t = sample_lognormal(8, -1.1, 2.0, g2).to(torch::kFloat64);
+  const double expected = (4096.0 / t).square().mean().item<double>();
+  EXPECT_NEAR(out.stats["mean_weight"].get<double>(), expected, 1e-3 * expected);
+  EXPECT_THAT(error_of([&] { build("uniform"); }), ::testing::HasSubstr("weighting"));
+}
+
 TEST(ObjectiveFactory, DefaultsAndBadKeys) {
   auto model = zero_model(2);
   auto ict = build_objective(Json{{"objective", {{"method", "ict"}}}}, model);
