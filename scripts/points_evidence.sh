@@ -5,16 +5,16 @@
 # (the SWD between the held-out set and a second fresh draw), and density images of the data and of every sampler.
 #
 # Distributions: eight-gaussians (standardized) and the hard suite at raw, unequal scales: thin-rings, thin-spiral,
-# skewed-checkerboard, mixed-widths. Each takes about 10-11 minutes on 2 idle cores with the presets' step counts
-# (points-ict's 20000 steps about 4 of them).
+# skewed-checkerboard, mixed-widths. Each takes about 12 minutes on 2 idle cores with the presets' step counts
+# (points-ect's and points-ict's 20000 steps about 4 minutes each; timed on eight-gaussians in bench/RESULTS.md).
 #
 # Environment:
 #   ONESTEP_POINTS_DISTS       distributions (default: all five)
 #   ONESTEP_POINTS_RUNS        where runs go (default runs); runs/points-<dist>/{edm,ect,ict}
 #   ONESTEP_POINTS_SEEDS       evaluation seeds (default 3)
 #   ONESTEP_POINTS_EDM_STEPS   override train.steps of points-edm (default: the preset's 4000)
-#   ONESTEP_POINTS_CT_STEPS    override train.steps of points-ect and points-ict (default: the presets' 8000 / 20000); ECT's
-#                              stage_length is rescaled so that it still runs 8 stages
+#   ONESTEP_POINTS_CT_STEPS    override train.steps of points-ect and points-ict (default: the presets' 20000);
+#                              ECT's stage_length is rescaled so that it still runs 8 stages
 #   ONESTEP_POINTS_EDM_LEVELS  Heun levels of the EDM model's samples (default 40: 79 network evaluations; 18 levels
 #                              leave thin structure 1.2-1.5x farther from the data, docs/points-suite.md)
 #   ONESTEP_POINTS_SET         extra --set overrides for every training, e.g. "objective.huber_c=0.03"
@@ -44,7 +44,7 @@ train() {  # train DIST MODEL PRESET [extra args...]
   if [ "$model" = edm ] && [ -n "$EDM_STEPS" ]; then steps=(--set "train.steps=$EDM_STEPS"); fi
   if [ "$model" != edm ] && [ -n "$CT_STEPS" ]; then
     steps=(--set "train.steps=$CT_STEPS")
-    # 8 ECT stages whatever the length (the preset: 512000 images = 1000 steps of 512).
+    # 8 ECT stages whatever the length (the preset: 1280000 images = 2500 steps of 512).
     if [ "$model" = ect ]; then steps+=(--set "objective.stage_length=$((CT_STEPS * 512 / 8))"); fi
   fi
   if [ -f "$run/model.safetensors" ]; then
