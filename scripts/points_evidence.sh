@@ -5,8 +5,8 @@
 # (the SWD between the held-out set and a second fresh draw), and density images of the data and of every sampler.
 #
 # Distributions: eight-gaussians (standardized) and the hard suite at raw, unequal scales: thin-rings, thin-spiral,
-# skewed-checkerboard, mixed-widths. Each takes about 12 minutes on 2 idle cores with the presets' step counts
-# (points-ect's and points-ict's 20000 steps about 4 minutes each; timed on eight-gaussians in bench/RESULTS.md).
+# skewed-checkerboard, mixed-widths. Each takes about 10 minutes on 2 idle cores with the presets' step counts
+# (eight-gaussians: 598 s, of which points-ect's and points-ict's 20000 steps 245 s and 267 s; bench/RESULTS.md).
 #
 # Environment:
 #   ONESTEP_POINTS_DISTS       distributions (default: all five)
