@@ -67,7 +67,6 @@ SamplerConfig sampler_config(const SampleOptions& o, const Json& recorded_root) 
     }
   }
   const bool recorded_consistency = recorded.kind == "consistency";
-  const bool sigma_max_given = o.sigma_max_given, sigma_mid_given = o.sigma_mid_given;
   SamplerConfig c = recorded;
   c.kind = o.sampler.empty() ? recorded.kind : o.sampler;
   if (o.float32) c.float64 = false;
@@ -76,15 +75,15 @@ SamplerConfig sampler_config(const SampleOptions& o, const Json& recorded_root) 
     if (!o.sigmas.empty()) {
       require(o.steps == 0, "sample: give --steps or --sigmas, not both");
       c.sigmas = parse_sigmas(o.sigmas);
-    } else if (o.steps == 0 && !sigma_max_given && !sigma_mid_given && recorded_consistency) {
+    } else if (o.steps == 0 && !o.sigma_max_given && !o.sigma_mid_given && recorded_consistency) {
       c.sigmas = recorded.sigmas;
     } else {
       const int64_t steps = o.steps == 0 ? 1 : o.steps;
       require(steps == 1 || steps == 2, "sample: the consistency sampler takes --steps 1 or 2; for more steps list "
                                         "the noise levels with --sigmas 80,5,0.821");
       // As `onestep eval` takes them: 1 step from [sample] sigma_max, the second level from sigmas[1].
-      const double first = sigma_max_given ? o.sigma_max : recorded.sigma_max;
-      const double mid = sigma_mid_given                                     ? o.sigma_mid
+      const double first = o.sigma_max_given ? o.sigma_max : recorded.sigma_max;
+      const double mid = o.sigma_mid_given                                     ? o.sigma_mid
                          : recorded_consistency && recorded.sigmas.size() >= 2 ? recorded.sigmas[1]
                                                                                : 0.821;
       c.sigmas = steps == 1 ? std::vector<double>{first} : std::vector<double>{first, mid};
@@ -93,7 +92,7 @@ SamplerConfig sampler_config(const SampleOptions& o, const Json& recorded_root) 
   } else {
     require(o.sigmas.empty(), "sample: --sigmas is for the consistency sampler; heun/euler take --steps");
     c.steps = o.steps != 0 ? o.steps : recorded_consistency ? 18 : recorded.steps;
-    c.sigma_max = sigma_max_given ? o.sigma_max : recorded_consistency ? 80.0 : recorded.sigma_max;
+    c.sigma_max = o.sigma_max_given ? o.sigma_max : recorded_consistency ? 80.0 : recorded.sigma_max;
   }
   c.validate();
   return c;

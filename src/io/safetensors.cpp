@@ -70,27 +70,21 @@ struct Entry {
   uint64_t begin, end;
 };
 
-}  // namespace
-
-const torch::Tensor* SafetensorsContent::find(const std::string& name) const {
-  for (const auto& [n, t] : tensors)
-    if (n == name) return &t;
-  return nullptr;
-}
-
-SafetensorsContent parse_safetensors(const std::string& bytes, const std::string& source_name) {
-  const std::string where = "safetensors '" + source_name + "'";
-  require(bytes.size() >= 8, where, ": file is ", bytes.size(), " bytes, shorter than the 8-byte header length");
-  const uint64_t header_len = read_le_u64(bytes);
+// The header length from the file's first 8 bytes, checked against the limit and the file's size.
+uint64_t checked_header_length(const std::string& first_bytes, uint64_t file_size, const std::string& where) {
+  require(file_size >= 8 && first_bytes.size() >= 8, where, ": file is ", file_size,
+          " bytes, shorter than the 8-byte header length");
+  const uint64_t header_len = read_le_u64(first_bytes);
   require(header_len <= kMaxHeaderBytes, where, ": header length ", header_len, " exceeds the limit of ",
           kMaxHeaderBytes, " bytes");
-  require(header_len <= bytes.size() - 8, where, ": header length ", header_len, " runs past the end of the file (",
-          bytes.size(), " bytes)");
-  const std::string header_text = bytes.substr(8, header_len);
-  const uint64_t data_size = bytes.size() - 8 - header_len;
-  const char* data = bytes.data() + 8 + header_len;
+  require(header_len <= file_size - 8, where, ": header length ", header_len, " runs past the end of the file (",
+          file_size, " bytes)");
+  return header_len;
+}
 
-  // Duplicate top-level names would silently shadow each other in a JSON object: catch them while parsing.
+// The header as a JSON object. Duplicate top-level names would silently shadow each other in a JSON object: catch
+// them while parsing.
+Json parse_header(const std::string& header_text, const std::string& where) {
   std::set<std::string> seen;
   std::string duplicate;
   Json header;
@@ -107,16 +101,39 @@ SafetensorsContent parse_safetensors(const std::string& bytes, const std::string
   }
   require(duplicate.empty(), where, ": tensor name '", duplicate, "' appears twice in the header");
   require(header.is_object(), where, ": header must be a JSON object");
+  return header;
+}
+
+std::map<std::string, std::string> metadata_of(const Json& info, const std::string& where) {
+  require(info.is_object(), where, ": __metadata__ must be an object of strings");
+  std::map<std::string, std::string> metadata;
+  for (const auto& [key, value] : info.items()) {
+    require(value.is_string(), where, ": __metadata__ value for '", key, "' is not a string");
+    metadata[key] = value.get<std::string>();
+  }
+  return metadata;
+}
+
+}  // namespace
+
+const torch::Tensor* SafetensorsContent::find(const std::string& name) const {
+  for (const auto& [n, t] : tensors)
+    if (n == name) return &t;
+  return nullptr;
+}
+
+SafetensorsContent parse_safetensors(const std::string& bytes, const std::string& source_name) {
+  const std::string where = "safetensors '" + source_name + "'";
+  const uint64_t header_len = checked_header_length(bytes, bytes.size(), where);
+  const Json header = parse_header(bytes.substr(8, header_len), where);
+  const uint64_t data_size = bytes.size() - 8 - header_len;
+  const char* data = bytes.data() + 8 + header_len;
 
   SafetensorsContent content;
   std::vector<Entry> entries;
   for (const auto& [name, info] : header.items()) {
     if (name == "__metadata__") {
-      require(info.is_object(), where, ": __metadata__ must be an object of strings");
-      for (const auto& [key, value] : info.items()) {
-        require(value.is_string(), where, ": __metadata__ value for '", key, "' is not a string");
-        content.metadata[key] = value.get<std::string>();
-      }
+      content.metadata = metadata_of(info, where);
       continue;
     }
     const std::string what = where + ": tensor '" + name + "'";
@@ -203,32 +220,14 @@ std::map<std::string, std::string> read_safetensors_metadata(const std::filesyst
   const auto size = static_cast<uint64_t>(std::max<std::streamoff>(in.tellg(), 0));
   in.seekg(0);
   std::string length_bytes(8, '\0');
-  require(size >= 8 && in.read(length_bytes.data(), 8), where, ": file is ", size,
-          " bytes, shorter than the 8-byte header length");
-  const uint64_t header_len = read_le_u64(length_bytes);
-  require(header_len <= kMaxHeaderBytes, where, ": header length ", header_len, " exceeds the limit of ",
-          kMaxHeaderBytes, " bytes");
-  require(header_len <= size - 8, where, ": header length ", header_len, " runs past the end of the file (", size,
-          " bytes)");
+  if (size < 8 || !in.read(length_bytes.data(), 8)) length_bytes.clear();
+  const uint64_t header_len = checked_header_length(length_bytes, size, where);
   std::string header_text(header_len, '\0');
   require(static_cast<bool>(in.read(header_text.data(), static_cast<std::streamsize>(header_len))), where,
           ": cannot read the header");
-  Json header;
-  try {
-    header = Json::parse(header_text);
-  } catch (const Json::exception& e) {
-    fail(where, ": header is not valid JSON (", e.what(), ")");
-  }
-  require(header.is_object(), where, ": header must be a JSON object");
-  std::map<std::string, std::string> metadata;
-  if (!header.contains("__metadata__")) return metadata;
-  const Json& info = header["__metadata__"];
-  require(info.is_object(), where, ": __metadata__ must be an object of strings");
-  for (const auto& [key, value] : info.items()) {
-    require(value.is_string(), where, ": __metadata__ value for '", key, "' is not a string");
-    metadata[key] = value.get<std::string>();
-  }
-  return metadata;
+  const Json header = parse_header(header_text, where);
+  return header.contains("__metadata__") ? metadata_of(header["__metadata__"], where)
+                                         : std::map<std::string, std::string>{};
 }
 
 void save_safetensors(const std::filesystem::path& path,

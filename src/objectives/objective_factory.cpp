@@ -109,7 +109,7 @@ std::unique_ptr<Objective> build_objective(const Json& root, const Denoiser& mod
   const std::vector<std::pair<std::string, std::string>> owners = {
       {"sigma_min", "ct, ict"}, {"sigma_max", "ct, ict"},     {"rho", "ct, ict"},        {"curriculum", "ct, ict"},
       {"s0", "ct, ict"},        {"s1", "ct, ict"},            {"index", "ct, ict"},      {"metric", "ct, ict"},
-      {"weighting", "ct, ict, ect"}, {"teacher", "ct, ict"},       {"mu0", "ct, ict"},        {"teacher_decay", "ct, ict"},
+      {"weighting", "ct, ict, ect"}, {"teacher", "ct, ict"}, {"mu0", "ct, ict"}, {"teacher_decay", "ct, ict"},
       {"huber_c", "ict, ect"},  {"p_mean", "edm, ict, ect"},  {"p_std", "edm, ict, ect"}, {"mapping", "ect"},
       {"k", "ect"},             {"b", "ect"},                 {"q", "ect"},              {"stage_length", "ect"},
       {"stage_exponent", "ect"}};
