@@ -23,17 +23,25 @@ LossOutput EctObjective::compute_loss(Denoiser& model, const Batch& batch, const
   const Scalings scalings = model->precond().train_scalings;
   const torch::Tensor at_zero = (r == 0).reshape(shape);
 
+  const torch::Tensor x_t = y + t.reshape(shape) * eps;
+  // The papers' target input y + r eps, or the same Euler step with the batch's posterior mean (objective_util.h).
+  const bool batch_posterior = config_.target_estimate == "batch_posterior";
+  const torch::Tensor denoised =
+      batch_posterior ? batch_posterior_mean(y, x_t, t, labels.defined() ? batch.labels : torch::Tensor()) : y;
+  const torch::Tensor x_r = batch_posterior ? euler_step_to(x_t, denoised, t, r) : y + r.reshape(shape) * eps;
+
   SharedDropoutState dropout(y.device());
-  const torch::Tensor student = model->forward(y + t.reshape(shape) * eps, t, scalings, labels);
+  const torch::Tensor student = model->forward(x_t, t, scalings, labels);
   dropout.rewind();
   torch::Tensor teacher;
   {
     torch::NoGradGuard no_grad;
-    // r == 0 means the target is the clean image; evaluate those rows at a harmless sigma and replace them.
+    // r == 0 means the target is the clean image (its estimate); evaluate those rows at a harmless sigma and
+    // replace them.
     const torch::Tensor r_safe = torch::where(r > 0, r, torch::ones_like(r));
-    teacher = model->forward(y + r.reshape(shape) * eps, r_safe, scalings, labels);
+    teacher = model->forward(x_r, r_safe, scalings, labels);
     teacher = torch::nan_to_num(teacher);
-    teacher = torch::where(at_zero, y, teacher).detach();
+    teacher = torch::where(at_zero, denoised, teacher).detach();
   }
   dropout.restore();
 
@@ -56,7 +64,8 @@ Json EctObjective::to_json() const {
          {"stage_length", m.stage_length},
          {"stage_exponent", m.paper_exponent ? "stage" : "stage_plus_one"},
          {"huber_c", config_.huber_c},
-         {"weighting", config_.weighting}};
+         {"weighting", config_.weighting},
+         {"target_estimate", config_.target_estimate}};
   if (m.kind == "sigmoid") {  // the const mapping has n(t) = 1 and reads neither
     j["k"] = m.k;
     j["b"] = m.b;

@@ -21,13 +21,24 @@ LossOutput EdmObjective::compute_loss(Denoiser& model, const Batch& batch, const
       batch.own_rows(random_normal(batch.global_shape(), generator, y.device(), torch::kFloat32, "EDM noise"));
   std::vector<int64_t> shape(static_cast<size_t>(y.dim()), 1);
   shape[0] = b;
-  const torch::Tensor denoised =
-      model->forward(y + sigma.reshape(shape) * noise, sigma, Scalings::Edm, one_hot_labels(model, batch));
+  const torch::Tensor labels = one_hot_labels(model, batch);
+  const torch::Tensor x = y + sigma.reshape(shape) * noise;
+  // The clean sample, or its posterior mean over the batch (Stable Target Field; objective_util.h): less variance
+  // in the target, the same minimiser E[y | x] as the batch grows.
+  const torch::Tensor target = config_.target_estimate == "batch_posterior"
+                                   ? batch_posterior_mean(y, x, sigma, labels.defined() ? batch.labels : torch::Tensor())
+                                   : y;
+  const torch::Tensor denoised = model->forward(x, sigma, Scalings::Edm, labels);
   const torch::Tensor weight = edm_loss_weight(sigma, sd);
-  const torch::Tensor loss = (weight * squared_l2_per_sample(denoised - y)).mean();
+  const torch::Tensor loss = (weight * squared_l2_per_sample(denoised - target)).mean();
   return {loss, Json{{"mean_weight", stat_value(weight.mean())}, {"mean_sigma", stat_value(sigma.mean())}}};
 }
 
-Json EdmObjective::to_json() const { return Json{{"method", "edm"}, {"p_mean", config_.p_mean}, {"p_std", config_.p_std}}; }
+Json EdmObjective::to_json() const {
+  return Json{{"method", "edm"},
+              {"p_mean", config_.p_mean},
+              {"p_std", config_.p_std},
+              {"target_estimate", config_.target_estimate}};
+}
 
 }  // namespace onestep

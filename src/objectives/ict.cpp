@@ -40,12 +40,20 @@ LossOutput ConsistencyTrainingObjective::compute_loss(Denoiser& model, const Bat
   const torch::Tensor labels = one_hot_labels(model, batch);
   const Scalings scalings = model->precond().train_scalings;
 
+  const torch::Tensor x_hi = y + sigma_hi.reshape(shape) * noise;
+  // The papers' y + sigma_i n, or the same Euler step with the batch's posterior mean (objective_util.h).
+  const torch::Tensor x_lo =
+      config_.target_estimate == "batch_posterior"
+          ? euler_step_to(x_hi, batch_posterior_mean(y, x_hi, sigma_hi, labels.defined() ? batch.labels : torch::Tensor()),
+                          sigma_hi, sigma_lo)
+          : y + sigma_lo.reshape(shape) * noise;
+
   SharedDropoutState dropout(y.device());
-  const torch::Tensor student = model->forward(y + sigma_hi.reshape(shape) * noise, sigma_hi, scalings, labels);
+  const torch::Tensor student = model->forward(x_hi, sigma_hi, scalings, labels);
   dropout.rewind();
   auto teacher_forward = [&] {
     torch::NoGradGuard no_grad;
-    return model->forward(y + sigma_lo.reshape(shape) * noise, sigma_lo, scalings, labels);
+    return model->forward(x_lo, sigma_lo, scalings, labels);
   };
   torch::Tensor teacher = config_.teacher == "ema" ? teacher_.evaluate(model, teacher_forward) : teacher_forward();
   dropout.restore();
@@ -81,7 +89,8 @@ Json ConsistencyTrainingObjective::to_json() const {
   const auto& c = config_;
   Json j{{"method", c.method},         {"sigma_min", c.sigma_min}, {"sigma_max", c.sigma_max}, {"rho", c.rho},
          {"curriculum", c.curriculum}, {"s0", c.s0},               {"s1", c.s1},               {"index", c.index},
-         {"metric", c.metric},         {"weighting", c.weighting}, {"teacher", c.teacher}};
+         {"metric", c.metric},         {"weighting", c.weighting}, {"teacher", c.teacher},
+         {"target_estimate", c.target_estimate}};
   if (c.index == "lognormal") {
     j["p_mean"] = c.p_mean;
     j["p_std"] = c.p_std;

@@ -16,6 +16,8 @@ torch::Tensor edm_loss_weight(const torch::Tensor& sigma, double sigma_data);
 
 struct EdmObjectiveConfig {
   double p_mean = -1.2, p_std = 1.2;
+  // single_sample (EDM: the target is y) | batch_posterior (E[y | x] over the batch; objective_util.h)
+  std::string target_estimate = "single_sample";
 };
 class EdmObjective : public Objective {
  public:
@@ -59,6 +61,8 @@ struct ConsistencyTrainingConfig {
   // paper: mu(k) = exp(s0 ln mu0 / N(k)) (CM appendix C); code: exp(s0 ln mu0 / (N(k) - 1)), as the reference
   // divides by the level count before its "+ 1" (consistency_models_cifar10 jcm/losses.py:916-927).
   std::string teacher_decay = "paper";
+  // single_sample (the papers: y + sigma_i n) | batch_posterior (objective_util.h; not in the papers)
+  std::string target_estimate = "single_sample";
   static ConsistencyTrainingConfig defaults_for(const std::string& method);
 };
 class ConsistencyTrainingObjective : public Objective {
@@ -92,6 +96,8 @@ struct EctObjectiveConfig {
   // the differences (the squared loss, |d|^2 / 2c) it makes the loss ~ |df/dt|^2 / 2c at every t, as 1 / (t - r)
   // does for the plain norm (c = 0); 1 / (t - r) would leave it ~ (t - r) |df/dt|^2, shrinking where dt is small.
   std::string weighting = "inverse_dt";
+  // single_sample (the paper: y + r eps) | batch_posterior (objective_util.h; not in the paper)
+  std::string target_estimate = "single_sample";
 };
 class EctObjective : public Objective {
  public:

@@ -34,12 +34,14 @@ std::unique_ptr<Objective> build_consistency_training(SectionReader& reader, con
     c.metric = fixed_ct_choice(reader, "metric", c.metric);
     c.weighting = fixed_ct_choice(reader, "weighting", c.weighting);
     c.teacher = fixed_ct_choice(reader, "teacher", c.teacher);
+    c.target_estimate = fixed_ct_choice(reader, "target_estimate", c.target_estimate);
   } else {
     c.curriculum = reader.get_string("curriculum", c.curriculum, {"doubling", "sqrt"});
     c.index = reader.get_string("index", c.index, {"lognormal", "uniform"});
     c.metric = reader.get_string("metric", c.metric, {"pseudo_huber", "l2"});
     c.weighting = reader.get_string("weighting", c.weighting, {"inverse_dt", "uniform"});
     c.teacher = reader.get_string("teacher", c.teacher, {"current", "ema"});
+    c.target_estimate = reader.get_string("target_estimate", c.target_estimate, {"single_sample", "batch_posterior"});
   }
   const std::string by = "by method \"" + method + "\"";
   if (c.index == "lognormal") {
@@ -77,6 +79,7 @@ std::unique_ptr<Objective> build_objective(const Json& root, const Denoiser& mod
     EdmObjectiveConfig c;
     c.p_mean = reader.get_float("p_mean", c.p_mean);
     c.p_std = reader.get_float("p_std", c.p_std);
+    c.target_estimate = reader.get_string("target_estimate", c.target_estimate, {"single_sample", "batch_posterior"});
     require(c.p_std > 0, "objective.p_std must be > 0");
     objective = std::make_unique<EdmObjective>(c);
   } else if (method == "ect") {
@@ -97,6 +100,7 @@ std::unique_ptr<Objective> build_objective(const Json& root, const Denoiser& mod
         reader.get_string("stage_exponent", "stage_plus_one", {"stage_plus_one", "stage"}) == "stage";
     c.huber_c = reader.get_float("huber_c", c.huber_c);
     c.weighting = reader.get_string("weighting", c.weighting, {"inverse_dt", "inverse_dt_squared"});
+    c.target_estimate = reader.get_string("target_estimate", c.target_estimate, {"single_sample", "batch_posterior"});
     require(c.p_std > 0, "objective.p_std must be > 0");
     require(c.mapping.q > 1, "objective.q must be > 1");
     require(c.mapping.stage_length > 0, "objective.stage_length must be > 0 (images per stage)");
@@ -112,7 +116,7 @@ std::unique_ptr<Objective> build_objective(const Json& root, const Denoiser& mod
       {"weighting", "ct, ict, ect"}, {"teacher", "ct, ict"}, {"mu0", "ct, ict"}, {"teacher_decay", "ct, ict"},
       {"huber_c", "ict, ect"},  {"p_mean", "edm, ict, ect"},  {"p_std", "edm, ict, ect"}, {"mapping", "ect"},
       {"k", "ect"},             {"b", "ect"},                 {"q", "ect"},              {"stage_length", "ect"},
-      {"stage_exponent", "ect"}};
+      {"stage_exponent", "ect"}, {"target_estimate", "edm, ct, ict, ect"}};
   for (const auto& [key, methods] : owners)
     require(!reader.has(key) || reader.was_read(key), "objective.", key, " is not read by method \"", method,
             "\" (a key of ", methods, "); remove it");

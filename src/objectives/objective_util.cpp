@@ -5,6 +5,7 @@
 #include <ATen/Context.h>
 
 #include <cmath>
+#include <limits>
 
 namespace onestep {
 
@@ -48,5 +49,32 @@ void SharedDropoutState::restore() {
 }
 
 Json stat_value(const torch::Tensor& scalar) { return scalar.detach().to(torch::kCPU).item<double>(); }
+
+torch::Tensor batch_posterior_mean(const torch::Tensor& y, const torch::Tensor& x_t, const torch::Tensor& t,
+                                   const torch::Tensor& labels) {
+  torch::NoGradGuard no_grad;
+  const int64_t b = y.size(0);
+  const torch::Tensor ys = y.detach().reshape({b, -1}).to(torch::kFloat32);
+  const torch::Tensor xs = x_t.detach().reshape({b, -1}).to(torch::kFloat32);
+  // |x_i - y_j|^2 by the expansion |x_i|^2 + |y_j|^2 - 2 x_i.y_j, one matrix product (float32: its rounding, about
+  // 1e-7 |x|^2, moves the logits by far less than they differ at any t where the weights are not all on the own row).
+  const torch::Tensor squared = (xs.square().sum(1, true) + ys.square().sum(1).reshape({1, b}))
+                                    .addmm_(xs, ys.t(), 1.0, -2.0)
+                                    .clamp_min_(0.0);
+  // log N(x_i; y_j, t_i^2 I) up to a term constant in j.
+  torch::Tensor logits = squared.div_(t.to(torch::kFloat32).square().mul(-2.0).reshape({b, 1}));
+  if (labels.defined()) {
+    const torch::Tensor l = labels.to(x_t.device());
+    logits.masked_fill_(l.reshape({b, 1}) != l.reshape({1, b}), -std::numeric_limits<float>::infinity());
+  }
+  return torch::softmax(logits, 1).mm(ys).to(y.scalar_type()).reshape(y.sizes());
+}
+
+torch::Tensor euler_step_to(const torch::Tensor& x_t, const torch::Tensor& denoised, const torch::Tensor& t,
+                            const torch::Tensor& r) {
+  std::vector<int64_t> shape(static_cast<size_t>(x_t.dim()), 1);
+  shape[0] = x_t.size(0);
+  return denoised + (r / t).reshape(shape) * (x_t - denoised);
+}
 
 }  // namespace onestep

@@ -39,4 +39,18 @@ class SharedDropoutState {
 
 Json stat_value(const torch::Tensor& scalar);
 
+// The teacher's input on the way from x_t = y + t n down to a level r < t. The papers (iCT, ECT) use y + r n: the
+// Euler step of the probability-flow ODE, x_r = D + (r / t) (x_t - D), with the one-sample denoiser D = y. Its
+// conditional mean given x_t is the ODE step, but where x_t's posterior spreads over several parts of the data (large
+// t; in 2-D, thin arms side by side) the target varies from pair to pair by the whole spread. target_estimate =
+// "batch_posterior" takes D = E[y | x_t] over the batch instead, sum_j w_j y_j with w_j ~ N(x_t; y_j, t^2 I) (and
+// only rows of the same class): Stable Target Field (Xu et al. 2023), which reduces the variance of the denoising
+// target the same way. At small t the weights fall on the row's own y and the step is the papers' y + r n.
+// y and x_t [B, ...], t [B], labels [B] int64 or undefined -> D [B, ...].
+torch::Tensor batch_posterior_mean(const torch::Tensor& y, const torch::Tensor& x_t, const torch::Tensor& t,
+                                   const torch::Tensor& labels);
+// x_r = D + (r / t) (x_t - D), broadcast over the sample dimensions; [B, ...].
+torch::Tensor euler_step_to(const torch::Tensor& x_t, const torch::Tensor& denoised, const torch::Tensor& t,
+                            const torch::Tensor& r);
+
 }  // namespace onestep

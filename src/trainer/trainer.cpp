@@ -219,7 +219,8 @@ Trainer::StepResult Trainer::forward_backward(const Batch& batch) {
   // every sample, and the generator state after the step, do not depend on batch_per_gpu. Its mean loss is
   // weighted by its share of the slice (as EDM's training loop scales each round's loss by 1 / batch_gpu_total),
   // so the accumulated gradient is the slice's mean gradient. The earlier micro-batches' backward accumulates
-  // locally; only the last one's feeds the gradient average, which adds what .grad already holds.
+  // locally; only the last one's feeds the gradient average, which adds what .grad already holds. (One exception:
+  // objective.target_estimate = "batch_posterior" averages over the rows of one forward pass, docs/distributed.md.)
   const int64_t rows = batch.x.size(0);
   const int64_t micro = micro_batch_ > 0 ? std::min(micro_batch_, rows) : rows;
   const int64_t rounds = (rows + micro - 1) / micro;

@@ -18,11 +18,16 @@ using namespace onestep::testing;
 
 namespace {
 
-Json mlp_root(const std::string& method) {
-  return Json{{"model", {{"arch", "mlp"}, {"in_dim", 2}, {"hidden", 32}, {"num_layers", 2}, {"noise_channels", 8},
+// "METHOD" or "METHOD+posterior" (objective.target_estimate = "batch_posterior": its posterior on the device).
+Json mlp_root(const std::string& param) {
+  const bool posterior = param.size() > 10 && param.substr(param.size() - 10) == "+posterior";
+  const std::string method = posterior ? param.substr(0, param.size() - 10) : param;
+  Json root{{"model", {{"arch", "mlp"}, {"in_dim", 2}, {"hidden", 32}, {"num_layers", 2}, {"noise_channels", 8},
                          {"dropout", 0.1}}},
               {"precond", {{"train_scalings", method == "edm" ? "edm" : "consistency"}}},
               {"objective", {{"method", method}}}};
+  if (posterior) root["objective"]["target_estimate"] = "batch_posterior";
+  return root;
 }
 
 class ObjectiveOnDevice : public ::testing::TestWithParam<const char*> {};
@@ -76,7 +81,13 @@ TEST_P(ObjectiveOnDevice, FullStepRunsOnTheTestDeviceAndIsReproducibleFromTheGen
   objective->after_step(model, TrainProgress{201, 1000, 201 * 64});
 }
 
-INSTANTIATE_TEST_SUITE_P(Methods, ObjectiveOnDevice, ::testing::Values("edm", "ct", "ict", "ect"));
+INSTANTIATE_TEST_SUITE_P(Methods, ObjectiveOnDevice,
+                         ::testing::Values("edm", "ct", "ict", "ect", "edm+posterior", "ict+posterior", "ect+posterior"),
+                         [](const ::testing::TestParamInfo<const char*>& info) {
+                           std::string name = info.param;
+                           const auto plus = name.find('+');
+                           return plus == std::string::npos ? name : name.substr(0, plus) + "_batch_posterior";
+                         });
 
 TEST(ObjectiveOnDevice, EdmLossMatchesItsFormulaWithReplayedDraws) {
   const torch::Device device = test_device();

@@ -62,6 +62,26 @@ double full_step(Objective& objective, Denoiser& model, const Batch& batch, cons
   return out.loss.item<double>();
 }
 
+// E[y | x_i] over the rows of y with weights exp(-|x_i - y_j|^2 / 2 t_i^2), by explicit loops in float64: the
+// reference for target_estimate = "batch_posterior".
+torch::Tensor posterior_by_hand(const torch::Tensor& x, const torch::Tensor& y, const torch::Tensor& t) {
+  const int64_t b = y.size(0);
+  auto out = torch::zeros_like(y);
+  for (int64_t i = 0; i < b; ++i) {
+    std::vector<double> logit(static_cast<size_t>(b));
+    for (int64_t j = 0; j < b; ++j)
+      logit[j] = -(x[i] - y[j]).square().sum().item<double>() / (2 * std::pow(t[i].item<double>(), 2));
+    const double top = *std::max_element(logit.begin(), logit.end());
+    double total = 0;
+    for (int64_t j = 0; j < b; ++j) {
+      total += std::exp(logit[j] - top);
+      out[i] += std::exp(logit[j] - top) * y[j];
+    }
+    out[i] /= total;
+  }
+  return out;
+}
+
 Json objective_root(const std::string& method) {
   Json objective{{"method", method}};
   if (method == "ect") objective["stage_length"] = 64;  // images per stage
@@ -168,6 +188,32 @@ TEST(EdmObjective, LossWeightAndLossMatchTheFormula) {
       (edm_loss_weight(sigma, 0.5) * (c_skip * (y + sigma.reshape({3, 1}) * n) - y).square().sum(1)).mean();
   EXPECT_NEAR(out.loss.item<double>(), expected.item<double>(), 1e-4 * expected.item<double>());
   EXPECT_TRUE(out.loss.requires_grad());
+}
+
+// target_estimate = "batch_posterior": the same loss with y replaced by its posterior mean over the batch.
+TEST(EdmObjective, BatchPosteriorTargetReplacesTheCleanSample) {
+  auto model = zero_model(2);
+  EdmObjectiveConfig config;
+  config.target_estimate = "batch_posterior";
+  EdmObjective objective(config);
+  Batch batch{torch::tensor({{0.2f, -0.4f}, {0.9f, 0.1f}, {-1.0f, 0.5f}, {0.25f, -0.3f}}), {}};
+  auto g = gen(5);
+  const auto out = objective.compute_loss(model, batch, {}, g);
+  auto g2 = gen(5);
+  const auto sigma = sample_lognormal(4, -1.2, 1.2, g2).to(torch::kFloat64);
+  const auto n = at::randn({4, 2}, g2, torch::kFloat32).to(torch::kFloat64);
+  const auto y = batch.x.to(torch::kFloat64);
+  const auto x = y + sigma.reshape({4, 1}) * n;
+  const auto c_skip = (0.25 / (sigma.square() + 0.25)).reshape({4, 1});
+  const auto target = posterior_by_hand(x, y, sigma);
+  const double expected =
+      (edm_loss_weight(sigma, 0.5) * (c_skip * x - target).square().sum(1)).mean().item<double>();
+  EXPECT_NEAR(out.loss.item<double>(), expected, 1e-4 * expected);
+  const double paper = (edm_loss_weight(sigma, 0.5) * (c_skip * x - y).square().sum(1)).mean().item<double>();
+  EXPECT_GT(std::abs(expected - paper), 1e-3 * paper);  // the draws give a posterior other than y
+  EXPECT_EQ(build_objective(Json{{"objective", {{"method", "edm"}, {"target_estimate", "batch_posterior"}}}}, model)
+                ->to_json()["target_estimate"],
+            "batch_posterior");
 }
 
 TEST(SharedDropout, RewindGivesTheStudentsMaskToTheTeacher) {
@@ -359,6 +405,10 @@ TEST(ObjectiveFactory, EachMethodRefusesTheKeysItDoesNotRead) {
   EXPECT_THAT(error_for({{"method", "edm"}, {"s0", 10}}),
               ::testing::AllOf(::testing::HasSubstr("objective.s0 is not read by method \"edm\""),
                                ::testing::HasSubstr("ct, ict")));
+  EXPECT_THAT(error_for({{"method", "ct"}, {"target_estimate", "batch_posterior"}}),
+              ::testing::HasSubstr("objective.target_estimate"));
+  EXPECT_THAT(error_for({{"method", "ect"}, {"target_estimate", "ideal"}}),
+              ::testing::HasSubstr("target_estimate"));
   EXPECT_THAT(error_for({{"method", "ect"}, {"teacher", "ema"}}),
               ::testing::HasSubstr("objective.teacher is not read"));
   // What the methods do read is accepted: CT's own values spelled out, iCT switched to CT's choices with mu0.
@@ -373,7 +423,8 @@ TEST(ObjectiveFactory, EffectiveConfigurationReadsBack) {
   for (const Json& objective :
        {Json{{"method", "edm"}}, Json{{"method", "ct"}}, Json{{"method", "ict"}},
         Json{{"method", "ict"}, {"index", "uniform"}, {"metric", "l2"}, {"teacher", "ema"}}, Json{{"method", "ect"}},
-        Json{{"method", "ect"}, {"mapping", "const"}}}) {
+        Json{{"method", "ect"}, {"mapping", "const"}}, Json{{"method", "ect"}, {"target_estimate", "batch_posterior"}},
+        Json{{"method", "ict"}, {"target_estimate", "batch_posterior"}}}) {
     SCOPED_TRACE(objective.dump());
     const Json effective = build_objective(Json{{"objective", objective}}, model)->to_json();
     Json again;
@@ -409,5 +460,89 @@ TEST(IctObjective, OriginalCtTeacherDecayOfTheStepTakenAsPaperOrReferenceCode) {
       torch::NoGradGuard ng;
       for (auto& p : model->parameters()) p.sub_(1.0);
     }
+  }
+}
+
+// target_estimate = "batch_posterior" (objective_util.h): E[y | x_t] over the batch, w_j ~ exp(-|x_t - y_j|^2 / 2t^2).
+// Row 0: logits -0.02, -0.32, -3.92 -> w = 0.567840, 0.420666, 0.011494 -> D = 0.420666 + 3 * 0.011494 = 0.455149.
+// Row 1 (t = 0.5): logits -4, -2, -10 -> w = 0.119168, 0.880537, 0.000295 -> D = 0.881423. Row 2 (t = 0.01): its
+// own y. Classes {0, 1, 0}: row 0 weighs rows 0 and 2 only (0.980160, 0.019840 -> 0.059521), row 1 only itself.
+TEST(BatchPosterior, MeanOfTheBatchWeightedByTheGaussianLikelihoodOfXt) {
+  const auto y = torch::tensor({{0.0f, 0.0f}, {1.0f, 0.0f}, {3.0f, 0.0f}});
+  const auto x = torch::tensor({{0.2f, 0.0f}, {1.0f, 1.0f}, {3.0f, 0.001f}});
+  const auto t = torch::tensor({1.0f, 0.5f, 0.01f});
+  const auto d = batch_posterior_mean(y, x, t, torch::Tensor());
+  EXPECT_EQ(d.scalar_type(), torch::kFloat32);
+  EXPECT_NEAR(d[0][0].item<double>(), 0.455149, 1e-6);
+  EXPECT_NEAR(d[1][0].item<double>(), 0.881423, 1e-6);
+  EXPECT_NEAR(d[2][0].item<double>(), 3.0, 1e-6);
+  EXPECT_EQ(d.select(1, 1).abs().max().item<double>(), 0.0);
+  const auto by_class = batch_posterior_mean(y, x, t, torch::tensor({0, 1, 0}, torch::kInt64));
+  EXPECT_NEAR(by_class[0][0].item<double>(), 0.059521, 1e-6);
+  EXPECT_NEAR(by_class[1][0].item<double>(), 1.0, 1e-6);
+  EXPECT_NEAR(by_class[2][0].item<double>(), 3.0, 1e-6);
+}
+
+TEST(BatchPosterior, EulerStepWithTheOwnSampleIsThePapersTargetInput) {
+  torch::manual_seed(3);
+  const auto y = torch::randn({5, 1, 2, 2});
+  const auto n = torch::randn({5, 1, 2, 2});
+  const auto t = torch::tensor({0.1f, 0.5f, 2.0f, 10.0f, 80.0f});
+  const auto r = t * 0.9;
+  const auto expected = y + r.reshape({5, 1, 1, 1}) * n;
+  EXPECT_TRUE(torch::allclose(euler_step_to(y + t.reshape({5, 1, 1, 1}) * n, y, t, r), expected, 1e-5, 1e-5));
+  // r = 0 lands on the denoiser's estimate; r = t stays at x_t.
+  const auto x = y + t.reshape({5, 1, 1, 1}) * n;
+  EXPECT_TRUE(torch::allclose(euler_step_to(x, y, t, torch::zeros_like(t)), y));
+  EXPECT_TRUE(torch::allclose(euler_step_to(x, y, t, t), x));
+}
+
+// ECT at stage 0 with the paper's exponent has r = 0 everywhere: the target is the estimate of the clean sample, so
+// with a zero network the loss is mean_i |c_skip x_i - D_i| / t_i with D the batch posterior of x_i = y_i + t_i eps_i.
+TEST(EctObjective, BatchPosteriorTargetIsThePosteriorMeanOverTheBatch) {
+  auto model = zero_model(2);
+  EctObjectiveConfig c;
+  c.mapping.paper_exponent = true;
+  c.target_estimate = "batch_posterior";
+  EctObjective objective(c);
+  Batch batch{torch::tensor({{0.5f, -0.5f}, {0.1f, 0.7f}, {-0.3f, 0.2f}}), {}};
+  auto g = gen(9);
+  const auto out = objective.compute_loss(model, batch, {0, 10, 0}, g);
+  auto g2 = gen(9);
+  const auto t = sample_lognormal(3, -1.1, 2.0, g2).to(torch::kFloat64);
+  const auto eps = at::randn({3, 2}, g2, torch::kFloat32).to(torch::kFloat64);
+  const auto y = batch.x.to(torch::kFloat64);
+  const auto x = y + t.reshape({3, 1}) * eps;
+  const auto c_skip = (0.25 / (t.square() + 0.25)).reshape({3, 1});
+  const double expected =
+      ((c_skip * x - posterior_by_hand(x, y, t)).square().sum(1).sqrt() / t).mean().item<double>();
+  EXPECT_NEAR(out.loss.item<double>(), expected, 1e-4 * expected);
+  // The single-sample target (the paper's) gives a different loss from the same draws.
+  c.target_estimate = "single_sample";
+  EctObjective paper(c);
+  auto g3 = gen(9);
+  EXPECT_GT(std::abs(paper.compute_loss(model, batch, {0, 10, 0}, g3).loss.item<double>() - expected), 1e-3 * expected);
+}
+
+// Rows far apart (the posterior is each row's own y) give the papers' loss for iCT and ECT; close rows do not.
+TEST(BatchPosterior, RowsFarApartGiveThePapersLoss) {
+  auto model = dropout_model(2);
+  for (const std::string method : {"ict", "ect"}) {
+    SCOPED_TRACE(method);
+    auto loss_of = [&](const std::string& estimate, const torch::Tensor& x) {
+      Json objective = objective_root(method)["objective"];
+      objective["target_estimate"] = estimate;
+      objective["huber_c"] = 1.0;
+      auto built = build_objective(Json{{"objective", objective}}, model);
+      auto g = gen(4);
+      torch::manual_seed(5);  // the dropout masks
+      return built->compute_loss(model, Batch{x, {}}, {500, 1000, 192}, g).loss.item<double>();  // ECT stage 3
+    };
+    const auto far = torch::tensor({{0.0f, 0.0f}, {1e3f, 0.0f}, {0.0f, -1e3f}, {-1e3f, 1e3f}});
+    const double paper = loss_of("single_sample", far);
+    EXPECT_NEAR(loss_of("batch_posterior", far), paper, 1e-3 * paper);
+    const auto near = torch::tensor({{0.0f, 0.0f}, {0.1f, 0.0f}, {0.0f, -0.1f}, {-0.1f, 0.1f}});
+    const double near_paper = loss_of("single_sample", near);
+    EXPECT_GT(std::abs(loss_of("batch_posterior", near) - near_paper), 1e-2 * near_paper);
   }
 }

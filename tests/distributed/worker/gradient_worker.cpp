@@ -23,6 +23,9 @@ int main(int argc, char** argv) {
     require(argc >= 3, "usage: onestep_gradient_worker RUN_DIR OUT.safetensors [--set section.key=value ...]");
     Json root = load_config_file(resolve_preset("points-ict"));
     root.erase("base");
+    // The batch-posterior target is over each process's rows (docs/methods.md): the equivalence under test holds
+    // for the papers' single-sample target.
+    root["objective"]["target_estimate"] = "single_sample";
     for (int i = 3; i + 1 < argc; i += 2) {
       require(std::string(argv[i]) == "--set", "expected --set, got ", argv[i]);
       apply_override(root, argv[i + 1]);
