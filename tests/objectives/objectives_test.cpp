@@ -82,6 +82,23 @@ torch::Tensor posterior_by_hand(const torch::Tensor& x, const torch::Tensor& y, 
   return out;
 }
 
+// The EDM objective's draws replayed from its generator seed (sigma, then the noise), in float64, with the input x and
+// c_skip of sigma_data 0.5 for a zero network (D = c_skip x).
+struct EdmDraws {
+  torch::Tensor sigma, y, x, c_skip;
+};
+EdmDraws replay_edm_draws(const Batch& batch, uint64_t seed) {
+  const int64_t b = batch.x.size(0);
+  auto g = gen(seed);
+  EdmDraws d;
+  d.sigma = sample_lognormal(b, -1.2, 1.2, g).to(torch::kFloat64);
+  const auto n = at::randn(batch.x.sizes(), g, torch::kFloat32).to(torch::kFloat64);
+  d.y = batch.x.to(torch::kFloat64);
+  d.x = d.y + d.sigma.reshape({b, 1}) * n;
+  d.c_skip = (0.25 / (d.sigma.square() + 0.25)).reshape({b, 1});
+  return d;
+}
+
 Json objective_root(const std::string& method) {
   Json objective{{"method", method}};
   if (method == "ect") objective["stage_length"] = 64;  // images per stage
@@ -179,14 +196,9 @@ TEST(EdmObjective, LossWeightAndLossMatchTheFormula) {
   Batch batch{torch::tensor({{0.2f, -0.4f}, {0.9f, 0.1f}, {-1.0f, 0.5f}}), {}};
   auto g = gen(5);
   const auto out = objective.compute_loss(model, batch, {}, g);
-  auto g2 = gen(5);
-  const auto sigma = sample_lognormal(3, -1.2, 1.2, g2).to(torch::kFloat64);
-  const auto n = at::randn({3, 2}, g2, torch::kFloat32).to(torch::kFloat64);
-  const auto y = batch.x.to(torch::kFloat64);
-  const auto c_skip = (0.25 / (sigma.square() + 0.25)).reshape({3, 1});
-  const auto expected =
-      (edm_loss_weight(sigma, 0.5) * (c_skip * (y + sigma.reshape({3, 1}) * n) - y).square().sum(1)).mean();
-  EXPECT_NEAR(out.loss.item<double>(), expected.item<double>(), 1e-4 * expected.item<double>());
+  const EdmDraws d = replay_edm_draws(batch, 5);
+  const double expected = (edm_loss_weight(d.sigma, 0.5) * (d.c_skip * d.x - d.y).square().sum(1)).mean().item<double>();
+  EXPECT_NEAR(out.loss.item<double>(), expected, 1e-4 * expected);
   EXPECT_TRUE(out.loss.requires_grad());
 }
 
@@ -199,17 +211,12 @@ TEST(EdmObjective, BatchPosteriorTargetReplacesTheCleanSample) {
   Batch batch{torch::tensor({{0.2f, -0.4f}, {0.9f, 0.1f}, {-1.0f, 0.5f}, {0.25f, -0.3f}}), {}};
   auto g = gen(5);
   const auto out = objective.compute_loss(model, batch, {}, g);
-  auto g2 = gen(5);
-  const auto sigma = sample_lognormal(4, -1.2, 1.2, g2).to(torch::kFloat64);
-  const auto n = at::randn({4, 2}, g2, torch::kFloat32).to(torch::kFloat64);
-  const auto y = batch.x.to(torch::kFloat64);
-  const auto x = y + sigma.reshape({4, 1}) * n;
-  const auto c_skip = (0.25 / (sigma.square() + 0.25)).reshape({4, 1});
-  const auto target = posterior_by_hand(x, y, sigma);
+  const EdmDraws d = replay_edm_draws(batch, 5);
+  const auto target = posterior_by_hand(d.x, d.y, d.sigma);
   const double expected =
-      (edm_loss_weight(sigma, 0.5) * (c_skip * x - target).square().sum(1)).mean().item<double>();
+      (edm_loss_weight(d.sigma, 0.5) * (d.c_skip * d.x - target).square().sum(1)).mean().item<double>();
   EXPECT_NEAR(out.loss.item<double>(), expected, 1e-4 * expected);
-  const double paper = (edm_loss_weight(sigma, 0.5) * (c_skip * x - y).square().sum(1)).mean().item<double>();
+  const double paper = (edm_loss_weight(d.sigma, 0.5) * (d.c_skip * d.x - d.y).square().sum(1)).mean().item<double>();
   EXPECT_GT(std::abs(expected - paper), 1e-3 * paper);  // the draws give a posterior other than y
   EXPECT_EQ(build_objective(Json{{"objective", {{"method", "edm"}, {"target_estimate", "batch_posterior"}}}}, model)
                 ->to_json()["target_estimate"],
