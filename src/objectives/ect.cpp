@@ -26,8 +26,7 @@ LossOutput EctObjective::compute_loss(Denoiser& model, const Batch& batch, const
   const torch::Tensor x_t = y + t.reshape(shape) * eps;
   // The papers' target input y + r eps, or the same Euler step with the batch's posterior mean (objective_util.h).
   const bool batch_posterior = config_.target_estimate == "batch_posterior";
-  const torch::Tensor denoised =
-      batch_posterior ? batch_posterior_mean(y, x_t, t, labels.defined() ? batch.labels : torch::Tensor()) : y;
+  const torch::Tensor denoised = clean_estimate(config_.target_estimate, batch, x_t, t, labels);
   const torch::Tensor x_r = batch_posterior ? euler_step_to(x_t, denoised, t, r) : y + r.reshape(shape) * eps;
 
   SharedDropoutState dropout(y.device());

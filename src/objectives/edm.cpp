@@ -25,9 +25,7 @@ LossOutput EdmObjective::compute_loss(Denoiser& model, const Batch& batch, const
   const torch::Tensor x = y + sigma.reshape(shape) * noise;
   // The clean sample, or its posterior mean over the batch (Stable Target Field; objective_util.h): less variance
   // in the target, the same minimiser E[y | x] as the batch grows.
-  const torch::Tensor target = config_.target_estimate == "batch_posterior"
-                                   ? batch_posterior_mean(y, x, sigma, labels.defined() ? batch.labels : torch::Tensor())
-                                   : y;
+  const torch::Tensor target = clean_estimate(config_.target_estimate, batch, x, sigma, labels);
   const torch::Tensor denoised = model->forward(x, sigma, Scalings::Edm, labels);
   const torch::Tensor weight = edm_loss_weight(sigma, sd);
   const torch::Tensor loss = (weight * squared_l2_per_sample(denoised - target)).mean();

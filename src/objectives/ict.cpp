@@ -44,8 +44,7 @@ LossOutput ConsistencyTrainingObjective::compute_loss(Denoiser& model, const Bat
   // The papers' y + sigma_i n, or the same Euler step with the batch's posterior mean (objective_util.h).
   const torch::Tensor x_lo =
       config_.target_estimate == "batch_posterior"
-          ? euler_step_to(x_hi, batch_posterior_mean(y, x_hi, sigma_hi, labels.defined() ? batch.labels : torch::Tensor()),
-                          sigma_hi, sigma_lo)
+          ? euler_step_to(x_hi, clean_estimate(config_.target_estimate, batch, x_hi, sigma_hi, labels), sigma_hi, sigma_lo)
           : y + sigma_lo.reshape(shape) * noise;
 
   SharedDropoutState dropout(y.device());

@@ -116,7 +116,7 @@ std::unique_ptr<Objective> build_objective(const Json& root, const Denoiser& mod
       {"weighting", "ct, ict, ect"}, {"teacher", "ct, ict"}, {"mu0", "ct, ict"}, {"teacher_decay", "ct, ict"},
       {"huber_c", "ict, ect"},  {"p_mean", "edm, ict, ect"},  {"p_std", "edm, ict, ect"}, {"mapping", "ect"},
       {"k", "ect"},             {"b", "ect"},                 {"q", "ect"},              {"stage_length", "ect"},
-      {"stage_exponent", "ect"}, {"target_estimate", "edm, ct, ict, ect"}};
+      {"stage_exponent", "ect"}};
   for (const auto& [key, methods] : owners)
     require(!reader.has(key) || reader.was_read(key), "objective.", key, " is not read by method \"", method,
             "\" (a key of ", methods, "); remove it");

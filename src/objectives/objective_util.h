@@ -7,6 +7,7 @@
 #include <ATen/core/Generator.h>
 #include <torch/types.h>
 
+#include <string>
 #include <vector>
 
 namespace onestep {
@@ -49,6 +50,11 @@ Json stat_value(const torch::Tensor& scalar);
 // y and x_t [B, ...], t [B], labels [B] int64 or undefined -> D [B, ...].
 torch::Tensor batch_posterior_mean(const torch::Tensor& y, const torch::Tensor& x_t, const torch::Tensor& t,
                                    const torch::Tensor& labels);
+// The clean-point estimate of a pair's target under objective.target_estimate: the batch's own rows y
+// ("single_sample", the papers') or batch_posterior_mean of them given x_t ("batch_posterior"), over rows of the same
+// class when the model is class-conditional (one_hot defined, as one_hot_labels gives it).
+torch::Tensor clean_estimate(const std::string& target_estimate, const Batch& batch, const torch::Tensor& x_t,
+                             const torch::Tensor& t, const torch::Tensor& one_hot);
 // x_r = D + (r / t) (x_t - D), broadcast over the sample dimensions; [B, ...].
 torch::Tensor euler_step_to(const torch::Tensor& x_t, const torch::Tensor& denoised, const torch::Tensor& t,
                             const torch::Tensor& r);
