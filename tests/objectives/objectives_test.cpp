@@ -553,3 +553,16 @@ TEST(BatchPosterior, RowsFarApartGiveThePapersLoss) {
     EXPECT_GT(std::abs(loss_of("batch_posterior", near) - near_paper), 1e-2 * near_paper);
   }
 }
+
+// clean_estimate: the rows themselves for the papers' target; the batch posterior otherwise, restricted to the same
+// class only when the model is class-conditional (a one-hot encoding given), over all rows when it is not.
+TEST(BatchPosterior, CleanEstimateUsesClassesOnlyForConditionalModels) {
+  const auto y = torch::tensor({{0.0f, 0.0f}, {1.0f, 0.0f}, {3.0f, 0.0f}});
+  const auto x = torch::tensor({{0.2f, 0.0f}, {1.0f, 1.0f}, {3.0f, 0.001f}});
+  const auto t = torch::tensor({1.0f, 0.5f, 0.01f});
+  const Batch batch{y, torch::tensor({0, 1, 0}, torch::kInt64)};
+  EXPECT_TRUE(torch::equal(clean_estimate("single_sample", batch, x, t, torch::Tensor()), y));
+  const auto one_hot = torch::one_hot(batch.labels, 2).to(torch::kFloat32);
+  EXPECT_NEAR(clean_estimate("batch_posterior", batch, x, t, torch::Tensor())[0][0].item<double>(), 0.455149, 1e-6);
+  EXPECT_NEAR(clean_estimate("batch_posterior", batch, x, t, one_hot)[0][0].item<double>(), 0.059521, 1e-6);
+}
