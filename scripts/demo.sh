@@ -3,7 +3,7 @@
 # 0.31M-parameter UNet trained by onestep, assets/README.md) into a 1-/2-step model on the CPU, then samples and
 # scores the teacher (Heun, 35 evaluations; and at 1 step, ECT's starting point) and the tuned model with FD-FMNIST
 # beside the data floor. 490 s (8.2 minutes) on 2 idle cores in all, 4000 ECT steps included (timed 2026-11-30 09:41;
-# README, "What the demo gives").
+# docs/results.md, "Fashion-MNIST demo").
 #   ONESTEP_DEMO_PRESET=fmnist-ict-cpu scripts/demo.sh   iCT from scratch instead (no teacher)
 #   ONESTEP_DEMO_EVAL_N=5000                            samples per FD (default 2000; FD falls as n grows, so compare
 #                                                       numbers at one n only)

@@ -6,7 +6,8 @@ Standard library only (no numpy, no torch), so it runs with any python3:
     python3 tools/fmnist_calibration.py OUT_DIR [FASHION_MNIST_DIR]
     for f in OUT_DIR/*.npy; do build/onestep eval --images "$f" --ref fmnist-test.npz --metric fd-fmnist; done
 
-Sets (each from the first 10,000 training images unless stated; the README's calibration table lists the FDs):
+Sets (each from the first 10,000 training images unless stated; their FDs are listed in docs/results.md, "What an
+FD-FMNIST number means"):
 - train10k: unchanged (the data floor against the test set)
 - blur1, blur2: Gaussian blur, standard deviation 1 and 2 pixels (kernel radius 3 sigma, edges clamped)
 - noise0.1, noise0.2, noise0.4: Gaussian noise of that standard deviation in the [-1, 1] scale, clipped
