@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Checks every relative link of the repository's Markdown files: the file exists, and a #fragment names a heading
-(GitHub's anchor of it) or an explicit <a id|name="..."> of the target file.
+(GitHub's anchor of it) or an explicit <a id|name="..."> of the target file. Also checks that the index of the
+documentation, docs/README.md, links every other Markdown file of the repository (when it exists).
 
 Usage: python3 tools/check_doc_links.py [REPO_ROOT]    one line per broken link, exit status 1 if any
        python3 tools/check_doc_links.py --self-test    checks the checker on links it writes itself
@@ -107,6 +108,18 @@ def broken_links(root):
     return problems
 
 
+def unindexed_docs(root):
+    """Markdown files that docs/README.md (the index of every document) does not link, beside the root README."""
+    index = os.path.join(root, "docs", "README.md")
+    if not os.path.exists(index):
+        return []
+    linked = {os.path.normpath(os.path.join(os.path.dirname(index), target.partition("#")[0]))
+              for _, target in links_of(index)}
+    exempt = {index, os.path.join(root, "README.md")}
+    return [f"docs/README.md: {os.path.relpath(md, root)} is not in the index of the documents"
+            for md in markdown_files(root) if os.path.normpath(md) not in linked | exempt]
+
+
 def self_test():
     """Writes a small tree whose broken links are known, and checks that exactly those are reported."""
     files = {
@@ -132,6 +145,8 @@ def self_test():
         "docs/pic.png": "",
         "build/CMakeCache.txt": "",
         "build/ignored.md": "[not checked](missing.md)\n",
+        "docs/README.md": "[a](a.md)\n",
+        "docs/unlisted.md": "# Not in the index\n",
     }
     expected = {
         "README.md:5": "docs/missing.md", "README.md:6": "#no-such-heading", "README.md:7": "docs/missing.png",
@@ -143,9 +158,13 @@ def self_test():
             with open(os.path.join(root, name), "w", encoding="utf-8") as f:
                 f.write(text)
         problems = broken_links(root)
+        unindexed = unindexed_docs(root)
+    failures = []
+    if unindexed != ["docs/README.md: docs/unlisted.md is not in the index of the documents"]:
+        failures.append(f"expected docs/unlisted.md alone to be reported as missing from the index: {unindexed}")
     found = {p.split(": ", 1)[0]: p for p in problems}
-    failures = [f"expected a broken link at {where} ({what})" for where, what in expected.items()
-                if where not in found or what not in found[where]]
+    failures += [f"expected a broken link at {where} ({what})" for where, what in expected.items()
+                 if where not in found or what not in found[where]]
     failures += [f"unexpected report: {p}" for where, p in found.items() if where not in expected]
     if len(problems) != len(found):
         failures.append(f"more than one report on a line: {problems}")
@@ -161,7 +180,7 @@ def main(argv):
         print(__doc__, file=sys.stderr)
         return 2
     root = os.path.abspath(argv[1] if len(argv) == 2 else os.path.join(os.path.dirname(__file__), ".."))
-    problems = broken_links(root)
+    problems = broken_links(root) + unindexed_docs(root)
     for problem in problems:
         print(problem)
     return 1 if problems else 0
