@@ -7,6 +7,7 @@
 #include "distributed/gradient_averager.h"
 #include "data/formats.h"
 #include "io/atomic_file.h"
+#include "io/checkpoint_layout.h"
 #include "io/image_io.h"
 #include "io/npy.h"
 #include "io/safetensors.h"
@@ -26,6 +27,8 @@
 namespace onestep {
 
 namespace fs = std::filesystem;
+namespace layout = checkpoint_layout;
+using checkpoint_layout::checkpoint_path;
 
 torch::Device resolve_device(const std::string& device) {
   if (device == "cpu") return torch::kCPU;
@@ -35,12 +38,6 @@ torch::Device resolve_device(const std::string& device) {
   }
   require(device == "auto", "train.device: unknown device '", device, "' (choices: auto, cpu, cuda)");
   return torch::cuda::is_available() ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
-}
-
-fs::path checkpoint_path(const fs::path& checkpoints_dir, int64_t step) {
-  char name[64];
-  std::snprintf(name, sizeof name, "ckpt-%08lld.safetensors", static_cast<long long>(step));
-  return checkpoints_dir / name;
 }
 
 void set_cuda_tf32(bool allow) {
@@ -228,7 +225,7 @@ Trainer::StepResult Trainer::forward_backward(const Batch& batch) {
   torch::Tensor local_loss, last_loss;  // local_loss: the slice's mean loss (float64, detached)
   for (int64_t round = 0; round < rounds; ++round) {
     const int64_t start = round * micro, count = std::min(micro, rows - start);
-    if (round > 0) set_generator_state(generator_, objective_start, "rng.objective");
+    if (round > 0) set_generator_state(generator_, objective_start, layout::kRngObjective);
     LossOutput out;
     {
       AutocastScope autocast(train_.bf16 && device_.is_cuda());
@@ -426,13 +423,13 @@ fs::path Trainer::save_checkpoint() {
   if (!is_main()) return path;
   std::vector<std::pair<std::string, torch::Tensor>> tensors = named_weights(model_);
   for (Ema& ema : emas_)
-    for (auto& [name, t] : named_weights(ema.model())) tensors.emplace_back("ema." + ema.name() + "." + name, t);
-  for (auto& [name, t] : optimizer_->state_tensors()) tensors.emplace_back("optim." + name, t);
-  for (auto& [name, t] : objective_->state_tensors()) tensors.emplace_back("objective." + name, t);
-  tensors.emplace_back("rng.cpu", generator_state(at::detail::getDefaultCPUGenerator()));
-  tensors.emplace_back("rng.objective", generator_state(generator_));
+    for (auto& [name, t] : named_weights(ema.model())) tensors.emplace_back(layout::ema_prefix(ema.name()) + name, t);
+  for (auto& [name, t] : optimizer_->state_tensors()) tensors.emplace_back(layout::kOptimizerPrefix + name, t);
+  for (auto& [name, t] : objective_->state_tensors()) tensors.emplace_back(layout::kObjectivePrefix + name, t);
+  tensors.emplace_back(layout::kRngCpu, generator_state(at::detail::getDefaultCPUGenerator()));
+  tensors.emplace_back(layout::kRngObjective, generator_state(generator_));
   if (torch::cuda::is_available())
-    tensors.emplace_back("rng.cuda", generator_state(at::globalContext().defaultGenerator(
+    tensors.emplace_back(layout::kRngCuda, generator_state(at::globalContext().defaultGenerator(
                                          at::Device(at::kCUDA, device_.is_cuda() ? device_.index() : 0))));
 
   Json ema_names = Json::array();
@@ -442,24 +439,23 @@ fs::path Trainer::save_checkpoint() {
              {"nonfinite_streak", nonfinite_streak_},
              {"loader", loader_->state().to_json()},
              {"optimizer", optimizer_->name()},
-             {"objective", objective_->name()},
-             {"emas", ema_names}};
+             {layout::kStateObjective, objective_->name()},
+             {layout::kStateEmas, ema_names}};
   if (communicator_) state["world_size"] = communicator_->world_size();  // informative: any world size resumes
   std::map<std::string, std::string> metadata;
-  metadata["format"] = "pt";
-  // Exactly what save_model writes, so that load_model(path, "ema.<name>.") reads a training checkpoint.
-  metadata["onestep"] = model_->description().dump();
-  metadata["onestep_train"] = state.dump();
-  metadata["onestep_config"] = config_.dump();
+  metadata[layout::kFormatKey] = layout::kFormatValue;
+  // Exactly what save_model writes, so that load_model(path, "<EMA name>") reads a training checkpoint.
+  metadata[layout::kModelKey] = model_->description().dump();
+  metadata[layout::kTrainStateKey] = state.dump();
+  metadata[layout::kRunConfigKey] = config_.dump();
 
   save_safetensors(path, tensors, metadata);
-  write_text_atomically(run_.checkpoints() / "latest", path.filename().string() + "\n");
+  write_text_atomically(run_.checkpoints() / layout::kLatestPointer, path.filename().string() + "\n");
 
   // Keep the newest train.keep_checkpoints files.
   std::vector<fs::path> existing;
   for (const auto& entry : fs::directory_iterator(run_.checkpoints())) {
-    const std::string name = entry.path().filename().string();
-    if (name.rfind("ckpt-", 0) == 0 && entry.path().extension() == ".safetensors") existing.push_back(entry.path());
+    if (layout::is_checkpoint_file_name(entry.path().filename().string())) existing.push_back(entry.path());
   }
   std::sort(existing.begin(), existing.end());
   while (static_cast<int64_t>(existing.size()) > train_.keep_checkpoints) {
@@ -470,7 +466,7 @@ fs::path Trainer::save_checkpoint() {
 }
 
 fs::path Trainer::latest_checkpoint() const {
-  const fs::path pointer = run_.checkpoints() / "latest";
+  const fs::path pointer = run_.checkpoints() / layout::kLatestPointer;
   require(fs::exists(pointer), "run '", run_.root().string(), "' has no checkpoint to resume from (no ",
           pointer.string(), ")");
   return follow_checkpoint_pointer(pointer);
@@ -479,7 +475,7 @@ fs::path Trainer::latest_checkpoint() const {
 void Trainer::load_checkpoint(const fs::path& checkpoint) {
   const SafetensorsContent content = load_safetensors(checkpoint);
   const std::string where = "checkpoint '" + checkpoint.string() + "'";
-  auto meta = content.metadata.find("onestep_train");
+  auto meta = content.metadata.find(layout::kTrainStateKey);
   require(meta != content.metadata.end(), where, ": not a training checkpoint (no 'onestep_train' metadata)");
   Json state;
   try {
@@ -489,7 +485,7 @@ void Trainer::load_checkpoint(const fs::path& checkpoint) {
   }
   // The run's points must still be scaled as when the checkpoint was written (data.normalize, the data file).
   PointScaling stored;
-  if (auto description = content.metadata.find("onestep"); description != content.metadata.end()) {
+  if (auto description = content.metadata.find(layout::kModelKey); description != content.metadata.end()) {
     const Json j = Json::parse(description->second, nullptr, false);
     if (j.is_object() && j.contains("point_scaling")) stored = PointScaling::from_json(j["point_scaling"], where);
   }
@@ -508,13 +504,14 @@ void Trainer::load_checkpoint(const fs::path& checkpoint) {
       }
     };
     assign(model_, "");
-    for (Ema& ema : emas_) assign(ema.model(), "ema." + ema.name() + ".");
+    for (Ema& ema : emas_) assign(ema.model(), layout::ema_prefix(ema.name()));
     require(state.value("optimizer", std::string()) == optimizer_->name(), "written with optimizer '",
             state.value("optimizer", std::string()), "', the configuration asks for '", optimizer_->name(), "'");
-    optimizer_->load_state_tensors([&](const std::string& name) { return content.find("optim." + name); });
+    optimizer_->load_state_tensors([&](const std::string& name) { return content.find(layout::kOptimizerPrefix + name); });
     std::vector<std::pair<std::string, torch::Tensor>> objective_state;
     for (const auto& [name, t] : content.tensors)
-      if (name.rfind("objective.", 0) == 0) objective_state.emplace_back(name.substr(10), t.to(device_));
+      if (name.rfind(layout::kObjectivePrefix, 0) == 0)
+        objective_state.emplace_back(name.substr(std::string(layout::kObjectivePrefix).size()), t.to(device_));
     objective_->load_state_tensors(objective_state);
 
     step_ = state.at("step").get<int64_t>();
@@ -522,16 +519,16 @@ void Trainer::load_checkpoint(const fs::path& checkpoint) {
     nonfinite_streak_ = state.value("nonfinite_streak", int64_t{0});
     loader_->restore(LoaderState::from_json(state.at("loader")));
 
-    const torch::Tensor* cpu = content.find("rng.cpu");
-    const torch::Tensor* obj = content.find("rng.objective");
+    const torch::Tensor* cpu = content.find(layout::kRngCpu);
+    const torch::Tensor* obj = content.find(layout::kRngObjective);
     require(cpu && obj, "missing random states 'rng.cpu' / 'rng.objective'");
     at::Generator default_cpu = at::detail::getDefaultCPUGenerator();
-    set_generator_state(default_cpu, *cpu, "rng.cpu");
-    set_generator_state(generator_, *obj, "rng.objective");
-    if (const torch::Tensor* cuda = content.find("rng.cuda"); cuda && torch::cuda::is_available()) {
+    set_generator_state(default_cpu, *cpu, layout::kRngCpu);
+    set_generator_state(generator_, *obj, layout::kRngObjective);
+    if (const torch::Tensor* cuda = content.find(layout::kRngCuda); cuda && torch::cuda::is_available()) {
       at::Generator default_cuda =
           at::globalContext().defaultGenerator(at::Device(at::kCUDA, device_.is_cuda() ? device_.index() : 0));
-      set_generator_state(default_cuda, *cuda, "rng.cuda");
+      set_generator_state(default_cuda, *cuda, layout::kRngCuda);
     }
   } catch (const Error& e) {
     fail(where, ": ", e.what());

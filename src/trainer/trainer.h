@@ -127,7 +127,4 @@ void set_deterministic_algorithms(bool on);
 // Resolves train.device: auto = CUDA when available.
 torch::Device resolve_device(const std::string& device);
 
-// Checkpoint file names: checkpoints/ckpt-<step, 8 digits>.safetensors and the `latest` pointer beside them.
-std::filesystem::path checkpoint_path(const std::filesystem::path& checkpoints_dir, int64_t step);
-
 }  // namespace onestep
