@@ -1,5 +1,5 @@
 #include "cli/commands.h"
-#include "core/cpu_wait.h"
+#include "core/device.h"
 #include "core/error.h"
 #include "data/dataset.h"
 #include "distributed/communicator.h"
@@ -69,10 +69,9 @@ void run_train(const TrainOptions& options) {
   const DataConfig data_config = DataConfig::from_config(root);
   const SamplerConfig sample = SamplerConfig::from_config(root);
   const EvalConfig eval = EvalConfig::from_config(root);
-  if (resolve_device(train.device).is_cpu())
-    apply_cpu_wait_policy(train.cpu_wait, train.threads > 0 ? train.threads : torch::get_num_threads());
-  if (train.threads > 0) torch::set_num_threads(static_cast<int>(train.threads));
-  torch::manual_seed(static_cast<uint64_t>(train.seed));
+  // Data parallel when launched so (torchrun, srun, onestep launch): see docs/distributed.md.
+  const LaunchEnv launch = launch_environment();
+  const torch::Device device = configure_process(train.process_settings(launch.local_rank));
   Denoiser model = build_model(root);
   auto objective = build_objective(root, model);
 
@@ -105,13 +104,11 @@ void run_train(const TrainOptions& options) {
   require(!data->labels.defined() || data->num_classes <= model->label_dim(), "the data has ", data->num_classes,
           " classes but model.label_dim = ", model->label_dim());
 
-  // Data parallel when launched so (torchrun, srun, onestep launch): see docs/distributed.md.
-  const LaunchEnv launch = launch_env_from_environment();
   if (launch.distributed())
     require(train.batch % launch.world_size == 0, "train.batch = ", train.batch,
             " (the global batch) is not divisible by WORLD_SIZE = ", launch.world_size);
   const std::shared_ptr<Communicator> communicator =
-      join_launched_job(options.distributed, resolve_device(train.device));
+      join_launched_job(options.distributed, launch, device);
   const bool main_rank = communicator == nullptr || communicator->is_main();
 
   // Rank 0 creates (or checks) the run directory and writes its config; the others join it afterwards.

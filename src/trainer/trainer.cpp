@@ -1,5 +1,6 @@
 #include "trainer/trainer.h"
 
+#include "core/device.h"
 #include "core/error.h"
 #include "core/progress.h"
 #include "core/random.h"
@@ -29,29 +30,6 @@ namespace onestep {
 namespace fs = std::filesystem;
 namespace layout = checkpoint_layout;
 using checkpoint_layout::checkpoint_path;
-
-torch::Device resolve_device(const std::string& device) {
-  if (device == "cpu") return torch::kCPU;
-  if (device == "cuda") {
-    require(torch::cuda::is_available(), "train.device = \"cuda\" but no CUDA device is available");
-    return torch::Device(torch::kCUDA, 0);
-  }
-  require(device == "auto", "train.device: unknown device '", device, "' (choices: auto, cpu, cuda)");
-  return torch::cuda::is_available() ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
-}
-
-void set_cuda_tf32(bool allow) {
-  const at::Float32Precision precision = allow ? at::Float32Precision::TF32 : at::Float32Precision::IEEE;
-  at::globalContext().setFloat32Precision(at::Float32Backend::CUDA, at::Float32Op::CONV, precision);
-  at::globalContext().setFloat32Precision(at::Float32Backend::CUDA, at::Float32Op::MATMUL, precision);
-}
-
-void set_deterministic_algorithms(bool on) {
-  if (on) ::setenv("CUBLAS_WORKSPACE_CONFIG", ":4096:8", /*overwrite=*/0);
-  at::globalContext().setDeterministicCuDNN(on);
-  if (on) at::globalContext().setBenchmarkCuDNN(false);
-  at::globalContext().setDeterministicAlgorithms(on, /*warn_only=*/true);
-}
 
 namespace {
 
@@ -90,13 +68,9 @@ torch::Tensor fixed_latents(int64_t count, const std::vector<int64_t>& shape, in
   return random_normal(full, generator, torch::kCPU, torch::kFloat32, "sample-grid latents");
 }
 
-// One process per GPU: a data-parallel rank trains on cuda:<local rank>.
-torch::Device training_device(const std::string& device, const Communicator* communicator) {
-  torch::Device resolved = resolve_device(device);
-  if (communicator == nullptr || !resolved.is_cuda()) return resolved;
-  require(communicator->local_rank() < static_cast<int>(torch::cuda::device_count()), "LOCAL_RANK ",
-          communicator->local_rank(), " but this machine has ", torch::cuda::device_count(), " CUDA device(s)");
-  return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(communicator->local_rank()));
+// One process per GPU: a data-parallel rank trains on its own (core/device.h: rank_device).
+torch::Device training_device(DeviceChoice device, const Communicator* communicator) {
+  return rank_device(resolve_device(device, "train.device"), communicator ? communicator->local_rank() : 0);
 }
 
 // The default generator of `device`, which dropout draws from.
@@ -143,9 +117,6 @@ Trainer::Trainer(RunDir& run, Json effective_config, TrainConfig train, std::opt
     metrics_ = std::make_unique<MetricsLog>(run.metrics_path());
     events_ = std::make_unique<EventWriter>(run.root());
   }
-  set_cuda_tf32(train_.tf32);
-  at::globalContext().setBenchmarkCuDNN(train_.cudnn_benchmark);  // process-wide: every trainer sets it
-  if (train_.deterministic) set_deterministic_algorithms(true);
   if (train_.bf16 && !device_.is_cuda())
     std::fprintf(stderr, "onestep: warning: train.bf16 needs CUDA; training in fp32 on %s\n",
                  device_.str().c_str());

@@ -33,7 +33,9 @@ using EvalHook = std::function<Json(Denoiser& model, int64_t step)>;
 class Trainer {
  public:
   // `effective_config` is the whole configuration (stored in every checkpoint). The trainer moves the model
-  // to train.device; `sample` = nullopt writes no sample grids.
+  // to train.device (this rank's GPU for CUDA); `sample` = nullopt writes no sample grids. The process-wide
+  // settings (train.tf32, cudnn_benchmark, deterministic, threads, seed) are the caller's: core/device.h,
+  // configure_process(train.process_settings(local_rank)).
   //
   // Data parallel (`communicator` set, world size W): train.batch stays the global batch, of which this rank
   // takes rows [rank * B / W, (rank + 1) * B / W) of every one; gradients are averaged over the ranks
@@ -115,16 +117,5 @@ class Trainer {
   int64_t micro_batch_ = 0;  // rows per forward/backward when accumulating (train.batch_per_gpu); 0 = the slice
   int64_t step_ = 0, images_seen_ = 0, nonfinite_streak_ = 0, last_checkpoint_step_ = -1;
 };
-
-// CUDA's fp32 precision for convolutions and matrix products: IEEE fp32 (allow_tf32 = False, the default of
-// train.tf32) or TF32. Process-wide, as torch.backends' flags; a no-op on machines without CUDA.
-void set_cuda_tf32(bool allow);
-// train.deterministic: deterministic cuDNN algorithms, no cuDNN autotuning, PyTorch's deterministic-algorithm mode
-// (warning, not failing, on an op without a deterministic kernel) and cuBLAS's fixed workspace
-// (CUBLAS_WORKSPACE_CONFIG=:4096:8 unless already set; it must precede the first cuBLAS call of the process).
-void set_deterministic_algorithms(bool on);
-
-// Resolves train.device: auto = CUDA when available.
-torch::Device resolve_device(const std::string& device);
 
 }  // namespace onestep
