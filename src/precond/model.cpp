@@ -57,11 +57,16 @@ Denoiser build_model(const Json& root) {
   return Denoiser(PrecondConfig::from_config(root), network, effective);
 }
 
+std::vector<std::pair<std::string, torch::Tensor>> model_state(Denoiser& model) {
+  std::vector<std::pair<std::string, torch::Tensor>> out;
+  for (const auto& item : model->named_parameters()) out.emplace_back(item.key(), item.value().detach());
+  for (const auto& item : model->named_buffers()) out.emplace_back(item.key(), item.value());
+  return out;
+}
+
 void save_model(const std::filesystem::path& path, Denoiser& model,
                 const std::map<std::string, std::string>& extra_metadata) {
-  std::vector<std::pair<std::string, torch::Tensor>> tensors;
-  for (const auto& item : model->named_parameters()) tensors.emplace_back(item.key(), item.value());
-  for (const auto& item : model->named_buffers()) tensors.emplace_back(item.key(), item.value());
+  const std::vector<std::pair<std::string, torch::Tensor>> tensors = model_state(model);
   std::map<std::string, std::string> metadata = extra_metadata;
   metadata[checkpoint_layout::kFormatKey] = checkpoint_layout::kFormatValue;
   metadata[checkpoint_layout::kModelKey] = model->description().dump();
