@@ -13,6 +13,7 @@
 // size 1 (issue 14's target: under 2%). --json FILE appends one JSON object per measurement (scripts/gpu_speed.sh
 // builds its table from them).
 #include "config/config.h"
+#include "core/device.h"
 #include "core/error.h"
 #include "data/dataset.h"
 #include "distributed/communicator.h"
@@ -196,7 +197,8 @@ int main(int argc, char** argv) {
   app.add_option("--tag", o.tag, "a \"tag\" field in each training record of --json (which part of a script)");
   CLI11_PARSE(app, argc, argv);
   try {
-    const torch::Device device = onestep::resolve_device(o.device);
+    const torch::Device device =
+        onestep::resolve_device(onestep::parse_device_choice(o.device, "--device"), "--device");
     JsonLines json(o.json);
     for (const auto& mode : split(o.modes)) mode_overrides(mode);  // a bad mode fails before any measurement
     const Json base = onestep::load_config_file(onestep::resolve_preset(o.model));
@@ -242,7 +244,10 @@ int main(int argc, char** argv) {
         onestep::Denoiser model = onestep::build_model(root);
         auto objective = onestep::build_objective(root, model);
         if (uses_process_group(mode) && !communicator) communicator = group_of_one(device);
-        onestep::Trainer trainer(run, root, onestep::TrainConfig::from_config(root), std::nullopt, model,
+        const onestep::TrainConfig train_config = onestep::TrainConfig::from_config(root);
+        // The mode's process-wide CUDA flags, as `onestep train` sets them (core/device.h).
+        onestep::set_cuda_math(train_config.tf32, train_config.cudnn_benchmark, train_config.deterministic);
+        onestep::Trainer trainer(run, root, train_config, std::nullopt, model,
                                  std::move(objective), data, uses_process_group(mode) ? communicator : nullptr);
         trainer.set_quiet(true);
         trainer.set_checkpoint_at_end(false);  // time the steps, not a checkpoint write

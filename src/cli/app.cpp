@@ -1,5 +1,5 @@
 #include "cli/commands.h"
-#include "core/cpu_wait.h"
+#include "core/device.h"
 #include "core/error.h"
 #include "distributed/communicator.h"
 #include "distributed/launch_env.h"
@@ -8,7 +8,6 @@
 
 #include <CLI/CLI.hpp>
 #include <c10/util/Exception.h>
-#include <torch/cuda.h>
 
 #include <filesystem>
 #include <iostream>
@@ -59,23 +58,28 @@ void add_cpu_wait_option(CLI::App& command, std::string& policy) {
       ->check(CLI::IsMember({"auto", "spin", "sleep"}));
 }
 
-void apply_cpu_wait_option(const std::string& policy) {
-  apply_cpu_wait_policy(policy, torch::get_num_threads(), "--cpu-wait");
+c10::Device configure_command_process(const std::string& device, const std::string& cpu_wait,
+                                      const LaunchEnv& launch) {
+  ProcessSettings settings;
+  settings.device = parse_device_choice(device, "--device");
+  settings.device_key = "--device";
+  settings.local_rank = launch.local_rank;
+  settings.cpu_wait = cpu_wait;
+  settings.cpu_wait_key = "--cpu-wait";
+  return configure_process(settings);
 }
 
-std::shared_ptr<Communicator> join_launched_job(const DistributedOptions& options, const c10::Device& device) {
-  const LaunchEnv launch = launch_env_from_environment();
+LaunchEnv launch_environment() {
+  LaunchEnv launch = launch_env_from_environment();
+  if (!launch.note.empty()) std::cerr << "note: " << launch.note << "\n";
+  return launch;
+}
+
+std::shared_ptr<Communicator> join_launched_job(const DistributedOptions& options, const LaunchEnv& launch,
+                                                const c10::Device& device) {
   if (!launch.distributed()) return nullptr;
   require(options.timeout > 0, "--dist-timeout must be > 0 s");
-  if (device.is_cuda())
-    require(launch.local_rank < static_cast<int>(torch::cuda::device_count()), "LOCAL_RANK ", launch.local_rank,
-            " but this machine has ", torch::cuda::device_count(), " CUDA device(s)");
   return Communicator::create(launch, device, std::chrono::seconds(options.timeout), options.backend);
-}
-
-c10::Device rank_device(const Communicator* communicator, const c10::Device& device) {
-  if (communicator == nullptr || !device.is_cuda()) return device;
-  return c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(communicator->local_rank()));
 }
 
 namespace {

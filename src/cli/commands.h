@@ -2,6 +2,7 @@
 // The `onestep` command line: one executable, one file per subcommand.
 #include "config/config.h"
 #include "data/point_scaling.h"
+#include "distributed/launch_env.h"
 
 #include <c10/core/Device.h>
 
@@ -42,15 +43,19 @@ struct DistributedOptions {
   std::string backend = "auto";
 };
 void add_distributed_options(CLI::App& command, DistributedOptions& options);
-// --cpu-wait auto | spin | sleep of sample and eval (train reads train.cpu_wait), and its use on the CPU: may
-// re-execute the process with OMP_WAIT_POLICY=passive (core/cpu_wait.h).
+// --cpu-wait auto | spin | sleep of sample and eval (train reads train.cpu_wait; core/cpu_wait.h).
 void add_cpu_wait_option(CLI::App& command, std::string& policy);
-void apply_cpu_wait_option(const std::string& policy);
-// The job a launcher started this process in (RANK/WORLD_SIZE or SLURM's variables: docs/distributed.md), joined
-// with its tensors on `device` (a CUDA device becomes cuda:<LOCAL_RANK>); nullptr for a single process.
-std::shared_ptr<Communicator> join_launched_job(const DistributedOptions& options, const c10::Device& device);
-// `device` of this rank: cuda:<LOCAL_RANK> for a CUDA device of a launched job, else `device` itself.
-c10::Device rank_device(const Communicator* communicator, const c10::Device& device);
+// sample's and eval's process settings (core/device.h: configure_process) from --device and --cpu-wait, for the
+// process `launch` describes; returns this process's device (cuda:<its GPU> for a rank of a launched job).
+c10::Device configure_command_process(const std::string& device, const std::string& cpu_wait,
+                                      const LaunchEnv& launch);
+// The launch environment of this process (RANK/WORLD_SIZE or SLURM's variables: docs/distributed.md); its note,
+// if any, printed.
+LaunchEnv launch_environment();
+// The job `launch` describes, joined with its tensors on `device` (this rank's own, from configure_process);
+// nullptr for a single process.
+std::shared_ptr<Communicator> join_launched_job(const DistributedOptions& options, const LaunchEnv& launch,
+                                                const c10::Device& device);
 
 // Thrown by a command that already reported its failure and wants this exit status (launch: its failed rank's).
 struct ExitCode {

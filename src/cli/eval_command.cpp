@@ -51,16 +51,6 @@ struct ClassifierOptions {
   ClassifierTraining training;
 };
 
-torch::Device pick_device(const std::string& name) {
-  if (name == "cpu") return torch::kCPU;
-  if (name == "cuda") {
-    require(torch::cuda::is_available(), "--device cuda: no CUDA device is available");
-    return torch::kCUDA;
-  }
-  require(name == "auto", "--device must be auto, cpu or cuda, got '", name, "'");
-  return torch::cuda::is_available() ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
-}
-
 std::string metric_label(const std::string& metric) {
   return metric == "fid" ? "FID" : metric == "swd" ? "SWD" : "FD-FMNIST";
 }
@@ -130,13 +120,14 @@ void print_summary(int64_t steps, const std::string& label, int64_t n, const std
 
 // 2-D point models: sliced Wasserstein-2 distance to fresh draws of the toy distribution (or to --ref POINTS.npy),
 // beside the data-vs-data floor.
-void run_points_eval(const EvalOptions& o, const Json& root, const EvalConfig& config, Communicator* communicator) {
+void run_points_eval(const EvalOptions& o, const Json& root, const EvalConfig& config, Communicator* communicator,
+                     const torch::Device& device) {
   require(!o.pr, "--pr is for image metrics, not swd");
   if (communicator != nullptr && !communicator->is_main()) {
     // The other ranks only generate their share of the points (below); rank 0 reads, compares and writes.
     if (o.ckpt.empty()) return;
     Denoiser model = load_model(o.ckpt, o.weights);
-    model->to(rank_device(communicator, pick_device(o.device)));
+    model->to(device);
     for (const auto steps : config.steps)
       for (int64_t s = 0; s < o.seeds; ++s)
         (void)generated_points(model, sampler_for_steps(root, steps, config.sigma_mid), config.n, config.batch,
@@ -177,7 +168,7 @@ void run_points_eval(const EvalOptions& o, const Json& root, const EvalConfig& c
     append_json(o, Json{{"metric", "swd"}, {"images", o.images}, {"n", points.size(0)}, {"value", value}});
     return;
   }
-  model->to(rank_device(communicator, pick_device(o.device)));
+  model->to(device);
   for (const auto steps : config.steps) {
     const auto sampler = sampler_for_steps(root, steps, config.sigma_mid);
     std::vector<double> values;
@@ -209,21 +200,20 @@ void run_eval(const EvalOptions& o) {
   for (const auto steps : config.steps) (void)sampler_for_steps(root, steps, config.sigma_mid);  // fail early
   if (config.metric != "swd")
     require(o.write_ref.empty(), "eval: --write-ref writes 2-D reference points (metric swd), not images");
-  const torch::Device requested_device = pick_device(o.device);
-  if (requested_device.is_cpu()) apply_cpu_wait_option(o.cpu_wait);
+  const LaunchEnv launch = launch_environment();
+  const torch::Device device = configure_command_process(o.device, o.cpu_wait, launch);
   if (config.metric != "swd")
     require(!config.ref.empty() || config.metric == "fd-fmnist",
             "eval: --ref ref.npz is required for FID (make one with 'onestep eval stats')");
   // Under a launcher the images (or points) are split over the ranks in whole batches; rank 0 gathers their
   // features (or points), computes the numbers and prints them. Every batch has its own seed, so the numbers are
   // those of one process.
-  const std::shared_ptr<Communicator> communicator = join_launched_job(o.distributed, requested_device);
+  const std::shared_ptr<Communicator> communicator = join_launched_job(o.distributed, launch, device);
   const bool main_rank = communicator == nullptr || communicator->is_main();
   if (recorded && main_rank)
     std::cerr << "note: [data], [sample] and [eval] as recorded with " << o.ckpt
               << " (the run's own settings; --config to choose others)\n";
-  if (config.metric == "swd") return run_points_eval(o, root, config, communicator.get());
-  const auto device = rank_device(communicator.get(), requested_device);
+  if (config.metric == "swd") return run_points_eval(o, root, config, communicator.get(), device);
   auto detector = load_detector(config.metric, config.detector, device);
   FeatureStats reference;
   if (main_rank) reference = reference_stats(config, root, *detector, "reference");
@@ -280,8 +270,7 @@ void run_eval(const EvalOptions& o) {
 void run_stats(const StatsOptions& o) {
   require(!o.out.empty(), "eval stats: --out FILE.npz is required");
   require(o.data.config.empty() != o.images.empty(), "eval stats: pass exactly one of --data CONFIG or --images PATH");
-  const auto device = pick_device(o.device);
-  if (device.is_cpu()) apply_cpu_wait_option(o.cpu_wait);
+  const auto device = configure_command_process(o.device, o.cpu_wait, LaunchEnv{});
   auto detector = load_detector(o.metric, o.detector, device);
   torch::Tensor images;
   if (!o.images.empty()) {

@@ -2,11 +2,14 @@
 // its forward cost per image (counted from the layers; the utilisation figures of training use the same count).
 #include "cli/commands.h"
 #include "core/error.h"
+#include "distributed/backends.h"
 #include "networks/mlp.h"
 #include "networks/song_unet.h"
 #include "precond/model.h"
 
 #include <CLI/CLI.hpp>
+#include <torch/cuda.h>
+#include <torch/version.h>
 
 #include <cstdio>
 #include <iostream>
@@ -22,6 +25,7 @@ struct InfoOptions {
   std::string ckpt;
   std::string weights;
   std::string run;
+  bool build = false;
 };
 
 std::string with_commas(int64_t n) {
@@ -56,6 +60,21 @@ void print_info(const std::string& source, Denoiser& model) {
   std::cout << out.str();
 }
 
+// What this binary was built with: LibTorch, CUDA, and the data-parallel backends (a CUDA build that did not find
+// nccl.h at configure time has Gloo only: docs/distributed.md).
+void print_build() {
+  std::ostringstream out;
+  out << "LibTorch " << TORCH_VERSION << "\n";
+#ifdef ONESTEP_WITH_CUDA
+  out << "CUDA: built in, " << torch::cuda::device_count() << " device(s) visible\n";
+#else
+  out << "CUDA: not built in (CPU only)\n";
+#endif
+  out << "data parallel: NCCL " << (nccl_available() ? "yes" : "no (not built in)") << ", Gloo "
+      << (gloo_available() ? "yes" : "no (no gloo headers at build time)") << "\n";
+  std::cout << out.str();
+}
+
 }  // namespace
 
 void register_info_command(CLI::App& app) {
@@ -67,19 +86,22 @@ void register_info_command(CLI::App& app) {
   command->add_option("--weights", options->weights,
                       "weight set of a training checkpoint: raw or an EMA name (default: the first EMA)");
   command->add_option("--run", options->run, "a run directory: its summary, as 'onestep runs DIR'");
+  command->add_flag("--build", options->build, "what this binary was built with: LibTorch, CUDA, NCCL or Gloo");
   command->footer(
-      "Exactly one of --preset, --config, --ckpt or --run.\n"
+      "Exactly one of --preset, --config, --ckpt, --run or --build.\n"
       "Examples:\n"
       "  onestep info --preset ddpmpp-cifar10\n"
       "  onestep info --config my.toml --set model.num_blocks=2\n"
       "  onestep info --ckpt runs/ect/checkpoints/latest --weights raw\n"
       "  onestep info --run runs/ect\n"
+      "  onestep info --build\n"
       "Costs are multiply-accumulates of one forward pass on one sample (convolutions, linears, attention matmuls,\n"
       "resampling filters); FLOPs = 2 x MACs.");
   command->callback([options] {
     const int given = !options->preset.empty() + !options->config.config.empty() + !options->ckpt.empty() +
-                      !options->run.empty();
-    require(given == 1, "info: give exactly one of --preset, --config, --ckpt or --run");
+                      !options->run.empty() + options->build;
+    require(given == 1, "info: give exactly one of --preset, --config, --ckpt, --run or --build");
+    if (options->build) return print_build();
     if (!options->run.empty()) {
       require(options->config.overrides.empty() && options->weights.empty(), "info: --run takes no --set or --weights");
       print_run_summary(options->run);

@@ -147,19 +147,12 @@ void run(const SampleOptions& o) {
           "sample: --sampler must be consistency, heun or euler, got '", o.sampler, "'");
   const Json recorded = recorded_run_config(o.ckpt);
   const SamplerConfig config = sampler_config(o, recorded);
-  torch::Device device(torch::kCPU);
-  if (o.device == "cuda") {
-    require(torch::cuda::is_available(), "sample: --device cuda but no CUDA device is available");
-    device = torch::Device(torch::kCUDA);
-  } else {
-    require(o.device == "cpu", "sample: --device must be cpu or cuda, got '", o.device, "'");
-    // Hundreds of small parallel regions per second (a 2-D MLP at 79 evaluations): spinning OpenMP threads on busy
-    // cores made a Heun-40 sample 28x slower in wall time (core/cpu_wait.h).
-    apply_cpu_wait_option(o.cpu_wait);
-  }
+  // On the CPU, hundreds of small parallel regions per second (a 2-D MLP at 79 evaluations): spinning OpenMP threads
+  // on busy cores made a Heun-40 sample 28x slower in wall time (core/cpu_wait.h).
+  const LaunchEnv launch = launch_environment();
+  const torch::Device device = configure_command_process(o.device, o.cpu_wait, launch);
   // Under a launcher the batches are split over the ranks (distributed/sharding.h) and rank 0 writes them all.
-  const std::shared_ptr<Communicator> communicator = join_launched_job(o.distributed, device);
-  device = rank_device(communicator.get(), device);
+  const std::shared_ptr<Communicator> communicator = join_launched_job(o.distributed, launch, device);
   const bool main_rank = communicator == nullptr || communicator->is_main();
   if (recorded.contains("sample") && main_rank)
     std::cerr << "note: sampling " << describe_sampler(config) << " (what the command line leaves open is the [sample] "
@@ -266,7 +259,7 @@ void register_sample_command(CLI::App& app) {
       ->required();
   command->add_option("--latents", o->latents, "initial noise as a float .npy of shape [N, ...sample shape]");
   command->add_option("--class", o->class_label, "class label for a conditional model (default: random)");
-  command->add_option("--device", o->device, "cpu | cuda (default cpu)");
+  command->add_option("--device", o->device, "auto | cpu | cuda (default cpu)");
   add_cpu_wait_option(*command, o->cpu_wait);
   command->add_option("--renoise", o->renoise,
                       "multistep re-noising: auto (as the model's training method) | ict: sqrt(s^2 - sigma_min^2) z | "

@@ -1,9 +1,10 @@
 #include "cli/commands.h"
-#include "core/cpu_wait.h"
+#include "core/device.h"
 #include "core/error.h"
 #include "data/dataset.h"
 #include "distributed/communicator.h"
 #include "distributed/launch_env.h"
+#include "io/checkpoint_layout.h"
 #include "io/run_dir.h"
 #include "metrics/evaluation.h"
 #include "objectives/objective.h"
@@ -45,7 +46,8 @@ void load_init_weights(Denoiser& model, const std::string& path) {
                "augment_dim 0), as ECT does\n", path.c_str(), list.c_str());
 }
 
-void run_train(const TrainOptions& options) {
+// The run's configuration: its own config.toml on --resume, else --config with the --set overrides.
+Json read_run_config(const TrainOptions& options) {
   require(!(options.resume && options.force), "--resume and --force exclude each other");
   require(!options.run.empty(), "--run DIR is required");
   require(options.steps >= 0, "--steps must be > 0");
@@ -63,121 +65,150 @@ void run_train(const TrainOptions& options) {
   root.erase("base");  // include key of presets, resolved by the config loader
   check_sections(root, {"run", "data", "model", "precond", "objective", "train", "sample", "eval"});
   if (options.steps > 0) root["train"]["steps"] = options.steps;
+  return root;
+}
 
-  // Validate every section before anything is written.
-  const TrainConfig train = TrainConfig::from_config(root);
-  const DataConfig data_config = DataConfig::from_config(root);
-  const SamplerConfig sample = SamplerConfig::from_config(root);
-  const EvalConfig eval = EvalConfig::from_config(root);
-  if (resolve_device(train.device).is_cpu())
-    apply_cpu_wait_policy(train.cpu_wait, train.threads > 0 ? train.threads : torch::get_num_threads());
-  if (train.threads > 0) torch::set_num_threads(static_cast<int>(train.threads));
-  torch::manual_seed(static_cast<uint64_t>(train.seed));
-  Denoiser model = build_model(root);
-  auto objective = build_objective(root, model);
+// Every section the trainer reads, validated and typed before anything is written.
+struct RunConfigs {
+  TrainConfig train;
+  DataConfig data;
+  SamplerConfig sample;
+  EvalConfig eval;
+  static RunConfigs from_config(const Json& root) {
+    return RunConfigs{TrainConfig::from_config(root), DataConfig::from_config(root), SamplerConfig::from_config(root),
+                      EvalConfig::from_config(root)};
+  }
+};
 
-  Json effective = root;
-  effective["train"] = train.to_json();
-  effective["data"] = data_config.to_json();
-  effective["sample"] = sample.to_json();
-  effective["model"] = model->model_config();
-  effective["precond"] = model->precond().to_json();
-  effective["objective"] = objective->to_json();
-  effective["eval"] = eval.to_json();
+// What the run records (config.toml, every checkpoint): each section as its reader completed it.
+Json effective_config(Json root, const RunConfigs& configs, Denoiser& model, const Objective& objective) {
+  root["train"] = configs.train.to_json();
+  root["data"] = configs.data.to_json();
+  root["sample"] = configs.sample.to_json();
+  root["model"] = model->model_config();
+  root["precond"] = model->precond().to_json();
+  root["objective"] = objective.to_json();
+  root["eval"] = configs.eval.to_json();
+  return root;
+}
 
-  require(!data_config.labels || model->label_dim() > 0, "data.labels = true but model.label_dim = 0 (an "
+// The training data, checked against the model; points in the model's units (spread sigma_data), the map stored
+// with the model so that every checkpoint carries it. Folder class names go into `effective`.
+std::shared_ptr<const Dataset> load_training_data(const DataConfig& config, Denoiser& model, Json& effective) {
+  require(!config.labels || model->label_dim() > 0, "data.labels = true but model.label_dim = 0 (an "
           "unconditional model would ignore the labels): set model.label_dim to the number of classes");
-  Dataset loaded = load_dataset(data_config);
+  Dataset loaded = load_dataset(config);
   require(loaded.is_image() == (model->sample_shape().size() == 3), "the data (",
           loaded.is_image() ? "images" : "points", ") does not fit the model's sample shape");
   if (!loaded.is_image()) {
-    // Points train in the model's units (spread sigma_data); the map travels with every checkpoint.
-    model->set_point_scaling(
-        PointScaling::fit(loaded.samples, model->precond().sigma_data, data_config.normalize));
+    model->set_point_scaling(PointScaling::fit(loaded.samples, model->precond().sigma_data, config.normalize));
     loaded.samples = model->point_scaling().to_model(loaded.samples).contiguous();
-    std::fprintf(stderr, "points scaled for training (data.normalize = %s): %s\n", data_config.normalize.c_str(),
+    std::fprintf(stderr, "points scaled for training (data.normalize = %s): %s\n", config.normalize.c_str(),
                  model->point_scaling().describe().c_str());
   }
-  if (!options.init.empty()) load_init_weights(model, options.init);
   auto data = std::make_shared<const Dataset>(std::move(loaded));
   // Labels taken from folder names: the names travel with the run, so that label k keeps its meaning.
-  if (data_config.labels && !data->class_names.empty()) effective["data"]["class_names"] = data->class_names;
+  if (config.labels && !data->class_names.empty()) effective["data"]["class_names"] = data->class_names;
   require(!data->labels.defined() || data->num_classes <= model->label_dim(), "the data has ", data->num_classes,
           " classes but model.label_dim = ", model->label_dim());
+  return data;
+}
 
-  // Data parallel when launched so (torchrun, srun, onestep launch): see docs/distributed.md.
-  const LaunchEnv launch = launch_env_from_environment();
-  if (launch.distributed())
-    require(train.batch % launch.world_size == 0, "train.batch = ", train.batch,
-            " (the global batch) is not divisible by WORLD_SIZE = ", launch.world_size);
-  const std::shared_ptr<Communicator> communicator =
-      join_launched_job(options.distributed, resolve_device(train.device));
+// The lines that say how this run trains (rank 0).
+void print_training_plan(const TrainOptions& options, const TrainConfig& train, const Json& effective,
+                         const Trainer& trainer, const Communicator* communicator, const LaunchEnv& launch) {
+  const int world = communicator ? communicator->world_size() : 1;
+  if (communicator)
+    std::fprintf(stderr,
+                 "data parallel: %d processes, %s, rendezvous %s:%d (%s), %lld samples per process and step\n", world,
+                 communicator->backend_name().c_str(), launch.master_addr.c_str(), launch.master_port,
+                 launch.source == "slurm" ? "SLURM variables" : "RANK/WORLD_SIZE variables",
+                 static_cast<long long>(train.batch / world));
+  if (const int64_t slice = train.batch / world; train.batch_per_gpu > 0 && train.batch_per_gpu < slice)
+    std::fprintf(stderr, "gradient accumulation: %lld micro-batches of at most %lld samples per process and step "
+                 "(train.batch_per_gpu)\n", static_cast<long long>((slice + train.batch_per_gpu - 1) /
+                 train.batch_per_gpu), static_cast<long long>(train.batch_per_gpu));
+  std::fprintf(stderr, "training %s (%s) on %s: %lld steps, batch %lld\n", options.run.c_str(),
+               effective["objective"].value("method", std::string("?")).c_str(), trainer.device().str().c_str(),
+               static_cast<long long>(train.steps), static_cast<long long>(train.batch));
+}
+
+// The run directory and the trainer in it (resumed from its latest checkpoint with --resume). Rank 0 creates (or
+// checks) the directory and writes its config; the other ranks join it afterwards.
+std::unique_ptr<Trainer> start_trainer(const TrainOptions& options, const RunConfigs& configs, const Json& effective,
+                                       Denoiser model, std::unique_ptr<Objective> objective,
+                                       std::shared_ptr<const Dataset> data,
+                                       const std::shared_ptr<Communicator>& communicator,
+                                       std::unique_ptr<RunDir>& run_dir) {
   const bool main_rank = communicator == nullptr || communicator->is_main();
+  if (main_rank && (!options.resume || options.steps > 0)) run_dir->write_config(effective);
+  if (communicator) communicator->barrier("barrier after creating the run directory");
+  if (!main_rank) run_dir = std::make_unique<RunDir>(options.run, RunMode::Resume);
+  auto trainer = std::make_unique<Trainer>(*run_dir, effective, configs.train, configs.sample, model,
+                                           std::move(objective), std::move(data), communicator);
+  if (configs.eval.every > 0)
+    trainer->set_eval_hook(make_evaluation_hook(effective, /*verbose=*/true), configs.eval.every);
+  if (options.resume) {
+    const auto checkpoint = trainer->latest_checkpoint();
+    trainer->load_checkpoint(checkpoint);
+    if (main_rank)
+      std::fprintf(stderr, "resuming %s at step %lld\n", checkpoint.string().c_str(),
+                   static_cast<long long>(trainer->step()));
+  }
+  return trainer;
+}
 
-  // Rank 0 creates (or checks) the run directory and writes its config; the others join it afterwards.
+// The first EMA (the raw weights when there is none) as the run's model.safetensors, with the run's configuration,
+// so that `sample` and `eval` default to the sampler it was trained to be used with (points-ect: one step from
+// t = 5) without being told the preset.
+void save_final_model(RunDir& run, Trainer& trainer, const Json& effective) {
+  Denoiser& final_model = trainer.emas().empty() ? trainer.model() : trainer.emas().front().model();
+  save_model(run.root() / "model.safetensors", final_model, {{checkpoint_layout::kRunConfigKey, effective.dump()}});
+  std::fprintf(stderr, "done: %s/model.safetensors (%s), checkpoints in %s\n", run.root().c_str(),
+               trainer.emas().empty() ? "raw weights" : ("EMA " + trainer.emas().front().name()).c_str(),
+               run.checkpoints().c_str());
+}
+
+void run_train(const TrainOptions& options) {
+  const Json root = read_run_config(options);
+  const RunConfigs configs = RunConfigs::from_config(root);
+  // Data parallel when launched so (torchrun, srun, onestep launch): see docs/distributed.md.
+  const LaunchEnv launch = launch_environment();
+  const torch::Device device = configure_process(configs.train.process_settings(launch.local_rank));
+  Denoiser model = build_model(root);
+  auto objective = build_objective(root, model);
+  Json effective = effective_config(root, configs, model, *objective);
+  auto data = load_training_data(configs.data, model, effective);
+  if (!options.init.empty()) load_init_weights(model, options.init);
+  if (launch.distributed())
+    require(configs.train.batch % launch.world_size == 0, "train.batch = ", configs.train.batch,
+            " (the global batch) is not divisible by WORLD_SIZE = ", launch.world_size);
+  const std::shared_ptr<Communicator> communicator = join_launched_job(options.distributed, launch, device);
+  const bool main_rank = communicator == nullptr || communicator->is_main();
   std::unique_ptr<RunDir> run_dir;
-  if (main_rank) {
+  if (main_rank)
     run_dir = std::make_unique<RunDir>(options.run, options.resume  ? RunMode::Resume
                                                     : options.force ? RunMode::Force
                                                                     : RunMode::New);
-  }
   // What fails on the first step (a model that does not fit the data, a missing CUDA device, labels beyond
   // label_dim) must not leave a run directory behind that the same command then refuses without --force: a new
   // run that fails before completing a step and before any checkpoint removes its directory (rank 0's duty).
   std::unique_ptr<Trainer> trainer;
   try {
-    if (main_rank) {
-      if (!options.resume) run_dir->write_config(effective);
-      else if (options.steps > 0) run_dir->write_config(effective);
-    }
-    if (communicator) communicator->barrier("barrier after creating the run directory");
-    if (!main_rank) run_dir = std::make_unique<RunDir>(options.run, RunMode::Resume);
-    trainer = std::make_unique<Trainer>(*run_dir, effective, train, sample, model, std::move(objective), data,
-                                        communicator);
-    if (eval.every > 0) trainer->set_eval_hook(make_evaluation_hook(effective, /*verbose=*/true), eval.every);
-    if (options.resume) {
-      const auto checkpoint = trainer->latest_checkpoint();
-      trainer->load_checkpoint(checkpoint);
-      if (main_rank)
-        std::fprintf(stderr, "resuming %s at step %lld\n", checkpoint.string().c_str(),
-                     static_cast<long long>(trainer->step()));
-    }
-    if (communicator && main_rank)
-      std::fprintf(stderr,
-                   "data parallel: %d processes, %s, rendezvous %s:%d (%s), %lld samples per process and step\n",
-                   communicator->world_size(), communicator->backend_name().c_str(), launch.master_addr.c_str(),
-                   launch.master_port, launch.source == "slurm" ? "SLURM variables" : "RANK/WORLD_SIZE variables",
-                   static_cast<long long>(train.batch / communicator->world_size()));
-    if (const int64_t slice = train.batch / (communicator ? communicator->world_size() : 1);
-        main_rank && train.batch_per_gpu > 0 && train.batch_per_gpu < slice)
-      std::fprintf(stderr, "gradient accumulation: %lld micro-batches of at most %lld samples per process and step "
-                   "(train.batch_per_gpu)\n", static_cast<long long>((slice + train.batch_per_gpu - 1) /
-                   train.batch_per_gpu), static_cast<long long>(train.batch_per_gpu));
-    if (main_rank)
-      std::fprintf(stderr, "training %s (%s) on %s: %lld steps, batch %lld\n", options.run.c_str(),
-                   effective["objective"].value("method", std::string("?")).c_str(), trainer->device().str().c_str(),
-                   static_cast<long long>(train.steps), static_cast<long long>(train.batch));
+    trainer = start_trainer(options, configs, effective, model, std::move(objective), data, communicator, run_dir);
+    if (main_rank) print_training_plan(options, configs.train, effective, *trainer, communicator.get(), launch);
     trainer->train();
   } catch (...) {
     const bool never_stepped = !trainer || trainer->step() == 0;
     if (main_rank && !options.resume && never_stepped && run_dir &&
-        !std::filesystem::exists(run_dir->checkpoints() / "latest")) {
+        !std::filesystem::exists(run_dir->checkpoints() / checkpoint_layout::kLatestPointer)) {
       trainer.reset();  // closes metrics.jsonl
       std::error_code ignored;
       std::filesystem::remove_all(run_dir->root(), ignored);
     }
     throw;
   }
-  if (!main_rank) return;
-  RunDir& run = *run_dir;
-  // The weights to sample from: the first EMA (the raw weights when there is none).
-  Denoiser& final_model = trainer->emas().empty() ? trainer->model() : trainer->emas().front().model();
-  // With the run's configuration, so that `sample` and `eval` default to the sampler it was trained to be used with
-  // (points-ect: one step from t = 5) without being told the preset.
-  save_model(run.root() / "model.safetensors", final_model, {{"onestep_config", effective.dump()}});
-  std::fprintf(stderr, "done: %s/model.safetensors (%s), checkpoints in %s\n", run.root().c_str(),
-               trainer->emas().empty() ? "raw weights" : ("EMA " + trainer->emas().front().name()).c_str(),
-               run.checkpoints().c_str());
+  if (main_rank) save_final_model(*run_dir, *trainer, effective);
 }
 
 }  // namespace

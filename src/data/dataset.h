@@ -106,9 +106,10 @@ struct LoaderState {
 class BatchLoader {
  public:
   // `batch_size` is the global batch; with `slice`, next() gives only its rows [offset, offset + count) (the
-  // stream, and so LoaderState, does not depend on the slice).
+  // stream, and so LoaderState, does not depend on the slice). `pin_memory` (CUDA training only: it needs the CUDA
+  // runtime) gives batches in page-locked host memory, whose copies to the GPU can be non_blocking.
   BatchLoader(std::shared_ptr<const Dataset> data, int64_t batch_size, uint64_t seed, bool flip,
-              int prefetch = 2, BatchSlice slice = {});
+              int prefetch = 2, BatchSlice slice = {}, bool pin_memory = false);
   ~BatchLoader();
   Batch next();
   LoaderState state() const;          // the state *before* the next call of next()

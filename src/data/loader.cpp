@@ -44,6 +44,7 @@ struct BatchLoader::Impl {
   uint64_t seed;
   bool flip;
   int prefetch;
+  bool pin_memory;
 
   // Producer side (worker thread, or the caller when prefetch == 0).
   LoaderState produced;
@@ -101,6 +102,11 @@ struct BatchLoader::Impl {
       b.x = raw.to(torch::kFloat32);
     }
     if (data->labels.defined()) b.labels = data->labels.index_select(0, index);
+    if (pin_memory) {
+      // Page-locked, in the worker thread: the training thread's copy to the GPU can then be asynchronous.
+      b.x = b.x.pin_memory();
+      if (b.labels.defined()) b.labels = b.labels.pin_memory();
+    }
     state.position += batch_size;
     return b;
   }
@@ -147,7 +153,7 @@ struct BatchLoader::Impl {
 };
 
 BatchLoader::BatchLoader(std::shared_ptr<const Dataset> data, int64_t batch_size, uint64_t seed, bool flip,
-                         int prefetch, BatchSlice slice)
+                         int prefetch, BatchSlice slice, bool pin_memory)
     : impl_(std::make_unique<Impl>()) {
   require(data != nullptr && data->samples.defined(), "BatchLoader: no dataset");
   require(batch_size > 0, "batch size must be > 0, got ", batch_size);
@@ -163,6 +169,7 @@ BatchLoader::BatchLoader(std::shared_ptr<const Dataset> data, int64_t batch_size
   impl_->seed = seed;
   impl_->flip = flip;
   impl_->prefetch = std::max(0, prefetch);
+  impl_->pin_memory = pin_memory;
   impl_->start();
 }
 

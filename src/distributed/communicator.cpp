@@ -1,6 +1,7 @@
 #include "distributed/communicator.h"
 #include "distributed/backends.h"
 
+#include "core/device.h"
 #include "core/error.h"
 
 #include <ATen/ATen.h>
@@ -95,9 +96,6 @@ std::shared_ptr<Communicator> Communicator::create(const LaunchEnv& env, const c
     require(gloo_available(), "this onestep was built without gloo's headers (Debian: libgloo-dev)",
             device.is_cuda() ? " and without NCCL" : "", ", so it has no distributed backend");
   }
-  // One process per GPU: a rank's CUDA tensors live on cuda:<LOCAL_RANK>.
-  const c10::Device own_device =
-      device.is_cuda() ? c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(env.local_rank)) : device;
   const std::string where = "rank " + std::to_string(env.rank) + " of " + std::to_string(env.world_size);
   auto impl = std::make_unique<Impl>();
   const auto timeout_ms = std::chrono::duration_cast<std::chrono::milliseconds>(timeout);
@@ -119,12 +117,15 @@ std::shared_ptr<Communicator> Communicator::create(const LaunchEnv& env, const c
   try {
     if (use_nccl) {
 #ifdef ONESTEP_HAVE_NCCL
+      // The rank's GPU is the current device before the communicator exists, as PyTorch advises
+      // (torch.cuda.set_device before init_process_group): NCCL's eager init and barriers use it.
+      use_device(device);
       // The collectives' timeout; NCCL's watchdog aborts the communicator (and, by PyTorch's default
       // TORCH_NCCL_ASYNC_ERROR_HANDLING, the process) when a collective exceeds it, so a dead peer never hangs.
       auto options = c10d::ProcessGroupNCCL::Options::create();
       options->timeout = timeout_ms;
       auto nccl = c10::make_intrusive<c10d::ProcessGroupNCCL>(impl->store, env.rank, env.world_size, options);
-      nccl->setBoundDeviceId(own_device);  // one GPU per process: barriers and eager init use it
+      nccl->setBoundDeviceId(device);  // one GPU per process: barriers and eager init use it
       impl->backend = nccl;
 #endif
     } else {
@@ -142,7 +143,7 @@ std::shared_ptr<Communicator> Communicator::create(const LaunchEnv& env, const c
   } catch (const std::exception& e) {
     fail("distributed process group (", backend_name, ") failed on ", where, ": ", message_of(e));
   }
-  return std::shared_ptr<Communicator>(new Communicator(env, std::move(impl), backend_name, own_device, timeout));
+  return std::shared_ptr<Communicator>(new Communicator(env, std::move(impl), backend_name, device, timeout));
 }
 
 c10::Device Communicator::collective_device() const {

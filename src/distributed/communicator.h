@@ -24,7 +24,7 @@ namespace onestep {
 class Communicator {
  public:
   // Joins the job described by `env` (world size 1: a group of this process alone, for benchmarks). Every collective, and the rendezvous,
-  // gives up after `timeout`. `device` is where the tensors live (cuda:<local_rank> or cpu). `backend`: "auto"
+  // gives up after `timeout`. `device` is where the tensors live (this rank's GPU, core/device.h: rank_device, or the CPU). `backend`: "auto"
   // (nccl for a CUDA device when this build has it, else gloo), "nccl" (an error without it) or "gloo".
   static std::shared_ptr<Communicator> create(const LaunchEnv& env, const c10::Device& device,
                                               std::chrono::seconds timeout, const std::string& backend = "auto");

@@ -93,13 +93,24 @@ LaunchEnv parse_launch_env(const std::function<const char*(const char*)>& get) {
     return env;
   }
   if (has("SLURM_PROCID") && has("SLURM_NTASKS")) {
-    env.world_size = parse_int("SLURM_NTASKS", get("SLURM_NTASKS"), 1);
-    if (env.world_size == 1) return env;  // a one-task allocation: a plain single-process run
+    // The ranks are the tasks of a job step (srun): SLURM_STEP_NUM_TASKS, which srun alone sets. The batch script
+    // itself (sbatch without srun) also carries SLURM_PROCID=0 and the allocation's SLURM_NTASKS, but no other
+    // task will ever join it: it runs as one process instead of waiting for N - 1 peers until the timeout.
+    const int allocated = parse_int("SLURM_NTASKS", get("SLURM_NTASKS"), 1);
+    if (!has("SLURM_STEP_NUM_TASKS")) {
+      if (allocated > 1)
+        env.note = "SLURM_NTASKS=" + std::to_string(allocated) + " but no job step (SLURM_STEP_NUM_TASKS unset: not "
+                   "started by srun): running as one process; start the ranks with srun";
+      return env;
+    }
+    env.world_size = parse_int("SLURM_STEP_NUM_TASKS", get("SLURM_STEP_NUM_TASKS"), 1);
+    if (env.world_size == 1) return env;  // a one-task step: a plain single-process run
     env.source = "slurm";
     env.rank = parse_int("SLURM_PROCID", get("SLURM_PROCID"), 0);
-    require(env.rank < env.world_size, "environment: SLURM_PROCID=", env.rank, " is not below SLURM_NTASKS=",
+    require(env.rank < env.world_size, "environment: SLURM_PROCID=", env.rank, " is not below SLURM_STEP_NUM_TASKS=",
             env.world_size);
-    require(has("SLURM_LOCALID"), "environment: SLURM_NTASKS=", env.world_size, " but SLURM_LOCALID is not set");
+    require(has("SLURM_LOCALID"), "environment: SLURM_STEP_NUM_TASKS=", env.world_size,
+            " but SLURM_LOCALID is not set");
     env.local_rank = parse_int("SLURM_LOCALID", get("SLURM_LOCALID"), 0);
     if (has("MASTER_ADDR")) {
       env.master_addr = get("MASTER_ADDR");

@@ -1,6 +1,7 @@
 #include "precond/model.h"
 
 #include "core/error.h"
+#include "io/checkpoint_layout.h"
 #include "io/run_dir.h"
 #include "io/safetensors.h"
 #include "networks/layers.h"
@@ -56,25 +57,29 @@ Denoiser build_model(const Json& root) {
   return Denoiser(PrecondConfig::from_config(root), network, effective);
 }
 
+std::vector<std::pair<std::string, torch::Tensor>> model_state(Denoiser& model) {
+  std::vector<std::pair<std::string, torch::Tensor>> out;
+  for (const auto& item : model->named_parameters()) out.emplace_back(item.key(), item.value().detach());
+  for (const auto& item : model->named_buffers()) out.emplace_back(item.key(), item.value());
+  return out;
+}
+
 void save_model(const std::filesystem::path& path, Denoiser& model,
                 const std::map<std::string, std::string>& extra_metadata) {
-  std::vector<std::pair<std::string, torch::Tensor>> tensors;
-  for (const auto& item : model->named_parameters()) tensors.emplace_back(item.key(), item.value());
-  for (const auto& item : model->named_buffers()) tensors.emplace_back(item.key(), item.value());
+  const std::vector<std::pair<std::string, torch::Tensor>> tensors = model_state(model);
   std::map<std::string, std::string> metadata = extra_metadata;
-  metadata["format"] = "pt";
-  metadata["onestep"] = model->description().dump();
+  metadata[checkpoint_layout::kFormatKey] = checkpoint_layout::kFormatValue;
+  metadata[checkpoint_layout::kModelKey] = model->description().dump();
   save_safetensors(path, tensors, metadata);
 }
 
-Denoiser load_model(const std::filesystem::path& requested_path, const std::string& weights) {
-  require(!std::filesystem::is_directory(requested_path), "'", requested_path.string(),
-          "' is a directory, not a model file (a run directory? give DIR/model.safetensors or DIR/checkpoints/latest)");
-  const bool pointer = requested_path.filename() == "latest" && std::filesystem::is_regular_file(requested_path);
-  const std::filesystem::path path = pointer ? follow_checkpoint_pointer(requested_path) : requested_path;
-  const SafetensorsContent content = load_safetensors(path);
-  const std::string where = "checkpoint '" + path.string() + "'";
-  auto meta = content.metadata.find("onestep");
+namespace {
+
+namespace layout = checkpoint_layout;
+
+// The "onestep" metadata: the model configuration ({"model", "precond"}) and whatever else it records.
+Json model_description(const SafetensorsContent& content, const std::string& where) {
+  auto meta = content.metadata.find(layout::kModelKey);
   require(meta != content.metadata.end(), where,
           ": no 'onestep' metadata (model configuration); convert foreign checkpoints with tools/convert_edm.py");
   Json root;
@@ -86,45 +91,43 @@ Denoiser load_model(const std::filesystem::path& requested_path, const std::stri
   require(root.is_object() && root.contains("model") && root["model"].is_object(), where,
           ": 'onestep' metadata lacks the \"model\" configuration");
   if (!root.contains("precond")) root["precond"] = Json::object();
-  Json config{{"model", root["model"]}, {"precond", root["precond"]}};
-  std::string trained_with;  // the objective, when the file records it
-  if (root.contains("method") && root["method"].is_string()) trained_with = root["method"].get<std::string>();
+  return root;
+}
 
-  // A training checkpoint (trainer metadata "onestep_train") holds the raw weights ("model.*"), each EMA
-  // ("ema.<name>.model.*"), optimizer moments and random states: pick one weight set, ignore the rest.
-  std::string prefix = weights;
-  std::vector<std::string> ignored;
-  if (auto train_meta = content.metadata.find("onestep_train"); train_meta != content.metadata.end()) {
-    const Json state = Json::parse(train_meta->second, nullptr, false);
-    if (trained_with.empty() && state.is_object() && state.contains("objective") && state["objective"].is_string())
-      trained_with = state["objective"].get<std::string>();
-    std::vector<std::string> emas;
-    if (state.is_object() && state.contains("emas") && state["emas"].is_array())
-      for (const auto& name : state["emas"])
-        if (name.is_string()) emas.push_back(name.get<std::string>());
-    std::string available = "raw";
-    for (const auto& name : emas) available += ", " + name;
-    if (prefix.empty()) prefix = emas.empty() ? "raw" : emas.front();  // what sample/eval use by default
-    if (prefix == "raw") {
-      prefix.clear();
-      ignored = {"ema.", "optim.", "rng."};
-    } else {
-      if (prefix.rfind("ema.", 0) == 0 && prefix.back() == '.') prefix = prefix.substr(4, prefix.size() - 5);
-      require(std::find(emas.begin(), emas.end(), prefix) != emas.end(), where, ": no weight set '", weights,
-              "' (this training checkpoint holds: ", available, ")");
-      prefix = "ema." + prefix + ".";
-    }
-  } else if (prefix == "raw") {
-    prefix.clear();  // a model file holds one weight set
-  } else if (!prefix.empty()) {
+// The tensor name prefix of the weight set `weights` names ("" = raw; "ema.<name>." = an EMA of a training
+// checkpoint, checkpoint_layout.h). `trained_with` is filled from the training state when the description
+// lacks it.
+std::string weight_set_prefix(const SafetensorsContent& content, const std::string& weights, const std::string& where,
+                              std::string& trained_with) {
+  auto train_meta = content.metadata.find(layout::kTrainStateKey);
+  if (train_meta == content.metadata.end()) {  // a model file holds one weight set
+    if (weights.empty() || weights == layout::kRawWeights) return "";
     const bool any = std::any_of(content.tensors.begin(), content.tensors.end(),
-                                 [&](const auto& item) { return item.first.rfind(prefix, 0) == 0; });
-    require(any, where, ": no tensor starts with '", prefix, "' (a model file, not a training checkpoint: drop "
+                                 [&](const auto& item) { return item.first.rfind(weights, 0) == 0; });
+    require(any, where, ": no tensor starts with '", weights, "' (a model file, not a training checkpoint: drop "
                         "--weights)");
+    return weights;
   }
+  const Json state = Json::parse(train_meta->second, nullptr, false);
+  if (trained_with.empty() && state.is_object() && state.contains(layout::kStateObjective) &&
+      state[layout::kStateObjective].is_string())
+    trained_with = state[layout::kStateObjective].get<std::string>();
+  const std::vector<std::string> emas = layout::ema_names(state);
+  // What sample and eval use by default: the first EMA, the raw weights when the run kept none.
+  std::string name = weights.empty() ? (emas.empty() ? layout::kRawWeights : emas.front()) : weights;
+  if (name == layout::kRawWeights) return "";
+  if (name.rfind(layout::kEmaPrefix, 0) == 0 && name.back() == '.') name = name.substr(4, name.size() - 5);
+  std::string available = layout::kRawWeights;
+  for (const auto& ema : emas) available += ", " + ema;
+  require(std::find(emas.begin(), emas.end(), name) != emas.end(), where, ": no weight set '", weights,
+          "' (this training checkpoint holds: ", available, ")");
+  return layout::ema_prefix(name);
+}
 
-  // The metadata is checked against the stored tensors before the network is built, and the build may not
-  // allocate more values than the file stores: a crafted "num_layers = 1000000000" costs nothing.
+// The network the description declares, checked against the stored tensors before it is built; the build may not
+// allocate more values than the file stores: a crafted "num_layers = 1000000000" costs nothing.
+Denoiser build_stored_model(const Json& config, const SafetensorsContent& content, const std::string& prefix,
+                            const std::string& where) {
   StoredShapes stored;
   int64_t stored_values = 0;
   const std::string network_prefix = prefix + "model.";
@@ -132,20 +135,21 @@ Denoiser load_model(const std::filesystem::path& requested_path, const std::stri
     stored_values += tensor.numel();
     if (name.rfind(network_prefix, 0) == 0) stored[name.substr(network_prefix.size())] = tensor.sizes().vec();
   }
-  Denoiser model{nullptr};
   try {
     check_network_against_stored(config, stored);
     // Slack for a file that lacks a tensor or two, so that the name-by-name check below names it.
     ParameterBudget budget(2 * stored_values + (int64_t{1} << 20),
                            "the 'onestep' metadata declares a far larger network than the file stores");
-    model = build_model(config);
+    return build_model(config);
   } catch (const Error& e) {
     fail(where, ": ", e.what());
   }
-  model->set_trained_with(trained_with);
-  if (root.contains("point_scaling"))
-    model->set_point_scaling(PointScaling::from_json(root["point_scaling"], where));
+}
 
+// Copies the weight set `prefix` into `model`, strictly: every parameter and buffer present with its shape, and
+// no tensor of the set left over.
+void assign_weight_set(Denoiser& model, const SafetensorsContent& content, const std::string& prefix,
+                       const std::string& where) {
   torch::NoGradGuard no_grad;
   std::set<std::string> expected;
   auto assign = [&](const std::string& name, torch::Tensor& target) {
@@ -159,13 +163,35 @@ Denoiser load_model(const std::filesystem::path& requested_path, const std::stri
   };
   for (auto& item : model->named_parameters()) assign(item.key(), item.value());
   for (auto& item : model->named_buffers()) assign(item.key(), item.value());
-  for (const auto& [name, tensor] : content.tensors) {
-    (void)tensor;
-    if (name.compare(0, prefix.size(), prefix) != 0) continue;  // another weight set in a training checkpoint
-    const auto in_set = [&](const std::string& other) { return name.rfind(other, 0) == 0; };
-    if (std::any_of(ignored.begin(), ignored.end(), in_set)) continue;
-    require(expected.count(name), where, ": unexpected tensor '", name, "' (not part of the model)");
+  const bool training_checkpoint = content.metadata.count(layout::kTrainStateKey) > 0;
+  for (const auto& item : content.tensors) {
+    const std::string& name = item.first;
+    const bool in_set = training_checkpoint ? layout::in_weight_set(name, prefix) : name.rfind(prefix, 0) == 0;
+    if (in_set) require(expected.count(name), where, ": unexpected tensor '", name, "' (not part of the model)");
   }
+}
+
+}  // namespace
+
+Denoiser load_model(const std::filesystem::path& requested_path, const std::string& weights) {
+  require(!std::filesystem::is_directory(requested_path), "'", requested_path.string(),
+          "' is a directory, not a model file (a run directory? give DIR/model.safetensors or DIR/checkpoints/latest)");
+  const bool pointer =
+      requested_path.filename() == layout::kLatestPointer && std::filesystem::is_regular_file(requested_path);
+  const std::filesystem::path path = pointer ? follow_checkpoint_pointer(requested_path) : requested_path;
+  const SafetensorsContent content = load_safetensors(path);
+  const std::string where = "checkpoint '" + path.string() + "'";
+  const Json root = model_description(content, where);
+  std::string trained_with;  // the objective, when the file records it
+  if (root.contains("method") && root["method"].is_string()) trained_with = root["method"].get<std::string>();
+  const std::string prefix = weight_set_prefix(content, weights, where, trained_with);
+
+  Denoiser model = build_stored_model(Json{{"model", root["model"]}, {"precond", root["precond"]}}, content, prefix,
+                                      where);
+  model->set_trained_with(trained_with);
+  if (root.contains("point_scaling"))
+    model->set_point_scaling(PointScaling::from_json(root["point_scaling"], where));
+  assign_weight_set(model, content, prefix, where);
   return model;
 }
 

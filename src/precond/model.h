@@ -68,6 +68,10 @@ TORCH_MODULE(Denoiser);
 // Builds from the configuration root ([model] + [precond]); unknown keys are rejected.
 Denoiser build_model(const Json& root);
 
+// The tensors of one weight set, by name: the parameters (detached) and buffers, in registration order; what a
+// model file stores and what a training checkpoint stores for the raw weights and for each EMA.
+std::vector<std::pair<std::string, torch::Tensor>> model_state(Denoiser& model);
+
 // Weights as safetensors; metadata "onestep" = description() ({"model", "precond"[, "method"][, "point_scaling"]})
 // so a file loads without being told its architecture. `weights` selects a weight set: in a training checkpoint ""
 // (the first EMA), "raw" or an EMA's name ("0.9999" or "ema.0.9999."); in other files a tensor-name prefix ("net."

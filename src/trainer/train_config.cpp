@@ -75,7 +75,8 @@ TrainConfig TrainConfig::from_config(const Json& root) {
   c.log_every = r.get_int("log_every", c.log_every);
   c.max_nonfinite = r.get_int("max_nonfinite", c.max_nonfinite);
   c.seed = r.get_int("seed", c.seed);
-  c.device = r.get_string("device", c.device, {"auto", "cpu", "cuda"});
+  c.device = parse_device_choice(r.get_string("device", device_choice_name(c.device), {"auto", "cpu", "cuda"}),
+                                 "train.device");
   c.threads = r.get_int("threads", c.threads);
   c.cpu_wait = r.get_string("cpu_wait", c.cpu_wait, {"auto", "spin", "sleep"});
   r.finish();
@@ -103,6 +104,19 @@ TrainConfig TrainConfig::from_config(const Json& root) {
   // Validates betas / eps.
   (void)make_optimizer(c.optimizer, {}, c.hyper);
   return c;
+}
+
+ProcessSettings TrainConfig::process_settings(int local_rank) const {
+  ProcessSettings s;
+  s.device = device;
+  s.local_rank = local_rank;
+  s.tf32 = tf32;
+  s.cudnn_benchmark = cudnn_benchmark;
+  s.deterministic = deterministic;
+  s.threads = threads;
+  s.cpu_wait = cpu_wait;
+  s.seed = static_cast<uint64_t>(seed);
+  return s;
 }
 
 Json TrainConfig::to_json() const {
@@ -135,7 +149,7 @@ Json TrainConfig::to_json() const {
               {"log_every", log_every},
               {"max_nonfinite", max_nonfinite},
               {"seed", seed},
-              {"device", device},
+              {"device", device_choice_name(device)},
               {"threads", threads},
               {"cpu_wait", cpu_wait}};
 }

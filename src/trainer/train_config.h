@@ -2,6 +2,7 @@
 // The [train] section: optimizer, schedule, EMAs, precision, and how often to log, sample, evaluate and
 // checkpoint. Paper values are in configs/ (SPEC §2-4).
 #include "config/config.h"
+#include "core/device.h"
 #include "trainer/ema.h"
 #include "trainer/optimizer.h"
 
@@ -46,7 +47,7 @@ struct TrainConfig {
   int64_t log_every = 10;
   int64_t max_nonfinite = 10;       // consecutive non-finite losses before stopping
   int64_t seed = 0;
-  std::string device = "auto";      // auto | cpu | cuda
+  DeviceChoice device = DeviceChoice::kAuto;  // auto | cpu | cuda
   int64_t threads = 0;              // intra-op threads; 0 = LibTorch's default
   std::string cpu_wait = "auto";    // auto | spin | sleep: how OpenMP threads wait on the CPU (core/cpu_wait.h);
                                     // auto sleeps when other processes keep the cores busy at the start
@@ -54,6 +55,10 @@ struct TrainConfig {
   std::vector<EmaRule> ema_rules() const;
   // LR multiplier of warm-up and decay for the step that starts at (step, images_seen).
   double lr_factor(int64_t step, int64_t images_seen) const;
+
+  // The process-wide settings of a run of this configuration (core/device.h), for the process with local rank
+  // `local_rank` (its GPU).
+  ProcessSettings process_settings(int local_rank) const;
 
   static TrainConfig from_config(const Json& root);  // reads [train], rejects unknown keys
   Json to_json() const;

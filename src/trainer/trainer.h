@@ -1,16 +1,21 @@
 #pragma once
-// The training loop shared by every method: batch -> objective loss -> backward -> gradient nan_to_num and
-// optional clipping -> optimizer step with LR warm-up -> EMA updates; metrics as JSON lines (and TensorBoard event
-// files), sample grids from the first EMA, an evaluation hook, and checkpoints from which `--resume` continues
-// bitwise on CPU.
+// The training loop shared by every method, read as EDM's training_loop.py: each step accumulates the gradients of
+// the global batch (this rank's slice, in micro-batches, averaged over the ranks), updates the weights (gradient
+// nan_to_num and optional clipping, optimizer step with LR warm-up and decay), updates the EMAs, and then does the
+// maintenance (metrics lines, evaluation, checkpoints, sample grids). Its parts live beside it: the ranks
+// (data_parallel.h), checkpoints (checkpoints.h, from which `--resume` continues bitwise on CPU), sample grids
+// (sample_grid.h) and the metrics log (training_log.h).
 #include "data/dataset.h"
 #include "io/run_dir.h"
 #include "objectives/objective.h"
 #include "precond/model.h"
 #include "samplers/sampler.h"
+#include "trainer/checkpoints.h"
+#include "trainer/data_parallel.h"
 #include "trainer/ema.h"
 #include "trainer/optimizer.h"
 #include "trainer/train_config.h"
+#include "trainer/training_log.h"
 
 #include <ATen/core/Generator.h>
 
@@ -22,9 +27,7 @@
 
 namespace onestep {
 
-class EventWriter;
 class Communicator;
-class GradientAverager;
 
 // Called every `every` steps (the [eval] section's `every`) with the first EMA (the raw model when there is
 // none); its result is merged into that step's metrics line.
@@ -33,7 +36,9 @@ using EvalHook = std::function<Json(Denoiser& model, int64_t step)>;
 class Trainer {
  public:
   // `effective_config` is the whole configuration (stored in every checkpoint). The trainer moves the model
-  // to train.device; `sample` = nullopt writes no sample grids.
+  // to train.device (this rank's GPU for CUDA); `sample` = nullopt writes no sample grids. The process-wide
+  // settings (train.tf32, cudnn_benchmark, deterministic, threads, seed) are the caller's: core/device.h,
+  // configure_process(train.process_settings(local_rank)).
   //
   // Data parallel (`communicator` set, world size W): train.batch stays the global batch, of which this rank
   // takes rows [rank * B / W, (rank + 1) * B / W) of every one; gradients are averaged over the ranks
@@ -68,8 +73,8 @@ class Trainer {
   // update (tests compare it across world sizes): each trainable parameter's name and gradient.
   std::vector<std::pair<std::string, torch::Tensor>> next_batch_gradients();
 
-  int64_t step() const { return step_; }
-  int64_t images_seen() const { return images_seen_; }
+  int64_t step() const { return counters_.step; }
+  int64_t images_seen() const { return counters_.images_seen; }
   Denoiser& model() { return model_; }
   std::vector<Ema>& emas() { return emas_; }
   const torch::Device& device() const { return device_; }
@@ -87,15 +92,24 @@ class Trainer {
   Batch next_batch_on_device();
   // Loss, backward and the gradient average of `batch`; result.finite = false (no backward) when the loss of
   // the global batch is not finite.
-  StepResult forward_backward(const Batch& batch);
-  bool is_main() const;
+  StepResult accumulate_gradients(const Batch& batch);
+  // The forward passes and all but the last backward of `batch`'s micro-batches: the slice's mean loss (float64,
+  // detached) into `local_loss`, the objective's statistics into `stats`; returns the loss whose backward is left.
+  torch::Tensor forward_micro_batches(const Batch& batch, torch::Tensor& local_loss, Json& stats);
+  // nan_to_num and clipping of the gradients; their global norm when computed (want_grad_norm or clipping), else 0.
+  double condition_gradients(bool want_grad_norm);
+  // After a finite step: the metrics line and evaluation when due, checkpoints and sample grids.
+  void maintenance(const StepResult& result, int64_t until_step);
+  void skip_nonfinite_step();
   void write_samples();
-  std::vector<std::pair<std::string, torch::Tensor>> named_weights(Denoiser& model) const;
+  Denoiser& sampling_model() { return emas_.empty() ? model_ : emas_.front().model(); }
+  TrainingState state();
 
   RunDir& run_;
   Json config_;
   TrainConfig train_;
   std::optional<SamplerConfig> sample_;
+  DataParallel ranks_;
   torch::Device device_;
   Denoiser model_;
   std::unique_ptr<Objective> objective_;
@@ -104,30 +118,15 @@ class Trainer {
   std::unique_ptr<Optimizer> optimizer_;
   std::vector<Ema> emas_;
   at::Generator generator_;
-  std::shared_ptr<Communicator> communicator_;
-  std::unique_ptr<GradientAverager> averager_;
-  std::unique_ptr<MetricsLog> metrics_;  // rank 0 only
-  std::unique_ptr<EventWriter> events_;  // rank 0 only; TensorBoard: metrics as scalars, sample grids as images
+  TrainingLog log_;
+  TrainingCheckpoints checkpoints_;
+  TrainingCounters counters_;
   EvalHook eval_hook_;
   int64_t eval_every_ = 0;
   bool quiet_ = false;
   bool checkpoint_at_end_ = true;
   int64_t micro_batch_ = 0;  // rows per forward/backward when accumulating (train.batch_per_gpu); 0 = the slice
-  int64_t step_ = 0, images_seen_ = 0, nonfinite_streak_ = 0, last_checkpoint_step_ = -1;
+  int64_t last_checkpoint_step_ = -1;
 };
-
-// CUDA's fp32 precision for convolutions and matrix products: IEEE fp32 (allow_tf32 = False, the default of
-// train.tf32) or TF32. Process-wide, as torch.backends' flags; a no-op on machines without CUDA.
-void set_cuda_tf32(bool allow);
-// train.deterministic: deterministic cuDNN algorithms, no cuDNN autotuning, PyTorch's deterministic-algorithm mode
-// (warning, not failing, on an op without a deterministic kernel) and cuBLAS's fixed workspace
-// (CUBLAS_WORKSPACE_CONFIG=:4096:8 unless already set; it must precede the first cuBLAS call of the process).
-void set_deterministic_algorithms(bool on);
-
-// Resolves train.device: auto = CUDA when available.
-torch::Device resolve_device(const std::string& device);
-
-// Checkpoint file names: checkpoints/ckpt-<step, 8 digits>.safetensors and the `latest` pointer beside them.
-std::filesystem::path checkpoint_path(const std::filesystem::path& checkpoints_dir, int64_t step);
 
 }  // namespace onestep

@@ -1,4 +1,5 @@
 // `onestep info` run as a subprocess: output, exit codes and one-line errors.
+#include "distributed/backends.h"
 #include "precond/model.h"
 
 #include <gmock/gmock.h>
@@ -46,6 +47,18 @@ TEST(InfoCommand, CheckpointWithoutArchitectureArguments) {
   EXPECT_THAT(r.output, HasSubstr("MLP: 2 -> 1 x 16"));
   EXPECT_THAT(r.output, HasSubstr("sigma_min 0.003"));
   std::filesystem::remove(path);
+}
+
+TEST(InfoCommand, BuildSaysWhichDataParallelBackendsAreBuiltIn) {
+  Result r = run_info("--build");
+  EXPECT_EQ(r.status, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("LibTorch 2."));
+  EXPECT_THAT(r.output, HasSubstr(onestep::nccl_available() ? "data parallel: NCCL yes" : "data parallel: NCCL no"));
+  EXPECT_THAT(r.output, HasSubstr(onestep::gloo_available() ? "Gloo yes" : "Gloo no"));
+#ifndef ONESTEP_WITH_CUDA
+  EXPECT_THAT(r.output, HasSubstr("CUDA: not built in"));
+#endif
+  EXPECT_EQ(run_info("--build --preset mlp-2d").status, 1);
 }
 
 TEST(InfoCommand, BadInputIsAOneLineError) {

@@ -1,6 +1,7 @@
 // The device rule of core/random.h: every draw uses a generator of the device it draws on. A generator that claims
 // to be a CUDA generator (no CUDA needed) shows, on a CPU-only machine, that each objective routes its draws
 // through the checked helpers instead of handing a generator of the wrong device to a PyTorch kernel.
+#include "core/device.h"
 #include "core/random.h"
 #include "objectives/objective.h"
 #include "schedules/schedules.h"
@@ -172,14 +173,15 @@ TEST(Tf32, OffByDefaultAsInTheReferenceTrainingLoopsAndAllowedByTheKey) {
   EXPECT_FALSE(TrainConfig{}.tf32);
   EXPECT_TRUE(TrainConfig::from_config(Json{{"train", {{"tf32", true}}}}).tf32);
   EXPECT_FALSE(TrainConfig::from_config(Json::object()).tf32);
+  // What cuBLAS and cuDNN ask (ATen's allowTF32CuBLAS / allowTF32CuDNN, which refuse a mixed state).
   set_cuda_tf32(true);
+  EXPECT_TRUE(at::globalContext().allowTF32CuBLAS());
+  EXPECT_TRUE(at::globalContext().allowTF32CuDNN());
   EXPECT_EQ(at::globalContext().float32Precision(at::Float32Backend::CUDA, at::Float32Op::CONV),
-            at::Float32Precision::TF32);
-  EXPECT_EQ(at::globalContext().float32Precision(at::Float32Backend::CUDA, at::Float32Op::MATMUL),
             at::Float32Precision::TF32);
   set_cuda_tf32(false);
-  EXPECT_EQ(at::globalContext().float32Precision(at::Float32Backend::CUDA, at::Float32Op::CONV),
-            at::Float32Precision::IEEE);
+  EXPECT_FALSE(at::globalContext().allowTF32CuBLAS());
+  EXPECT_FALSE(at::globalContext().allowTF32CuDNN());
   EXPECT_EQ(at::globalContext().float32Precision(at::Float32Backend::CUDA, at::Float32Op::MATMUL),
             at::Float32Precision::IEEE);
 }

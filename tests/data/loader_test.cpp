@@ -3,6 +3,7 @@
 #include "data/indexed_images.h"
 
 #include <gtest/gtest.h>
+#include <torch/cuda.h>
 
 #include <filesystem>
 
@@ -142,4 +143,19 @@ TEST(BatchLoader, PrefetchThreadForksNoOpenMPTeam) {
     EXPECT_EQ(threads_of_this_process(), before + 1) << "the prefetch thread started an OpenMP team of its own";
   }
   torch::set_num_threads(previous_threads);
+}
+
+// CUDA training pins the batches (page-locked host memory) so that their copies can be non_blocking; the batches
+// themselves are the same.
+TEST(BatchLoader, PinnedBatchesAreTheSameBatchesInPageLockedMemory) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "needs CUDA: skipped on this machine";
+  auto data = indexed_images(10);
+  BatchLoader plain(data, 4, 11, true, 2), pinned(data, 4, 11, true, 2, {}, /*pin_memory=*/true);
+  for (int i = 0; i < 5; ++i) {
+    Batch a = plain.next(), b = pinned.next();
+    EXPECT_TRUE(b.x.is_pinned());
+    EXPECT_TRUE(b.labels.is_pinned());
+    EXPECT_TRUE(a.x.equal(b.x)) << "batch " << i;
+    EXPECT_TRUE(a.labels.equal(b.labels)) << "batch " << i;
+  }
 }

@@ -68,6 +68,7 @@ TEST(LaunchEnv, TorchrunVariablesTakePrecedenceOverSlurm) {
 TEST(LaunchEnv, SlurmVariablesWithHostFromTheNodeList) {
   const LaunchEnv env = parse({{"SLURM_PROCID", "6"},
                                {"SLURM_NTASKS", "8"},
+                               {"SLURM_STEP_NUM_TASKS", "8"},
                                {"SLURM_LOCALID", "2"},
                                {"SLURM_JOB_NODELIST", "gpu-[003-004],gpu-010"},
                                {"SLURM_JOB_ID", "4711"}});
@@ -82,6 +83,7 @@ TEST(LaunchEnv, SlurmVariablesWithHostFromTheNodeList) {
 TEST(LaunchEnv, SlurmMasterVariablesOverrideTheNodeList) {
   const LaunchEnv env = parse({{"SLURM_PROCID", "0"},
                                {"SLURM_NTASKS", "2"},
+                               {"SLURM_STEP_NUM_TASKS", "2"},
                                {"SLURM_LOCALID", "0"},
                                {"SLURM_JOB_NODELIST", "a[1-2]"},
                                {"MASTER_ADDR", "10.0.0.1"},
@@ -92,6 +94,35 @@ TEST(LaunchEnv, SlurmMasterVariablesOverrideTheNodeList) {
 
 TEST(LaunchEnv, SingleTaskSlurmAllocationIsOneProcess) {
   EXPECT_FALSE(parse({{"SLURM_PROCID", "0"}, {"SLURM_NTASKS", "1"}}).distributed());
+  EXPECT_FALSE(parse({{"SLURM_PROCID", "0"}, {"SLURM_NTASKS", "4"}, {"SLURM_STEP_NUM_TASKS", "1"}}).distributed());
+}
+
+// sbatch's batch script has SLURM_PROCID=0 and the allocation's SLURM_NTASKS but is no job step: a plain
+// `onestep train` there is one process (with a note), not rank 0 of N waiting for peers that never come.
+TEST(LaunchEnv, SlurmBatchScriptWithoutAStepIsOneProcess) {
+  const LaunchEnv env = parse({{"SLURM_PROCID", "0"},
+                               {"SLURM_NTASKS", "4"},
+                               {"SLURM_LOCALID", "0"},
+                               {"SLURM_JOB_NODELIST", "gpu-[1-2]"},
+                               {"SLURM_JOB_ID", "17"}});
+  EXPECT_FALSE(env.distributed());
+  EXPECT_EQ(env.world_size, 1);
+  EXPECT_EQ(env.source, "single");
+  EXPECT_THAT(env.note, HasSubstr("SLURM_NTASKS=4 but no job step"));
+  EXPECT_TRUE(parse({{"SLURM_PROCID", "0"}, {"SLURM_NTASKS", "1"}}).note.empty());
+}
+
+// srun -n 2 inside an allocation of 4 tasks: the step's tasks are the ranks.
+TEST(LaunchEnv, SlurmStepTasksAreTheWorld) {
+  const LaunchEnv env = parse({{"SLURM_PROCID", "1"},
+                               {"SLURM_NTASKS", "4"},
+                               {"SLURM_STEP_NUM_TASKS", "2"},
+                               {"SLURM_LOCALID", "7"},
+                               {"SLURM_JOB_NODELIST", "gpu-[1-2]"},
+                               {"SLURM_JOB_ID", "17"}});
+  EXPECT_EQ(env.world_size, 2);
+  EXPECT_EQ(env.rank, 1);
+  EXPECT_EQ(env.local_rank, 7);
 }
 
 TEST(LaunchEnv, FirstSlurmHost) {
@@ -129,8 +160,16 @@ TEST(LaunchEnv, BadValuesNameTheVariable) {
   EXPECT_THAT(with("MASTER_ADDR", ""), HasSubstr("MASTER_ADDR is not set"));
   EXPECT_THAT(with("MASTER_PORT", "70000"), HasSubstr("MASTER_PORT='70000' is not a TCP port"));
   EXPECT_THAT(with("MASTER_PORT", "29500x"), HasSubstr("MASTER_PORT='29500x'"));
-  EXPECT_THAT(error_of([] { parse({{"SLURM_PROCID", "0"}, {"SLURM_NTASKS", "2"}, {"SLURM_LOCALID", "0"}}); }),
+  EXPECT_THAT(error_of([] {
+                parse({{"SLURM_PROCID", "0"}, {"SLURM_NTASKS", "2"}, {"SLURM_STEP_NUM_TASKS", "2"},
+                       {"SLURM_LOCALID", "0"}});
+              }),
               HasSubstr("SLURM_JOB_NODELIST"));
+  EXPECT_THAT(error_of([] {
+                parse({{"SLURM_PROCID", "2"}, {"SLURM_NTASKS", "4"}, {"SLURM_STEP_NUM_TASKS", "2"},
+                       {"SLURM_LOCALID", "0"}, {"SLURM_JOB_ID", "1"}, {"SLURM_JOB_NODELIST", "a"}});
+              }),
+              HasSubstr("SLURM_PROCID=2 is not below SLURM_STEP_NUM_TASKS=2"));
 }
 
 }  // namespace

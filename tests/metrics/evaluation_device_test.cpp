@@ -5,7 +5,7 @@
 #include "metrics/fmnist_classifier.h"
 #include "metrics/inception.h"
 #include "precond/model.h"
-#include "trainer/trainer.h"
+#include "core/device.h"
 
 #include <gtest/gtest.h>
 

@@ -4,7 +4,7 @@
 // "net.", inputs under "inputs.", EDM's outputs under "expected." (raw network F and EDMPrecond's D).
 #include "io/safetensors.h"
 #include "precond/model.h"
-#include "trainer/trainer.h"
+#include "core/device.h"
 
 #include <gtest/gtest.h>
 

@@ -1,3 +1,4 @@
+#include "core/device.h"
 #include "core/error.h"
 #include "core/random.h"
 #include "io/safetensors.h"
@@ -245,40 +246,50 @@ TEST(Trainer, EvaluationHookSeesTheFirstEmaAndItsResultIsLogged) {
   fs::remove_all(dir);
 }
 
-TEST(Trainer, SetsCudaFloat32PrecisionFromTrainTf32) {
-  onestep::set_cuda_tf32(true);  // as a previous run in this process might have left it
-  {
-    Fixture f(temp_dir("tf32-off"), onestep::RunMode::New);
-    EXPECT_EQ(at::globalContext().float32Precision(at::Float32Backend::CUDA, at::Float32Op::CONV),
-              at::Float32Precision::IEEE);
-    fs::remove_all(f.dir);
-  }
-  Json root = toy_root();
-  root["train"]["tf32"] = true;
-  Fixture f(temp_dir("tf32-on"), onestep::RunMode::New, root);
-  EXPECT_EQ(at::globalContext().float32Precision(at::Float32Backend::CUDA, at::Float32Op::MATMUL),
-            at::Float32Precision::TF32);
-  onestep::set_cuda_tf32(false);
-  fs::remove_all(f.dir);
+// The process settings of every combination of train.tf32 / train.deterministic / train.bf16 leave ATen's TF32
+// state one that cuBLAS and cuDNN accept: allowTF32CuBLAS() and allowTF32CuDNN() (which cuBLAS calls for every
+// handle, cuDNN for every convolution) throw on a mix of the legacy and per-operator precision fields.
+TEST(ProcessSettings, Tf32StateIsOneThatCublasAndCudnnAcceptForEveryCombination) {
+  for (const bool tf32 : {false, true})
+    for (const bool deterministic : {false, true})
+      for (const bool bf16 : {false, true}) {
+        const Json root{{"train", {{"tf32", tf32}, {"deterministic", deterministic}, {"bf16", bf16},
+                                   {"device", "cpu"}}}};
+        const auto train = onestep::TrainConfig::from_config(root);
+        const std::string where = "tf32 " + std::to_string(tf32) + ", deterministic " +
+                                  std::to_string(deterministic) + ", bf16 " + std::to_string(bf16);
+        EXPECT_TRUE(onestep::configure_process(train.process_settings(0)).is_cpu()) << where;
+        bool cublas = !tf32, cudnn = !tf32;
+        EXPECT_NO_THROW(cublas = at::globalContext().allowTF32CuBLAS()) << where;
+        EXPECT_NO_THROW(cudnn = at::globalContext().allowTF32CuDNN()) << where;
+        EXPECT_NO_THROW((void)at::globalContext().float32MatmulPrecision()) << where;
+        EXPECT_EQ(cublas, tf32) << where;
+        EXPECT_EQ(cudnn, tf32) << where;
+        EXPECT_EQ(at::globalContext().allowTF32CuDNN(at::Float32Op::CONV), tf32) << where;
+        EXPECT_EQ(at::globalContext().deterministicAlgorithms(), deterministic) << where;
+      }
+  onestep::set_cuda_math(false, false, false);
 }
 
-TEST(Trainer, DeterministicKeySwitchesPyTorchsDeterministicModes) {
+TEST(ProcessSettings, DeterministicKeySwitchesPyTorchsDeterministicModes) {
   EXPECT_FALSE(onestep::TrainConfig{}.deterministic);
   Json root = toy_root();
   root["train"]["deterministic"] = true;
-  {
-    Fixture f(temp_dir("deterministic"), onestep::RunMode::New, root);
-    EXPECT_TRUE(at::globalContext().deterministicCuDNN());
-    EXPECT_FALSE(at::globalContext().benchmarkCuDNN());
-    EXPECT_TRUE(at::globalContext().deterministicAlgorithms());
-    EXPECT_TRUE(at::globalContext().deterministicAlgorithmsWarnOnly());
-    const char* workspace = std::getenv("CUBLAS_WORKSPACE_CONFIG");
-    ASSERT_NE(workspace, nullptr);
-    fs::remove_all(f.dir);
-  }
-  onestep::set_deterministic_algorithms(false);
+  onestep::configure_process(onestep::TrainConfig::from_config(root).process_settings(0));
+  EXPECT_TRUE(at::globalContext().deterministicCuDNN());
+  EXPECT_FALSE(at::globalContext().benchmarkCuDNN());
+  EXPECT_TRUE(at::globalContext().deterministicAlgorithms());
+  EXPECT_TRUE(at::globalContext().deterministicAlgorithmsWarnOnly());
+  const char* workspace = std::getenv("CUBLAS_WORKSPACE_CONFIG");
+  ASSERT_NE(workspace, nullptr);
+  root["train"]["deterministic"] = false;
+  root["train"]["cudnn_benchmark"] = true;
+  onestep::configure_process(onestep::TrainConfig::from_config(root).process_settings(0));
   EXPECT_FALSE(at::globalContext().deterministicAlgorithms());
   EXPECT_FALSE(at::globalContext().deterministicCuDNN());
+  EXPECT_TRUE(at::globalContext().benchmarkCuDNN());
+  onestep::set_cuda_math(false, false, false);
+  EXPECT_FALSE(at::globalContext().benchmarkCuDNN());
 }
 
 TEST(Trainer, ResumeOfACudaRunRestoresTheCudaGeneratorStates) {
