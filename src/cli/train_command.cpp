@@ -117,9 +117,11 @@ void run_train(const TrainOptions& options) {
   // Rank 0 creates (or checks) the run directory and writes its config; the others join it afterwards.
   std::unique_ptr<RunDir> run_dir;
   if (main_rank) {
-    run_dir = std::make_unique<RunDir>(options.run, options.resume  ? RunMode::Resume
-                                                    : options.force ? RunMode::Force
-                                                                    : RunMode::New);
+    run_dir = std::make_unique<RunDir>(options.run,
+                                       options.resume ? RunMode::Resume
+                                       : options.force ? RunMode::Force
+                                                       : RunMode::New,
+                                       RunLocking::Lock);  // one writer per run (io/run_lock.h)
   }
   // What fails on the first step (a model that does not fit the data, a missing CUDA device, labels beyond
   // label_dim) must not leave a run directory behind that the same command then refuses without --force: a new
@@ -174,7 +176,10 @@ void run_train(const TrainOptions& options) {
   Denoiser& final_model = trainer->emas().empty() ? trainer->model() : trainer->emas().front().model();
   // With the run's configuration, so that `sample` and `eval` default to the sampler it was trained to be used with
   // (points-ect: one step from t = 5) without being told the preset.
-  save_model(run.root() / "model.safetensors", final_model, {{"onestep_config", effective.dump()}});
+  // The file records which weights it holds, so that `sample --weights raw` on it is refused, not silently the EMA.
+  const std::string weights = trainer->emas().empty() ? "raw" : trainer->emas().front().name();
+  save_model(run.root() / "model.safetensors", final_model,
+             {{"onestep_config", effective.dump()}, {"onestep_weights", weights}});
   std::fprintf(stderr, "done: %s/model.safetensors (%s), checkpoints in %s\n", run.root().c_str(),
                trainer->emas().empty() ? "raw weights" : ("EMA " + trainer->emas().front().name()).c_str(),
                run.checkpoints().c_str());

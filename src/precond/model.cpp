@@ -115,7 +115,15 @@ Denoiser load_model(const std::filesystem::path& requested_path, const std::stri
       prefix = "ema." + prefix + ".";
     }
   } else if (prefix == "raw") {
-    prefix.clear();  // a model file holds one weight set
+    // A model file holds one weight set; `onestep train` records which (its first EMA, or the raw weights of a run
+    // without EMA). Raw weights asked of a file that holds an EMA, or does not say, are refused, not replaced.
+    const auto held = content.metadata.find("onestep_weights");
+    require(held != content.metadata.end() && held->second == "raw", where, ": --weights raw, but this model file ",
+            held == content.metadata.end() ? std::string("does not record which weights it holds")
+                                           : "holds the EMA " + held->second + " weights only",
+            "; drop --weights to use them, or take the raw weights from the run's checkpoint "
+            "(--ckpt RUN/checkpoints/latest --weights raw)");
+    prefix.clear();
   } else if (!prefix.empty()) {
     const bool any = std::any_of(content.tensors.begin(), content.tensors.end(),
                                  [&](const auto& item) { return item.first.rfind(prefix, 0) == 0; });
