@@ -2,6 +2,9 @@
 // `torchrun --standalone --nproc_per_node=N` does): N copies of this executable with RANK, WORLD_SIZE,
 // LOCAL_RANK, LOCAL_WORLD_SIZE, MASTER_ADDR and MASTER_PORT set; when one fails, the others get a grace period
 // to report their own error, then are terminated.
+// The launcher supervises: the workers form a process group of their own (a terminal's Ctrl-C reaches the launcher
+// alone, which forwards SIGINT/SIGTERM to each worker once), and each worker asks the kernel for SIGKILL when the
+// launcher dies (PR_SET_PDEATHSIG), so that a launcher killed with -9 leaves no rank training on behind it.
 #include "cli/commands.h"
 #include "core/error.h"
 
@@ -10,6 +13,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -90,6 +94,10 @@ int run_launch(const LaunchOptions& options) {
   std::fprintf(stderr, "onestep launch: %d processes, rendezvous at 127.0.0.1:%d\n", options.nproc, port);
   std::fflush(stderr);
   g_children.assign(static_cast<size_t>(options.nproc), -1);
+  const pid_t launcher = ::getpid();
+  // Installed before the first fork: a signal that arrives while the workers start is forwarded, not lost.
+  ::signal(SIGINT, forward_signal);
+  ::signal(SIGTERM, forward_signal);
   // Each rank's environment is built before fork: between fork and exec only async-signal-safe calls.
   const std::vector<std::string> set_by_launch{"RANK",        "LOCAL_RANK",  "WORLD_SIZE",
                                                "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT",
@@ -110,16 +118,21 @@ int run_launch(const LaunchOptions& options) {
     std::vector<char*> envp;
     for (auto& e : environment) envp.push_back(e.data());
     envp.push_back(nullptr);
+    const pid_t group = rank == 0 ? 0 : g_children.front();  // rank 0's pid names the workers' group
     const pid_t pid = ::fork();
     require(pid >= 0, "onestep launch: fork failed");
     if (pid == 0) {
+      ::signal(SIGINT, SIG_DFL);  // the launcher's forwarding handler is not the worker's
+      ::signal(SIGTERM, SIG_DFL);
+      ::setpgid(0, group);
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (::getppid() != launcher) ::_exit(128 + SIGKILL);  // the launcher died before the request took effect
       ::execve(executable.c_str(), argv.data(), envp.data());
       ::_exit(127);
     }
+    ::setpgid(pid, group == 0 ? pid : group);  // also here: whichever of the two runs first
     g_children[static_cast<size_t>(rank)] = pid;
   }
-  ::signal(SIGINT, forward_signal);
-  ::signal(SIGTERM, forward_signal);
 
   using clock = std::chrono::steady_clock;
   int running = options.nproc, first_failure = 0;

@@ -32,7 +32,7 @@ struct SampleOptions {
   std::string cpu_wait = "auto";
   int64_t steps = 0, n = 0, batch = 256, seed = 0, class_label = -1;
   double sigma_mid = 0.821, sigma_max = 80.0;
-  bool sigma_mid_given = false, sigma_max_given = false;
+  bool sigma_mid_given = false, sigma_max_given = false, n_given = false;
   bool float32 = false;
   DistributedOptions distributed;
 };
@@ -143,6 +143,8 @@ void run(const SampleOptions& o) {
   require(!o.ckpt.empty(), "sample: --ckpt is required");
   require(!o.out.empty(), "sample: --out is required");
   require(o.batch >= 1, "sample: --batch must be >= 1, got ", o.batch);
+  // --n 0 is not "the default" (64, or all --latents): only leaving --n out is.
+  require(!o.n_given || o.n >= 1, "sample: --n must be >= 1 (or omitted for the default), got ", o.n);
   require(o.sampler.empty() || o.sampler == "consistency" || o.sampler == "heun" || o.sampler == "euler",
           "sample: --sampler must be consistency, heun or euler, got '", o.sampler, "'");
   const Json recorded = recorded_run_config(o.ckpt);
@@ -174,7 +176,10 @@ void run(const SampleOptions& o) {
   int64_t n = o.n;
   require(n >= 0, "sample: --n must be >= 1 (or omitted for the default), got ", n);
   if (!o.latents.empty()) {
-    latents = read_npy(o.latents).to(torch::kFloat32);
+    latents = read_npy(o.latents);
+    require(latents.is_floating_point(), "sample: latents '", o.latents, "' hold ", latents.scalar_type(),
+            " values; --latents takes a float .npy (float32 or float64) of noise");
+    latents = latents.to(torch::kFloat32);
     std::vector<int64_t> got(latents.sizes().begin() + std::min<int64_t>(1, latents.dim()), latents.sizes().end());
     require(latents.dim() >= 2 && got == shape, "sample: latents '", o.latents, "' have shape ", latents.sizes(),
             " but the model samples [N, ", torch::IntArrayRef(shape), "]");
@@ -283,6 +288,7 @@ void register_sample_command(CLI::App& app) {
   command->callback([o, command] {
     o->sigma_mid_given = command->count("--sigma-mid") > 0;
     o->sigma_max_given = command->count("--sigma-max") > 0;
+    o->n_given = command->count("--n") > 0;
     run(*o);
   });
 }

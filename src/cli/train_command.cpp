@@ -163,7 +163,11 @@ std::unique_ptr<Trainer> start_trainer(const TrainOptions& options, const RunCon
 // t = 5) without being told the preset.
 void save_final_model(RunDir& run, Trainer& trainer, const Json& effective) {
   Denoiser& final_model = trainer.emas().empty() ? trainer.model() : trainer.emas().front().model();
-  save_model(run.root() / "model.safetensors", final_model, {{checkpoint_layout::kRunConfigKey, effective.dump()}});
+  // The file records which weights it holds, so that `sample --weights raw` on it is refused, not silently the EMA.
+  const std::string weights =
+      trainer.emas().empty() ? std::string(checkpoint_layout::kRawWeights) : trainer.emas().front().name();
+  save_model(run.root() / "model.safetensors", final_model,
+             {{checkpoint_layout::kRunConfigKey, effective.dump()}, {checkpoint_layout::kModelWeightsKey, weights}});
   std::fprintf(stderr, "done: %s/model.safetensors (%s), checkpoints in %s\n", run.root().c_str(),
                trainer.emas().empty() ? "raw weights" : ("EMA " + trainer.emas().front().name()).c_str(),
                run.checkpoints().c_str());
@@ -187,9 +191,11 @@ void run_train(const TrainOptions& options) {
   const bool main_rank = communicator == nullptr || communicator->is_main();
   std::unique_ptr<RunDir> run_dir;
   if (main_rank)
-    run_dir = std::make_unique<RunDir>(options.run, options.resume  ? RunMode::Resume
-                                                    : options.force ? RunMode::Force
-                                                                    : RunMode::New);
+    run_dir = std::make_unique<RunDir>(options.run,
+                                       options.resume  ? RunMode::Resume
+                                       : options.force ? RunMode::Force
+                                                       : RunMode::New,
+                                       RunLocking::Lock);  // one writer per run (io/run_lock.h)
   // What fails on the first step (a model that does not fit the data, a missing CUDA device, labels beyond
   // label_dim) must not leave a run directory behind that the same command then refuses without --force: a new
   // run that fails before completing a step and before any checkpoint removes its directory (rank 0's duty).

@@ -1,10 +1,12 @@
 #include "config/config.h"
 
+#include "config/bounds.h"
 #include "core/error.h"
 #include "build_paths.h"
 
 #include <toml++/toml.h>
 
+#include <cmath>
 #include <fstream>
 #include <sstream>
 
@@ -70,6 +72,20 @@ void insert_value(const Json& value, const std::string& key, toml::table& table)
 
 void json_to_table(const Json& json, toml::table& table) {
   for (auto it = json.begin(); it != json.end(); ++it) insert_value(it.value(), it.key(), table);
+}
+
+// A value as the user wrote it: JSON would print NaN and inf as "null".
+std::string shown(const Json& v) {
+  if (v.is_array()) {
+    std::string out = "[";
+    for (const auto& item : v) out += (out.size() > 1 ? ", " : "") + shown(item);
+    return out + "]";
+  }
+  if (v.is_number_float() && !std::isfinite(v.get<double>())) {
+    const double x = v.get<double>();
+    return std::isnan(x) ? "nan" : x > 0 ? "inf" : "-inf";
+  }
+  return v.dump();
 }
 
 std::string type_name(const Json& v) {
@@ -212,14 +228,15 @@ bool SectionReader::has(const std::string& key) const { return section_json_.con
 bool SectionReader::get_bool(const std::string& key, bool fallback) {
   const Json* v = find(key);
   if (!v) return fallback;
-  require(v->is_boolean(), "config: ", name(key), " must be true or false, got ", type_name(*v), " ", v->dump());
+  require(v->is_boolean(), "config: ", name(key), " must be true or false, got ", type_name(*v), " ", shown(*v));
   return v->get<bool>();
 }
 
 int64_t SectionReader::get_int(const std::string& key, int64_t fallback) {
   const Json* v = find(key);
   if (!v) return fallback;
-  require(v->is_number_integer(), "config: ", name(key), " must be an integer, got ", type_name(*v), " ", v->dump());
+  require(v->is_number_integer(), "config: ", name(key), " must be an integer, got ", type_name(*v), " ", shown(*v));
+  check_config_bound(name(key), v->get<int64_t>());
   return v->get<int64_t>();
 }
 
@@ -227,9 +244,10 @@ double SectionReader::get_float(const std::string& key, double fallback) {
   const Json* v = find(key);
   if (!v) return fallback;
   require(v->is_number() && !v->is_boolean(), "config: ", name(key), " must be a number, got ", type_name(*v), " ",
-          v->dump());
+          shown(*v));
   const double x = v->get<double>();
   require(std::isfinite(x), "config: ", name(key), " must be finite, got ", x);  // JSON would print inf as null
+  check_config_bound(name(key), x);
   return x;
 }
 
@@ -238,7 +256,7 @@ std::string SectionReader::get_string(const std::string& key, const std::string&
   const Json* v = find(key);
   std::string value = fallback;
   if (v) {
-    require(v->is_string(), "config: ", name(key), " must be a string, got ", type_name(*v), " ", v->dump());
+    require(v->is_string(), "config: ", name(key), " must be a string, got ", type_name(*v), " ", shown(*v));
     value = v->get<std::string>();
   }
   if (choices.size() > 0) {
@@ -259,7 +277,8 @@ std::vector<int64_t> SectionReader::get_ints(const std::string& key, const std::
   require(v->is_array(), "config: ", name(key), " must be an array of integers, got ", type_name(*v));
   std::vector<int64_t> out;
   for (const auto& item : *v) {
-    require(item.is_number_integer(), "config: ", name(key), " must be an array of integers, got ", v->dump());
+    require(item.is_number_integer(), "config: ", name(key), " must be an array of integers, got ", shown(*v));
+    check_config_bound(name(key), item.get<int64_t>());
     out.push_back(item.get<int64_t>());
   }
   return out;
@@ -272,7 +291,7 @@ std::vector<double> SectionReader::get_floats(const std::string& key, const std:
   std::vector<double> out;
   for (const auto& item : *v) {
     require(item.is_number() && !item.is_boolean(), "config: ", name(key), " must be an array of numbers, got ",
-            v->dump());
+            shown(*v));
     out.push_back(item.get<double>());
   }
   return out;

@@ -2,6 +2,7 @@
 
 #include "core/error.h"
 
+#include <algorithm>
 #include <cmath>
 #include <sstream>
 
@@ -10,6 +11,36 @@ namespace {
 
 torch::Tensor as_row(const std::vector<double>& values, const torch::Tensor& like) {
   return torch::tensor(values, torch::TensorOptions().dtype(torch::kFloat64)).to(like.device()).reshape({1, -1});
+}
+
+// One huge but finite outlier (a row of 1e30 among 1000 points) would set the scale by itself and put every other
+// point at the mean: refused when the largest max(3, N / 100) rows hold more than half of the squared deviations
+// (the isotropic mode: per row; per-dimension: per coordinate). Normal data stays far below: its top 1% of rows
+// holds about 6% of the sum. Under 100 points the check is off: there a few rows may rightly hold most of it.
+void refuse_dominated_spread(const torch::Tensor& x, const torch::Tensor& mean, const std::string& mode) {
+  const int64_t n = x.size(0);
+  if (n < 100) return;
+  // Divided by the largest deviation first, so that squaring a finite 1e200 cannot overflow.
+  const torch::Tensor deviation = x - mean;
+  const double largest = deviation.abs().max().item<double>();
+  if (!(largest > 0) || !std::isfinite(largest)) return;
+  const torch::Tensor squared = (deviation / largest).square();
+  const torch::Tensor per_row = mode == "isotropic" ? squared.sum(1, /*keepdim=*/true) : squared;  // [N, C]
+  const int64_t k = std::max<int64_t>(3, n / 100);
+  const auto [top, rows] = per_row.topk(k, 0);
+  const torch::Tensor share = top.sum(0) / per_row.sum(0);
+  const int64_t column = share.argmax().item<int64_t>();
+  const double dominated = share[column].item<double>();
+  if (!(dominated > 0.5)) return;
+  std::ostringstream which;
+  for (int64_t i = 0; i < std::min<int64_t>(k, 5); ++i) which << (i ? ", " : "") << rows[i][column].item<int64_t>();
+  if (k > 5) which << ", ...";
+  const std::string where = mode == "isotropic" ? "" : " of coordinate " + std::to_string(column);
+  fail("data.normalize = ", mode, ": ", k, " of the ", n, " points (rows ", which.str(), ") hold ",
+       static_cast<int>(dominated * 100), "% of the spread", where,
+       ", so the scale would squeeze every other point onto the mean: outliers? Remove them; if the tails are real, "
+       "scale the points yourself robustly (by their median and median absolute deviation) and set "
+       "data.normalize = none");
 }
 
 }  // namespace
@@ -23,6 +54,7 @@ PointScaling PointScaling::fit(const torch::Tensor& points, double sigma_data, c
   const torch::Tensor x = points.to(torch::kFloat64).cpu();
   const torch::Tensor mean = x.mean(0);
   // Population variance (divide by N): the map is a property of the data set, not an estimate.
+  refuse_dominated_spread(x, mean, mode);
   const torch::Tensor var = (x - mean).square().mean(0);
   PointScaling s;
   const int64_t d = x.size(1);

@@ -34,7 +34,8 @@ GradientAverager::GradientAverager(std::shared_ptr<Communicator> communicator, s
     const torch::Tensor& first = parameters_[b.parameters.front()];
     int64_t total = 0;
     for (size_t k : b.parameters) total += parameters_[k].numel();
-    b.flat = torch::zeros({total}, first.options().requires_grad(false));
+    b.flags_at = total;
+    b.flat = torch::zeros({total + static_cast<int64_t>(b.parameters.size())}, first.options().requires_grad(false));
   }
   for (size_t k = 0; k < n; ++k)
     hook_ids_.push_back(parameters_[k].register_hook([this, k](const torch::Tensor& grad) { on_gradient(k, grad); }));
@@ -47,9 +48,11 @@ GradientAverager::~GradientAverager() {
 void GradientAverager::begin() {
   std::lock_guard<std::mutex> lock(mutex_);
   std::fill(received_.begin(), received_.end(), 0);
+  torch::NoGradGuard no_grad;
   for (Bucket& b : buckets_) {
     b.remaining = b.parameters.size();
     b.started = false;
+    b.flat.narrow(0, b.flags_at, static_cast<int64_t>(b.parameters.size())).zero_();
   }
   next_to_start_ = 0;
   active_ = true;
@@ -66,6 +69,7 @@ void GradientAverager::on_gradient(size_t parameter, const torch::Tensor& grad) 
   const torch::Tensor& accumulated = parameters_[parameter].grad();
   if (accumulated.defined()) slot.copy_(grad.reshape({-1}) + accumulated.reshape({-1}));
   else slot.copy_(grad.reshape({-1}));
+  b.flat[b.flags_at + static_cast<int64_t>(slot_of_[parameter])].fill_(1);
   received_[parameter] = 1;
   --b.remaining;
   start_ready_buckets();
@@ -93,6 +97,7 @@ void GradientAverager::finish() {
       const torch::Tensor& accumulated = parameters_[k].grad();
       if (accumulated.defined()) flat.copy_(accumulated.reshape({-1}));
       else flat.zero_();
+      b.flat[b.flags_at + static_cast<int64_t>(slot)].fill_(accumulated.defined() ? 1 : 0);
     }
     b.remaining = 0;
   }
@@ -100,10 +105,15 @@ void GradientAverager::finish() {
   communicator_->wait_all("gradient all-reduce");
   for (Bucket& b : buckets_) {
     b.flat.div_(communicator_->world_size());
+    // The summed flags: how many ranks had a gradient for each parameter (one host copy per bucket).
+    const torch::Tensor ranks_with_gradient =
+        b.flat.narrow(0, b.flags_at, static_cast<int64_t>(b.parameters.size())).to(torch::kCPU, torch::kFloat)
+            .contiguous();
+    const float* with_gradient = ranks_with_gradient.data_ptr<float>();
     for (size_t slot = 0; slot < b.parameters.size(); ++slot) {
       const size_t k = b.parameters[slot];
       torch::Tensor& grad = parameters_[k].mutable_grad();
-      if (!received_[k] && !grad.defined()) continue;
+      if (!(with_gradient[slot] > 0)) continue;  // no rank has one: none keeps one
       const torch::Tensor mean = b.flat.narrow(0, b.offsets[slot], parameters_[k].numel()).view_as(parameters_[k]);
       if (grad.defined()) grad.copy_(mean);
       else grad = mean.clone();

@@ -7,8 +7,13 @@
 // earlier micro-batches' sum, accumulated without begin()) is averaged together with the new gradient.
 //
 // Buckets start strictly in index order (a later bucket that fills first waits for the earlier ones), so that
-// every rank issues the same collectives in the same order. A parameter without a gradient on this rank
-// (unused in this step's graph) contributes zeros and keeps no gradient; the graph is the same on every rank.
+// every rank issues the same collectives in the same order.
+//
+// A parameter without a gradient on a rank (unused in that rank's graph this step: a branch taken on one rank
+// only) contributes zeros there. Each bucket carries one flag per parameter, "this rank has a gradient", summed
+// with the gradients in the same all-reduce: a parameter with a gradient on any rank gets the mean on every rank
+// (zero-filled where it had none, as DDP's find_unused_parameters does), one with a gradient on none keeps none
+// everywhere. So every rank's optimizer updates the same parameters and the weights never drift apart.
 #include "distributed/communicator.h"
 
 #include <torch/types.h>
@@ -38,6 +43,7 @@ class GradientAverager {
     torch::Tensor flat;
     std::vector<size_t> parameters;  // indices into parameters_
     std::vector<int64_t> offsets;
+    int64_t flags_at = 0;  // flat[flags_at + slot]: whether this rank has a gradient for parameter `slot`
     size_t remaining = 0;
     bool started = false;
   };

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
@@ -43,6 +44,23 @@ void write_file_atomically(const std::filesystem::path& path, const std::functio
 
 void write_text_atomically(const std::filesystem::path& path, const std::string& text) {
   write_file_atomically(path, [&](std::ostream& out) { out << text; });
+}
+
+void append_whole_or_fail(int fd, const std::string& bytes, const std::filesystem::path& path, const char* what) {
+  const off_t end = ::lseek(fd, 0, SEEK_END);
+  size_t written = 0;
+  while (written < bytes.size()) {
+    const ssize_t n = ::write(fd, bytes.data() + written, bytes.size() - written);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const int error = n < 0 ? errno : ENOSPC;
+      if (end >= 0 && ::ftruncate(fd, end) != 0) {
+        // Nothing more to do: the error below still stops the run; a resume drops a torn last line.
+      }
+      fail("cannot write ", what, " '", path.string(), "': ", std::strerror(error), " (disk full?)");
+    }
+    written += static_cast<size_t>(n);
+  }
 }
 
 std::string read_file_bytes(const std::filesystem::path& path) {

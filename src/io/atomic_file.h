@@ -15,6 +15,11 @@ namespace onestep {
 void write_file_atomically(const std::filesystem::path& path, const std::function<void(std::ostream&)>& write);
 void write_text_atomically(const std::filesystem::path& path, const std::string& text);
 
+// Appends `bytes` to the file open as `fd` (O_APPEND) whole or not at all: a write that fails part-way (disk full,
+// a file-size limit) is cut back to the file's previous end, so that a log never keeps a torn record; the error
+// names `what` and `path` and asks "disk full?", as the checkpoint path does.
+void append_whole_or_fail(int fd, const std::string& bytes, const std::filesystem::path& path, const char* what);
+
 // Reads a whole file; errors name the file.
 std::string read_file_bytes(const std::filesystem::path& path);
 

@@ -34,6 +34,7 @@ inline constexpr const char* kFormatValue = "pt";
 inline constexpr const char* kModelKey = "onestep";          // the model description (precond/model.h)
 inline constexpr const char* kTrainStateKey = "onestep_train";  // training checkpoints only
 inline constexpr const char* kRunConfigKey = "onestep_config";  // the run's effective configuration
+inline constexpr const char* kModelWeightsKey = "onestep_weights";  // model files: which weight set they hold
 
 // Keys of the "onestep_train" object that readers other than the trainer use.
 inline constexpr const char* kStateEmas = "emas";            // the EMA names, in train.ema order

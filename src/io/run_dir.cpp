@@ -3,33 +3,57 @@
 #include "core/error.h"
 #include "io/atomic_file.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 #include <functional>
 #include <sstream>
+#include <vector>
 
 namespace onestep {
 
-RunDir::RunDir(std::filesystem::path root, RunMode mode) : root_(std::move(root)) {
+namespace {
+// Whether `dir` holds anything besides the run lock (`lock_file`, empty when none is held).
+bool holds_more_than(const std::filesystem::path& dir, const std::filesystem::path& lock_file) {
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec))
+    if (entry.path() != lock_file) return true;
+  return false;
+}
+}  // namespace
+
+RunDir::RunDir(std::filesystem::path root, RunMode mode, RunLocking locking) : root_(std::move(root)) {
   namespace fs = std::filesystem;
   const bool exists = fs::exists(root_);
-  const bool non_empty = exists && fs::is_directory(root_) && !fs::is_empty(root_);
+  require(!exists || fs::is_directory(root_), "run directory '", root_.string(), "' is a file");
+  if (mode == RunMode::Resume)
+    require(exists && fs::exists(config_path()), "cannot resume: '", root_.string(), "' holds no run (no config.toml)");
+  // The lock comes first: a live writer is refused before this process changes anything.
+  if (locking == RunLocking::Lock) {
+    fs::create_directories(root_);
+    lock_ = std::make_unique<RunLock>(root_);
+  }
+  const fs::path lock_file = lock_ ? RunLock::file_of(root_) : fs::path();
   switch (mode) {
     case RunMode::New:
-      require(!non_empty, "run directory '", root_.string(),
+      require(!exists || !holds_more_than(root_, lock_file), "run directory '", root_.string(),
               "' already exists: pass --resume to continue it or --force to replace it");
-      require(!exists || fs::is_directory(root_), "run directory '", root_.string(), "' is a file");
       break;
     case RunMode::Resume:
-      require(exists && fs::exists(config_path()), "cannot resume: '", root_.string(),
-              "' holds no run (no config.toml)");
       resumed_ = true;
       remove_stale_temp_files();
       break;
     case RunMode::Force:
-      if (exists) fs::remove_all(root_);
+      // Everything but the lock this process holds (removing it would let a second writer in).
+      if (exists) {
+        std::vector<fs::path> entries;
+        for (const auto& entry : fs::directory_iterator(root_))
+          if (entry.path() != lock_file) entries.push_back(entry.path());
+        for (const auto& path : entries) fs::remove_all(path);
+      }
       break;
   }
   fs::create_directories(checkpoints());
@@ -77,19 +101,26 @@ void RunDir::write_config(const Json& effective_config) const {
 
 Json RunDir::read_config() const { return load_toml_file(config_path()); }
 
-MetricsLog::MetricsLog(const std::filesystem::path& path) : out_(path, std::ios::app), path_(path) {
-  require(out_.good(), "cannot open metrics log '", path.string(), "'");
+MetricsLog::MetricsLog(const std::filesystem::path& path) : path_(path) { open(); }
+
+MetricsLog::~MetricsLog() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+void MetricsLog::open() {
+  fd_ = ::open(path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+  require(fd_ >= 0, "cannot open metrics log '", path_.string(), "': ", std::strerror(errno));
 }
 
 void MetricsLog::write(const Json& record) {
   std::lock_guard<std::mutex> lock(mutex_);
-  out_ << record.dump() << "\n";
-  out_.flush();
+  append_whole_or_fail(fd_, record.dump() + "\n", path_, "metrics log");
 }
 
 void MetricsLog::truncate_after_step(int64_t step) {
   std::lock_guard<std::mutex> lock(mutex_);
-  out_.close();
+  ::close(fd_);
+  fd_ = -1;
   std::string kept;
   {
     std::ifstream in(path_);
@@ -101,8 +132,7 @@ void MetricsLog::truncate_after_step(int64_t step) {
     }
   }
   write_text_atomically(path_, kept);
-  out_.open(path_, std::ios::app);
-  require(out_.good(), "cannot open metrics log '", path_.string(), "'");
+  open();
 }
 
 std::filesystem::path follow_checkpoint_pointer(const std::filesystem::path& pointer) {

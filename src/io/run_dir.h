@@ -2,21 +2,28 @@
 // A run directory runs/<name>/: config.toml (effective configuration), metrics.jsonl, checkpoints/, samples/.
 // An existing run is never overwritten: resume continues it, force is the only way to replace it.
 #include "config/config.h"
+#include "io/run_lock.h"
 
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <mutex>
 #include <string>
 
 namespace onestep {
 
 enum class RunMode { New, Resume, Force };
+// Lock: the one process that writes the run (train, or data-parallel rank 0) takes its RunLock before anything
+// is written; the other ranks and readers join without it.
+enum class RunLocking { None, Lock };
 
 class RunDir {
  public:
   // New: fails if the directory exists and is not empty. Resume: fails if it does not exist, and removes the
-  // temp files a killed run left behind (remove_stale_temp_files). Force: removes the directory first.
-  RunDir(std::filesystem::path root, RunMode mode);
+  // temp files a killed run left behind (remove_stale_temp_files). Force: empties the directory first. With
+  // RunLocking::Lock the run lock is taken before any of that (a live holder: an error naming it) and held until
+  // this object is destroyed.
+  RunDir(std::filesystem::path root, RunMode mode, RunLocking locking = RunLocking::None);
 
   // Removes the temp files of this run's own atomic writes ("<name>.tmp.<pid>" of config.toml, metrics.jsonl,
   // model.safetensors, checkpoints/latest and checkpoints/ckpt-*.safetensors) whose process is gone: what a
@@ -36,23 +43,29 @@ class RunDir {
  private:
   std::filesystem::path root_;
   bool resumed_ = false;
+  std::unique_ptr<RunLock> lock_;
 };
 
 // `checkpoints/latest` holds the file name of a run's newest checkpoint: the path it names, checked to exist.
 std::filesystem::path follow_checkpoint_pointer(const std::filesystem::path& pointer);
 
-// Appends one JSON object per line; flushed per line so that a killed run keeps its log.
+// Appends one JSON object per line, each line with one write(2) straight to the file, so that a killed run keeps
+// its log; a line that cannot be written whole (disk full) is cut back, never left torn.
 class MetricsLog {
  public:
   explicit MetricsLog(const std::filesystem::path& path);
+  ~MetricsLog();
+  MetricsLog(const MetricsLog&) = delete;
+  MetricsLog& operator=(const MetricsLog&) = delete;
   void write(const Json& record);
   // On resume: keeps only the records of steps <= `step` (those the checkpoint contains; a run killed after its
   // last checkpoint logged steps that it will run again) and drops torn lines; rewritten atomically.
   void truncate_after_step(int64_t step);
 
  private:
+  void open();
   std::mutex mutex_;
-  std::ofstream out_;
+  int fd_ = -1;
   std::filesystem::path path_;
 };
 

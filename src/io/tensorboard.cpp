@@ -1,7 +1,9 @@
 #include "io/tensorboard.h"
 
 #include "core/error.h"
+#include "io/atomic_file.h"
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -137,20 +139,19 @@ EventWriter::EventWriter(const fs::path& dir) {
                 static_cast<int>(::getpid()), counter++);
   fs::create_directories(dir);
   path_ = dir / name;
-  file_ = std::fopen(path_.c_str(), "wb");
-  require(file_ != nullptr, "cannot create TensorBoard event file '", path_.string(), "': ", std::strerror(errno));
+  fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
+  require(fd_ >= 0, "cannot create TensorBoard event file '", path_.string(), "': ", std::strerror(errno));
   write_event(file_version_event(unix_now()));
 }
 
 EventWriter::~EventWriter() {
-  if (file_) std::fclose(file_);
+  if (fd_ >= 0) ::close(fd_);
 }
 
 void EventWriter::write_event(const std::string& serialized_event) {
-  const std::string record = frame_record(serialized_event);
-  // Flushed per record, as metrics.jsonl per line: a killed run keeps what it logged.
-  require(std::fwrite(record.data(), 1, record.size(), file_) == record.size() && std::fflush(file_) == 0,
-          "cannot write TensorBoard event file '", path_.string(), "'");
+  // One write per record, as metrics.jsonl per line: a killed run keeps what it logged, and a record that does
+  // not fit (disk full) is cut back rather than left torn.
+  append_whole_or_fail(fd_, frame_record(serialized_event), path_, "TensorBoard event file");
 }
 
 void EventWriter::write_scalar(int64_t step, const std::string& tag, double value) {

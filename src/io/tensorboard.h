@@ -55,7 +55,7 @@ class EventWriter {
  private:
   void write_event(const std::string& serialized_event);
   std::filesystem::path path_;
-  std::FILE* file_ = nullptr;
+  int fd_ = -1;
 };
 
 // The tag a metrics-line key is shown under; empty for keys that are not plotted (step, time, wall_s, ...).

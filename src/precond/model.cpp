@@ -101,7 +101,19 @@ std::string weight_set_prefix(const SafetensorsContent& content, const std::stri
                               std::string& trained_with) {
   auto train_meta = content.metadata.find(layout::kTrainStateKey);
   if (train_meta == content.metadata.end()) {  // a model file holds one weight set
-    if (weights.empty() || weights == layout::kRawWeights) return "";
+    if (weights.empty()) return "";
+    if (weights == layout::kRawWeights) {
+      // `onestep train` records which weight set a model file holds (its first EMA, or the raw weights of a run
+      // without EMA). Raw weights asked of a file that holds an EMA, or does not say, are refused, not replaced.
+      const auto held = content.metadata.find(layout::kModelWeightsKey);
+      require(held != content.metadata.end() && held->second == layout::kRawWeights, where,
+              ": --weights raw, but this model file ",
+              held == content.metadata.end() ? std::string("does not record which weights it holds")
+                                             : "holds the EMA " + held->second + " weights only",
+              "; drop --weights to use them, or take the raw weights from the run's checkpoint "
+              "(--ckpt RUN/checkpoints/latest --weights raw)");
+      return "";
+    }
     const bool any = std::any_of(content.tensors.begin(), content.tensors.end(),
                                  [&](const auto& item) { return item.first.rfind(weights, 0) == 0; });
     require(any, where, ": no tensor starts with '", weights, "' (a model file, not a training checkpoint: drop "

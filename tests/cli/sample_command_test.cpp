@@ -214,3 +214,39 @@ TEST(SampleCommand, RecordedSampleSectionIsTheDefault) {
   EXPECT_THAT(r.output, HasSubstr("records an invalid [sample] section"));
   fs::remove_all(dir);
 }
+
+// `--n 0` wrote 64 samples, integer latents were read as noise, and `--weights raw` on a model file silently gave
+// the EMA it holds: each is now a one-line error.
+TEST(SampleCommand, ZeroCountIntegerLatentsAndRawWeightsOfAModelFileAreRefused) {
+  const fs::path dir = temp_dir() / "refused";
+  fs::create_directories(dir);
+  const std::string model = save_points_model(dir);
+  const std::string out = (dir / "out.npy").string();
+  Result r = run_onestep("sample --ckpt " + model + " --n 0 --out " + out);
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("onestep: error: sample: --n must be >= 1 (or omitted for the default), got 0"));
+  EXPECT_FALSE(fs::exists(out));
+
+  onestep::write_npy(dir / "int.npy", torch::ones({4, 2}, torch::kInt64));
+  r = run_onestep("sample --ckpt " + model + " --latents " + (dir / "int.npy").string() + " --out " + out);
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("hold Long values; --latents takes a float .npy (float32 or float64)"));
+
+  // A model file that does not say which weights it holds, one with an EMA (as `onestep train` writes
+  // model.safetensors), and one with the raw weights.
+  r = run_onestep("sample --ckpt " + model + " --weights raw --out " + out);
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("--weights raw, but this model file does not record which weights it holds"));
+  onestep::Json root = {{"model", {{"arch", "mlp"}, {"in_dim", 2}, {"hidden", 16}, {"num_layers", 2}}}};
+  onestep::Denoiser net = onestep::build_model(root);
+  onestep::save_model(dir / "ema.safetensors", net, {{"onestep_weights", "0.999"}});
+  r = run_onestep("sample --ckpt " + (dir / "ema.safetensors").string() + " --weights raw --out " + out);
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("holds the EMA 0.999 weights only; drop --weights to use them, or take the raw "
+                                  "weights from the run's checkpoint (--ckpt RUN/checkpoints/latest --weights raw)"));
+  r = run_onestep("sample --ckpt " + (dir / "ema.safetensors").string() + " --n 3 --out " + out);
+  EXPECT_EQ(r.status, 0) << r.output;
+  onestep::save_model(dir / "raw.safetensors", net, {{"onestep_weights", "raw"}});
+  r = run_onestep("sample --ckpt " + (dir / "raw.safetensors").string() + " --weights raw --n 3 --out " + out);
+  EXPECT_EQ(r.status, 0) << r.output;
+}

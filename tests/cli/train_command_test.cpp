@@ -6,12 +6,14 @@
 
 #include "io/image_io.h"
 #include "io/npy.h"
+#include "io/safetensors.h"
 #include "precond/model.h"
 #include "run_onestep.h"
 #include "test_device.h"
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <filesystem>
@@ -87,6 +89,9 @@ TEST(TrainCommand, TinyRunTrainsResumesAndExportsTheEma) {
   EXPECT_TRUE(fs::exists(run_dir / "config.toml"));
   EXPECT_TRUE(fs::exists(run_dir / "model.safetensors"));
   EXPECT_TRUE(fs::exists(run_dir / "checkpoints" / "ckpt-00000003.safetensors"));
+  // The model file says which weights it holds (sample --weights raw on it is refused).
+  EXPECT_EQ(onestep::read_safetensors_metadata(run_dir / "model.safetensors").at("onestep_weights"), "0.9");
+  EXPECT_FALSE(fs::exists(run_dir / "lock"));  // released at exit
   r = run("train --resume --steps 5 --run " + run_dir.string());
   ASSERT_EQ(r.status, 0) << r.output;
   EXPECT_THAT(r.output, HasSubstr("at step 3"));
@@ -367,4 +372,27 @@ TEST(TrainCommand, ResumeRefusesClassFoldersThatChangedNames) {
   fs::rename(images / "fox", images / "dog");
   r = run("train --resume --steps 2 --run " + run_dir.string());
   EXPECT_EQ(r.status, 0) << r.output;
+}
+
+// Sizes past their bound (config/bounds.h) and negative seeds or Huber constants are one line naming the key,
+// before anything is written: threads ran libgomp out of memory, wrapped or hung; layers ran memory out.
+TEST(TrainCommand, ValuesPastTheirBoundAreNamedBeforeAnythingIsWritten) {
+  TempDir tmp;
+  const auto config = write_config(tmp.path);
+  const std::string run_dir = (tmp.path / "run").string();
+  for (const std::string assignment : {"train.threads=99999999999", "train.threads=2147483648",
+                                       "train.threads=100000", "model.num_layers=99999999999", "eval.seed=-1"}) {
+    Result r = run("train --config " + config + " --set " + assignment + " --run " + run_dir);
+    EXPECT_EQ(r.status, 1) << r.output;
+    const std::string key = assignment.substr(0, assignment.find('='));
+    EXPECT_THAT(r.output, HasSubstr("onestep: error: config: " + key + " = " + assignment.substr(key.size() + 1) +
+                                    " is out of range"));
+    EXPECT_FALSE(fs::exists(run_dir));
+  }
+  Result r = run("train --config points-ict --set objective.huber_c=-1 --run " + run_dir);
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("onestep: error: config: objective.huber_c = -1 is out of range"));
+  r = run("train --config " + config + " --set train.steps=nan --run " + run_dir);
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("train.steps must be an integer, got a number nan"));
 }

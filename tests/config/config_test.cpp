@@ -1,3 +1,4 @@
+#include "config/bounds.h"
 #include "config/config.h"
 #include "core/error.h"
 
@@ -6,7 +7,9 @@
 
 #include "error_message.h"
 
+#include <cmath>
 #include <fstream>
+#include <set>
 #include <unistd.h>
 
 using onestep::Json;
@@ -101,4 +104,64 @@ TEST(Config, BaseChainsMergeInOrderAndFileWins) {
   write("badbase.toml", "base = 3\n");
   EXPECT_THAT(error_of([&] { onestep::load_config_file(dir / "badbase.toml"); }), HasSubstr("'base' must be"));
   fs::remove_all(dir);
+}
+
+// One bound table (config/bounds.h) for every size a configuration can set, checked by SectionReader where the
+// config is read: each row at its bound is accepted and one past it refused, naming the key.
+TEST(ConfigBounds, EveryRowAcceptsItsBoundAndRefusesOnePast) {
+  const std::set<std::string> arrays = {"model.channel_mult", "model.attn_resolutions", "eval.steps"};
+  const std::set<std::string> floats = {"objective.huber_c"};
+  ASSERT_GE(onestep::config_bounds().size(), 30u);
+  for (const onestep::ConfigBound& row : onestep::config_bounds()) {
+    const std::string key = row.key;
+    const std::string section = key.substr(0, key.find('.')), name = key.substr(key.find('.') + 1);
+    auto read = [&](double value) {
+      Json root;
+      if (floats.count(key)) root[section][name] = value;
+      else if (arrays.count(key)) root[section][name] = Json::array({static_cast<int64_t>(value)});
+      else root[section][name] = static_cast<int64_t>(value);
+      onestep::SectionReader reader(root, section);
+      if (floats.count(key)) reader.get_float(name, 0);
+      else if (arrays.count(key)) reader.get_ints(name, {});
+      else reader.get_int(name, 0);
+    };
+    for (const double bound : {row.min, row.max}) {
+      if (std::isinf(bound)) continue;
+      EXPECT_NO_THROW(read(bound)) << key << " at " << bound;
+      const double past = bound == row.min ? bound - 1 : bound + 1;
+      EXPECT_THAT(error_of([&] { read(past); }), HasSubstr("config: " + key + " = ")) << key << " past " << bound;
+      EXPECT_THAT(error_of([&] { read(past); }), HasSubstr(" is out of range: it must be ")) << key;
+    }
+  }
+}
+
+// The values the tester found: threads that ran libgomp out of memory, wrapped to a negative int or hung; a layer
+// count that built layers until memory ran out; negative seeds and Huber constants; NaN for an integer key.
+TEST(ConfigBounds, IssueValuesAreOneLineErrorsNamingTheKey) {
+  auto error_for = [](const std::string& assignment, const std::string& section, const std::string& key) {
+    Json root = Json::object();
+    onestep::apply_override(root, assignment);
+    onestep::SectionReader reader(root, section);
+    return error_of([&] {
+      if (key == "huber_c") reader.get_float(key, 0);
+      else reader.get_int(key, 0);
+    });
+  };
+  EXPECT_EQ(error_for("train.threads=99999999999", "train", "threads"),
+            "config: train.threads = 99999999999 is out of range: it must be in [0, 1024] (CPU threads (0 = "
+            "LibTorch's default); more than any machine's cores)");
+  EXPECT_THAT(error_for("train.threads=2147483648", "train", "threads"), HasSubstr("train.threads = 2147483648 is"));
+  EXPECT_THAT(error_for("train.threads=100000", "train", "threads"), HasSubstr("train.threads = 100000 is out of"));
+  EXPECT_EQ(error_for("train.threads=1024", "train", "threads"), "(no error)");
+  EXPECT_EQ(error_for("model.num_layers=99999999999", "model", "num_layers"),
+            "config: model.num_layers = 99999999999 is out of range: it must be at most 1000 (hidden layers)");
+  EXPECT_THAT(error_for("eval.seed=-1", "eval", "seed"), HasSubstr("eval.seed = -1 is out of range"));
+  EXPECT_THAT(error_for("train.sample_every=-2", "train", "sample_every"), HasSubstr("in [-1, "));
+  EXPECT_EQ(error_for("train.sample_every=-1", "train", "sample_every"), "(no error)");  // -1 = never
+  EXPECT_EQ(error_for("objective.huber_c=-1", "objective", "huber_c"),
+            "config: objective.huber_c = -1 is out of range: it must be at least 0 (the pseudo-Huber constant c (0 = "
+            "the plain distance))");
+  EXPECT_EQ(error_for("train.steps=nan", "train", "steps"), "config: train.steps must be an integer, got a number nan");
+  EXPECT_EQ(error_for("train.steps=-inf", "train", "steps"),
+            "config: train.steps must be an integer, got a number -inf");
 }

@@ -81,3 +81,37 @@ TEST(PointScaling, BadInputsAreOneLineErrors) {
   const PointScaling s = PointScaling::fit(box(), 0.5, "isotropic");
   EXPECT_THAT(error_of([&] { s.to_user(torch::zeros({3, 3})); }), HasSubstr("2-D"));
 }
+
+// One huge finite outlier must not set the scale silently (a row of 1e30 among 1000 points put every sample near
+// 1e27): the fit refuses, names the rows and says what to do instead.
+TEST(PointScaling, AFewRowsHoldingMostOfTheSpreadAreRefused) {
+  torch::manual_seed(0);
+  torch::Tensor points = torch::randn({1000, 2}, torch::kFloat64);
+  EXPECT_NO_THROW(PointScaling::fit(points, 0.5, "isotropic"));
+  EXPECT_NO_THROW(PointScaling::fit(points, 0.5, "per-dimension"));
+  points[17][0] = 1e30;
+  for (const char* mode : {"isotropic", "per-dimension"}) {
+    const std::string error = error_of([&] { PointScaling::fit(points, 0.5, mode); });
+    EXPECT_THAT(error, HasSubstr(std::string("data.normalize = ") + mode + ": 10 of the 1000 points (rows 17, "));
+    EXPECT_THAT(error, HasSubstr("hold 100% of the spread"));
+    EXPECT_THAT(error, HasSubstr("median absolute deviation) and set data.normalize = none"));
+  }
+  EXPECT_THAT(error_of([&] { PointScaling::fit(points, 0.5, "per-dimension"); }), HasSubstr("of coordinate 0"));
+  EXPECT_NO_THROW(PointScaling::fit(points, 0.5, "none"));
+}
+
+// At the bound: 100 points (k = 3 rows), 96 at (+-1, 0) and 4 at (+-a, 0), mean 0. The largest 3 rows hold
+// 3a^2 / (96 + 4a^2) of the squared deviations: 141 / 284 = 49.6% for a^2 = 47 (accepted), 147 / 292 = 50.3% for
+// a^2 = 49 (refused).
+TEST(PointScaling, DominatedSpreadBoundIsHalfOfTheSquaredDeviations) {
+  auto points_with = [](double a2) {
+    torch::Tensor p = torch::zeros({100, 2}, torch::kFloat64);
+    for (int64_t i = 0; i < 96; ++i) p[i][0] = i % 2 == 0 ? 1.0 : -1.0;
+    for (int64_t i = 96; i < 100; ++i) p[i][0] = (i % 2 == 0 ? 1.0 : -1.0) * std::sqrt(a2);
+    return p;
+  };
+  EXPECT_NO_THROW(PointScaling::fit(points_with(47), 0.5, "isotropic"));
+  EXPECT_THAT(error_of([&] { PointScaling::fit(points_with(49), 0.5, "isotropic"); }),
+              HasSubstr("3 of the 100 points (rows 9"));
+  EXPECT_THAT(error_of([&] { PointScaling::fit(points_with(49), 0.5, "isotropic"); }), HasSubstr("hold 50% of"));
+}

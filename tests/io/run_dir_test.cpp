@@ -1,6 +1,7 @@
 #include "core/error.h"
 #include "io/atomic_file.h"
 #include "io/run_dir.h"
+#include "io/file_size_limit.h"
 
 #include <gtest/gtest.h>
 
@@ -111,4 +112,85 @@ TEST(MetricsLog, TruncateAfterStepKeepsEachStepOnce) {
   EXPECT_EQ(onestep::read_file_bytes(path),
             "{\"step\":10,\"loss\":1}\n{\"step\":20,\"loss\":2}\n{\"loss\":4,\"step\":30}\n");
   fs::remove_all(root);
+}
+
+// One run, one writer (io/run_lock.h): the run lock is taken before anything is written; a second writer is
+// refused naming the holder (flock locks of two opens conflict within one process too), and the lock file is
+// gone once released.
+TEST(RunLock, SecondWriterIsRefusedNamingTheHolder) {
+  const fs::path root = fresh_dir("run_lock");
+  {
+    onestep::RunDir first(root, onestep::RunMode::New, onestep::RunLocking::Lock);
+    first.write_config(onestep::Json{{"train", {{"lr", 1e-4}}}});
+    const std::string holder = "pid " + std::to_string(::getpid()) + " on host ";
+    for (auto mode : {onestep::RunMode::New, onestep::RunMode::Force, onestep::RunMode::Resume}) {
+      try {
+        onestep::RunDir second(root, mode, onestep::RunLocking::Lock);
+        ADD_FAILURE() << "a second writer was let in";
+      } catch (const onestep::Error& e) {
+        EXPECT_NE(std::string(e.what()).find("run directory '" + root.string() + "' is in use: onestep train (" +
+                                             holder),
+                  std::string::npos)
+            << e.what();
+      }
+    }
+    EXPECT_TRUE(fs::exists(first.config_path()));  // the refused --force removed nothing
+    // Readers and the other data-parallel ranks join without the lock.
+    onestep::RunDir joined(root, onestep::RunMode::Resume);
+    EXPECT_TRUE(fs::exists(root / "lock"));
+  }
+  EXPECT_FALSE(fs::exists(root / "lock"));
+  {
+    // Force with the lock empties the directory but keeps its own lock file.
+    onestep::RunDir forced(root, onestep::RunMode::Force, onestep::RunLocking::Lock);
+    EXPECT_FALSE(fs::exists(forced.config_path()));
+    EXPECT_TRUE(fs::exists(root / "lock"));
+    EXPECT_TRUE(fs::exists(forced.checkpoints()));
+  }
+  fs::remove_all(root);
+}
+
+TEST(RunLock, StaleLockOfAGoneProcessIsTakenOverWithANote) {
+  const fs::path root = fresh_dir("run_lock_stale");
+  fs::create_directories(root);
+  // What a trainer killed with -9 leaves: its lock file, naming it, with no lock held on it.
+  std::ofstream(root / "lock") << R"({"host":"elsewhere","pid":999999999,"since":"2026-01-01 00:00:00 UTC"})" << "\n";
+  ::testing::internal::CaptureStderr();
+  {
+    onestep::RunDir run(root, onestep::RunMode::New, onestep::RunLocking::Lock);  // only the lock file: a new run
+    EXPECT_NE(onestep::read_file_bytes(root / "lock").find("\"pid\":" + std::to_string(::getpid())),
+              std::string::npos);
+  }
+  const std::string note = ::testing::internal::GetCapturedStderr();
+  EXPECT_NE(note.find("its lock named pid 999999999 on host elsewhere, since 2026-01-01 00:00:00 UTC, which ended "
+                      "without releasing it (killed?); taking it over"),
+            std::string::npos)
+      << note;
+  EXPECT_EQ(onestep::RunLock::describe_holder("not json"), "");
+  fs::remove_all(root);
+}
+
+// Disk full while logging: the line that does not fit is cut back (no torn line for a resume to repair), the
+// error names the log and asks "disk full?" as the checkpoint path does, and logging goes on once space returns.
+TEST(MetricsLog, DiskFullLeavesNoTornLineAndSaysDiskFull) {
+  const fs::path dir = fresh_dir("metrics_full");
+  fs::create_directories(dir);
+  const fs::path path = dir / "metrics.jsonl";
+  onestep::MetricsLog log(path);
+  log.write({{"step", 1}, {"loss", 0.5}});
+  const std::string first = onestep::read_file_bytes(path);
+  std::string error;
+  {
+    onestep::testing::FileSizeLimit full(first.size() + 10);  // room for 10 bytes of the next line only
+    try {
+      log.write({{"step", 2}, {"loss", 0.25}, {"note", std::string(100, 'x')}});
+    } catch (const onestep::Error& e) {
+      error = e.what();
+    }
+  }
+  EXPECT_EQ(error, "cannot write metrics log '" + path.string() + "': File too large (disk full?)");
+  EXPECT_EQ(onestep::read_file_bytes(path), first);
+  log.write({{"step", 3}});
+  EXPECT_EQ(onestep::read_file_bytes(path), first + "{\"step\":3}\n");
+  fs::remove_all(dir);
 }

@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include "data/temp_dir.h"
+#include "io/file_size_limit.h"
 
 #include <map>
 #include <string>
@@ -143,4 +144,27 @@ TEST(TensorBoard, TagsGroupTheMetricsLine) {
   EXPECT_EQ(onestep::tensorboard_tag("frac_r_zero"), "stats/frac_r_zero");
   EXPECT_EQ(onestep::tensorboard_tag("step"), "");
   EXPECT_EQ(onestep::tensorboard_tag("wall_s"), "");
+}
+
+// Disk full while logging: the record that does not fit is cut back (the file stays a valid TFRecord stream) and
+// the error asks "disk full?", as the checkpoint path does.
+TEST(TensorBoard, DiskFullCutsTheRecordBackAndSaysDiskFull) {
+  SKIP_WITHOUT_TENSORBOARD();
+  onestep::testing::TempDir tmp("tensorboard_full");
+  onestep::EventWriter writer(tmp.path);
+  writer.write_scalar(1, "train/loss", 0.5);
+  const auto size = std::filesystem::file_size(writer.path());
+  std::string error;
+  {
+    onestep::testing::FileSizeLimit full(size + 10);
+    try {
+      writer.write_scalar(2, "train/loss", 0.25);
+    } catch (const onestep::Error& e) {
+      error = e.what();
+    }
+  }
+  EXPECT_EQ(error, "cannot write TensorBoard event file '" + writer.path().string() + "': File too large (disk full?)");
+  EXPECT_EQ(std::filesystem::file_size(writer.path()), size);
+  writer.write_scalar(3, "train/loss", 0.125);
+  EXPECT_EQ(read_records(writer.path()).size(), 3u);
 }
