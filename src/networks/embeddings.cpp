@@ -35,4 +35,18 @@ torch::Tensor FourierEmbeddingImpl::forward(const torch::Tensor& x) {
   return torch::cat({angles.cos(), angles.sin()}, 1);
 }
 
+torch::Tensor embed_time_inputs(const std::function<torch::Tensor(const torch::Tensor&)>& embed,
+                                const torch::Tensor& labels, int64_t time_inputs) {
+  const bool one = time_inputs == 1 && labels.dim() == 1;
+  require(one || (labels.dim() == 2 && labels.size(1) == time_inputs), "the network takes ", time_inputs,
+          " time input(s) (model.time_inputs): noise labels must be ",
+          time_inputs == 1 ? std::string("[B]") : "[B, " + std::to_string(time_inputs) + "]", ", got ", labels.sizes());
+  std::vector<torch::Tensor> parts;
+  for (int64_t i = 0; i < time_inputs; ++i) {
+    torch::Tensor emb = embed(one ? labels : labels.select(1, i));
+    parts.push_back(emb.reshape({emb.size(0), 2, -1}).flip(1).reshape(emb.sizes()));
+  }
+  return parts.size() == 1 ? parts[0] : torch::cat(parts, 1);
+}
+
 }  // namespace onestep

@@ -6,6 +6,8 @@
 #include <torch/nn/pimpl.h>
 #include <torch/types.h>
 
+#include <functional>
+
 namespace onestep {
 
 class PositionalEmbeddingImpl : public torch::nn::Module {
@@ -25,5 +27,11 @@ class FourierEmbeddingImpl : public torch::nn::Module {
   torch::Tensor freqs;                             // buffer "freqs", part of the state dict as in EDM
 };
 TORCH_MODULE(FourierEmbedding);
+
+// The mapping network's input: the embedding of each time input, swapped from [cos | sin] to [sin | cos] as EDM's
+// SongUNet does, concatenated. `labels` is [B] with time_inputs = 1, or [B, time_inputs]: MeanFlow's (t, t - r), each
+// column embedded by the same embedding (py-meanflow meanflow/models/unet.py:370-374). [B, time_inputs * C].
+torch::Tensor embed_time_inputs(const std::function<torch::Tensor(const torch::Tensor&)>& embed,
+                                const torch::Tensor& labels, int64_t time_inputs);
 
 }  // namespace onestep

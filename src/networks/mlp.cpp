@@ -21,6 +21,7 @@ MlpConfig MlpConfig::from_config(const Json& root) {
   c.max_positions = r.get_float("max_positions", c.max_positions);
   c.input_init = r.get_string("input_init", c.input_init, {"xavier_uniform", "kaiming_uniform"});
   c.input_frequencies = r.get_int("input_frequencies", c.input_frequencies);
+  c.time_inputs = r.get_int("time_inputs", c.time_inputs);
   r.finish();
   require(c.in_dim >= 1 && c.hidden >= 1 && c.num_layers >= 1,
           "config: model.in_dim, model.hidden and model.num_layers must be >= 1");
@@ -30,14 +31,17 @@ MlpConfig MlpConfig::from_config(const Json& root) {
   require(c.max_positions > 0, "config: model.max_positions must be > 0");
   require(c.input_frequencies >= 0 && c.input_frequencies <= 16,
           "config: model.input_frequencies must be in [0, 16], got ", c.input_frequencies);
+  require(c.time_inputs == 1 || c.time_inputs == 2, "config: model.time_inputs must be 1 or 2, got ", c.time_inputs);
   return c;
 }
 
 Json MlpConfig::to_json() const {
-  return Json{{"arch", "mlp"},         {"in_dim", in_dim},       {"hidden", hidden},
-              {"num_layers", num_layers}, {"noise_channels", noise_channels}, {"label_dim", label_dim},
-              {"dropout", dropout},    {"max_positions", max_positions}, {"input_init", input_init},
-              {"input_frequencies", input_frequencies}};
+  Json j{{"arch", "mlp"},         {"in_dim", in_dim},       {"hidden", hidden},
+         {"num_layers", num_layers}, {"noise_channels", noise_channels}, {"label_dim", label_dim},
+         {"dropout", dropout},    {"max_positions", max_positions}, {"input_init", input_init},
+         {"input_frequencies", input_frequencies}};
+  if (time_inputs != 1) j["time_inputs"] = time_inputs;  // absent from files written before the key existed
+  return j;
 }
 
 std::string MlpConfig::describe() const {
@@ -47,6 +51,7 @@ std::string MlpConfig::describe() const {
   out << " -> " << num_layers << " x " << hidden << " (SiLU) -> " << in_dim
       << ", positional noise embedding " << noise_channels << ", dropout " << dropout;
   if (label_dim) out << ", label_dim " << label_dim;
+  if (time_inputs != 1) out << ", " << time_inputs << " time inputs";
   out << "\n";
   return out.str();
 }
@@ -62,8 +67,8 @@ void MlpConfig::check_against(const StoredShapes& stored) const {
             shape_text(*s));
   }
   if (const auto* s = stored_shape(stored, "map_layer0.weight"); s && s->size() == 2)
-    require((*s)[1] == noise_channels, "model.noise_channels = ", noise_channels,
-            ", but the stored map_layer0.weight has shape ", shape_text(*s));
+    require((*s)[1] == noise_channels * time_inputs, "model.noise_channels = ", noise_channels,
+            " with model.time_inputs = ", time_inputs, ", but the stored map_layer0.weight has shape ", shape_text(*s));
   const auto* label = stored_shape(stored, "map_label.weight");
   require(label != nullptr || label_dim == 0, "model.label_dim = ", label_dim,
           ", but the file stores no map_label.weight (an unconditional model)");
@@ -87,8 +92,10 @@ MlpImpl::MlpImpl(const MlpConfig& config) : config_(config) {
   const InitSpec init{"xavier_uniform", 1.0, 0.0};
   map_noise = register_module("map_noise", PositionalEmbedding(config.noise_channels, config.max_positions, true));
   if (config.label_dim)
-    map_label = register_module("map_label", Linear(config.label_dim, config.noise_channels, true, init));
-  map_layer0 = register_module("map_layer0", Linear(config.noise_channels, config.hidden, true, init));
+    map_label = register_module("map_label",
+                                Linear(config.label_dim, config.noise_channels * config.time_inputs, true, init));
+  map_layer0 =
+      register_module("map_layer0", Linear(config.noise_channels * config.time_inputs, config.hidden, true, init));
   map_layer1 = register_module("map_layer1", Linear(config.hidden, config.hidden, true, init));
   input = register_module("input", Linear(config.input_features(), config.hidden, true,
                                           InitSpec{config.input_init, 1.0, 0.0}));
@@ -101,8 +108,9 @@ MlpImpl::MlpImpl(const MlpConfig& config) : config_(config) {
 torch::Tensor MlpImpl::forward(const torch::Tensor& x, const torch::Tensor& noise_labels,
                                const torch::Tensor& class_labels, const torch::Tensor&) {
   require(x.dim() == 2 && x.size(1) == config_.in_dim, "MLP expects input [B, ", config_.in_dim, "], got ", x.sizes());
-  torch::Tensor emb = map_noise->forward(noise_labels);
-  emb = emb.reshape({emb.size(0), 2, -1}).flip(1).reshape(emb.sizes());
+  torch::Tensor emb =
+      embed_time_inputs([this](const torch::Tensor& l) { return map_noise->forward(l); }, noise_labels,
+                        config_.time_inputs);
   if (map_label) {
     require(class_labels.defined() && class_labels.dim() == 2 && class_labels.size(1) == config_.label_dim,
             "MLP with label_dim ", config_.label_dim, " needs class labels [B, ", config_.label_dim, "]");

@@ -26,6 +26,9 @@ struct MlpConfig {
   // Coordinates encoded as [x, sin(2^k x), cos(2^k x)], k = 0..input_frequencies-1 (NeRF's positional encoding),
   // before the input layer: lets the MLP resolve thin structures of width ~2^-k (0 = the plain coordinates).
   int64_t input_frequencies = 0;
+  // Time inputs: 1 (sigma or t), or 2 for MeanFlow's u(z, r, t), which sees (t, t - r), each embedded like the
+  // first and concatenated before map_layer0 (py-meanflow meanflow/models/unet.py:370-374).
+  int64_t time_inputs = 1;
   int64_t input_features() const { return in_dim * (1 + 2 * input_frequencies); }
   static MlpConfig from_config(const Json& root);
   Json to_json() const;

@@ -40,7 +40,9 @@ SongUNetConfig SongUNetConfig::from_config(const Json& root) {
   c.resample_filter = r.get_floats("resample_filter", c.resample_filter);
   c.fourier_scale = r.get_float("fourier_scale", c.fourier_scale);
   c.max_positions = r.get_float("max_positions", c.max_positions);
+  c.time_inputs = r.get_int("time_inputs", c.time_inputs);
   r.finish();
+  require(c.time_inputs == 1 || c.time_inputs == 2, "config: model.time_inputs must be 1 or 2, got ", c.time_inputs);
 
   require(c.img_channels >= 1, "config: model.img_channels must be >= 1, got ", c.img_channels);
   require(c.label_dim >= 0 && c.augment_dim >= 0, "config: model.label_dim and model.augment_dim must be >= 0");
@@ -63,26 +65,28 @@ SongUNetConfig SongUNetConfig::from_config(const Json& root) {
 }
 
 Json SongUNetConfig::to_json() const {
-  return Json{{"arch", "songunet"},
-              {"variant", variant},
-              {"img_resolution", img_resolution},
-              {"img_channels", img_channels},
-              {"label_dim", label_dim},
-              {"augment_dim", augment_dim},
-              {"model_channels", model_channels},
-              {"channel_mult", channel_mult},
-              {"channel_mult_emb", channel_mult_emb},
-              {"num_blocks", num_blocks},
-              {"attn_resolutions", attn_resolutions},
-              {"dropout", dropout},
-              {"label_dropout", label_dropout},
-              {"embedding_type", embedding_type},
-              {"channel_mult_noise", channel_mult_noise},
-              {"encoder_type", encoder_type},
-              {"decoder_type", decoder_type},
-              {"resample_filter", resample_filter},
-              {"fourier_scale", fourier_scale},
-              {"max_positions", max_positions}};
+  Json j{{"arch", "songunet"},
+         {"variant", variant},
+         {"img_resolution", img_resolution},
+         {"img_channels", img_channels},
+         {"label_dim", label_dim},
+         {"augment_dim", augment_dim},
+         {"model_channels", model_channels},
+         {"channel_mult", channel_mult},
+         {"channel_mult_emb", channel_mult_emb},
+         {"num_blocks", num_blocks},
+         {"attn_resolutions", attn_resolutions},
+         {"dropout", dropout},
+         {"label_dropout", label_dropout},
+         {"embedding_type", embedding_type},
+         {"channel_mult_noise", channel_mult_noise},
+         {"encoder_type", encoder_type},
+         {"decoder_type", decoder_type},
+         {"resample_filter", resample_filter},
+         {"fourier_scale", fourier_scale},
+         {"max_positions", max_positions}};
+  if (time_inputs != 1) j["time_inputs"] = time_inputs;  // absent from files written before the key existed
+  return j;
 }
 
 std::string SongUNetConfig::describe() const {
@@ -146,7 +150,8 @@ void SongUNetConfig::check_against(const StoredShapes& stored) const {
   if (const auto* s = stored_shape(stored, "map_layer0.weight"); s && s->size() == 2) {
     require((*s)[0] == model_channels * channel_mult_emb, "model.channel_mult_emb = ", channel_mult_emb,
             ", but the stored map_layer0.weight has shape ", shape_text(*s));
-    require((*s)[1] == model_channels * channel_mult_noise, "model.channel_mult_noise = ", channel_mult_noise,
+    require((*s)[1] == model_channels * channel_mult_noise * time_inputs, "model.channel_mult_noise = ",
+            channel_mult_noise, " with model.time_inputs = ", time_inputs,
             ", but the stored map_layer0.weight has shape ", shape_text(*s));
   }
   for (const auto& [key, value, module] : {std::tuple{"label_dim", label_dim, "map_label"},
@@ -205,9 +210,10 @@ SongUNetImpl::SongUNetImpl(const SongUNetConfig& config) : config_(config) {
     map_noise_positional_ = register_module("map_noise", PositionalEmbedding(noise_channels, c.max_positions, true));
   else
     map_noise_fourier_ = register_module("map_noise", FourierEmbedding(noise_channels, c.fourier_scale));
-  if (c.label_dim) map_label_ = register_module("map_label", Linear(c.label_dim, noise_channels, true, init));
-  if (c.augment_dim) map_augment_ = register_module("map_augment", Linear(c.augment_dim, noise_channels, false, init));
-  map_layer0_ = register_module("map_layer0", Linear(noise_channels, emb_channels, true, init));
+  const int64_t mapping_in = noise_channels * c.time_inputs;
+  if (c.label_dim) map_label_ = register_module("map_label", Linear(c.label_dim, mapping_in, true, init));
+  if (c.augment_dim) map_augment_ = register_module("map_augment", Linear(c.augment_dim, mapping_in, false, init));
+  map_layer0_ = register_module("map_layer0", Linear(mapping_in, emb_channels, true, init));
   map_layer1_ = register_module("map_layer1", Linear(emb_channels, emb_channels, true, init));
 
   // Encoder: every non-aux output is a skip connection for the decoder.
@@ -282,9 +288,11 @@ torch::Tensor SongUNetImpl::forward(const torch::Tensor& input, const torch::Ten
           "SongUNet expects input [B, ", c.img_channels, ", ", c.img_resolution, ", ", c.img_resolution, "], got ",
           input.sizes());
   // Mapping: the embedding is swapped to [sin | cos] halves, as EDM does after its [cos | sin] embedding.
-  torch::Tensor emb = map_noise_positional_ ? map_noise_positional_->forward(noise_labels)
-                                            : map_noise_fourier_->forward(noise_labels);
-  emb = emb.reshape({emb.size(0), 2, -1}).flip(1).reshape(emb.sizes());
+  torch::Tensor emb = embed_time_inputs(
+      [this](const torch::Tensor& l) {
+        return map_noise_positional_ ? map_noise_positional_->forward(l) : map_noise_fourier_->forward(l);
+      },
+      noise_labels, c.time_inputs);
   if (map_label_) {
     require(class_labels.defined() && class_labels.dim() == 2 && class_labels.size(1) == c.label_dim,
             "SongUNet with label_dim ", c.label_dim, " needs class labels [B, ", c.label_dim, "]");

@@ -37,6 +37,9 @@ struct SongUNetConfig {
   std::vector<double> resample_filter = {1, 1};
   double fourier_scale = 16.0;     // EDM's FourierEmbedding default; iCT uses 0.02
   double max_positions = 10000.0;  // positional embedding (endpoint = true, as in SongUNet)
+  // 1, or 2 for MeanFlow's u(z, r, t): (t, t - r) embedded alike and concatenated before map_layer0, the label and
+  // augment maps as wide (py-meanflow meanflow/models/unet.py:309-312, 370-374).
+  int64_t time_inputs = 1;
 
   static SongUNetConfig from_config(const Json& root);  // reads [model] (arch = "songunet")
   Json to_json() const;

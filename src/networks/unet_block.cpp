@@ -49,9 +49,11 @@ torch::Tensor UNetBlockImpl::forward(const torch::Tensor& input, const torch::Te
     const torch::Tensor& q = qkv_parts[0];
     const torch::Tensor& k = qkv_parts[1];
     const torch::Tensor& v = qkv_parts[2];
-    // softmax(q^T k / sqrt(C)) over keys, computed in fp32 whatever the activation dtype (EDM's AttentionOp).
+    // softmax(q^T k / sqrt(C)) over keys, computed in fp32 whatever the activation dtype (EDM's AttentionOp), or in
+    // fp64 for fp64 activations (the JVP tests compare float64 derivatives with finite differences).
     const double scale = std::sqrt(static_cast<double>(k.size(1)));
-    torch::Tensor weights = torch::bmm(q.to(torch::kFloat32).transpose(1, 2), (k / scale).to(torch::kFloat32))
+    const auto attention_dtype = q.scalar_type() == torch::kFloat64 ? torch::kFloat64 : torch::kFloat32;
+    torch::Tensor weights = torch::bmm(q.to(attention_dtype).transpose(1, 2), (k / scale).to(attention_dtype))
                                 .softmax(2)
                                 .to(q.dtype());                            // [n, q, k]
     torch::Tensor attended = torch::bmm(v, weights.transpose(1, 2));    // [n, c, q]

@@ -42,7 +42,7 @@ class Objective {
   virtual Json to_json() const = 0;
 };
 
-// Reads [objective] (key `method` = edm | ct | ict | ect); unknown keys are rejected.
+// Reads [objective] (key `method` = edm | ct | ict | ect | meanflow | sct | scd); unknown keys are rejected.
 std::unique_ptr<Objective> build_objective(const Json& root, const Denoiser& model);
 
 }  // namespace onestep

@@ -1,5 +1,7 @@
 #include "core/error.h"
+#include "objectives/meanflow.h"
 #include "objectives/methods.h"
+#include "objectives/scm.h"
 
 namespace onestep {
 
@@ -73,9 +75,14 @@ std::unique_ptr<Objective> build_consistency_training(SectionReader& reader, con
 
 std::unique_ptr<Objective> build_objective(const Json& root, const Denoiser& model) {
   SectionReader reader(root, "objective");
-  const std::string method = reader.get_string("method", "ict", {"edm", "ct", "ict", "ect"});
+  const std::string method =
+      reader.get_string("method", "ict", {"edm", "ct", "ict", "ect", "meanflow", "sct", "scd"});
   std::unique_ptr<Objective> objective;
-  if (method == "edm") {
+  if (method == "meanflow") {
+    objective = build_meanflow_objective(reader, model);  // objectives/meanflow.h
+  } else if (method == "sct" || method == "scd") {
+    objective = build_scm_objective(reader, method, model);  // objectives/scm.h
+  } else if (method == "edm") {
     EdmObjectiveConfig c;
     c.p_mean = reader.get_float("p_mean", c.p_mean);
     c.p_std = reader.get_float("p_std", c.p_std);

@@ -15,6 +15,25 @@ DenoiserImpl::DenoiserImpl(PrecondConfig precond, std::shared_ptr<NetworkImpl> n
     : precond_(std::move(precond)), network_(std::move(network)), model_config_(std::move(model_config)) {
   TORCH_INTERNAL_ASSERT(network_);
   register_module("model", network_);
+  const int64_t time_inputs = model_config_.value("time_inputs", int64_t{1});
+  const bool meanflow = precond_.parameterization == Parameterization::MeanFlow;
+  require(time_inputs == (meanflow ? 2 : 1), "config: precond.parameterization = \"",
+          parameterization_name(precond_.parameterization), "\" needs model.time_inputs = ", meanflow ? 2 : 1,
+          ", got ", time_inputs);
+  if (is_trigflow(precond_.parameterization)) logvar_ = register_module("logvar", LogVarHead());
+}
+
+torch::Tensor DenoiserImpl::network_labels(const torch::Tensor& class_labels, int64_t batch,
+                                           const torch::Device& device) const {
+  if (label_dim() <= 0) return {};
+  return class_labels.defined() ? class_labels.to(device, torch::kFloat32).reshape({batch, -1})
+                                : torch::zeros({batch, label_dim()}, torch::TensorOptions().device(device));
+}
+
+LogVarHead& DenoiserImpl::logvar_head() {
+  require(!logvar_.is_empty(), "this model has no log-variance head (precond.parameterization = \"",
+          parameterization_name(precond_.parameterization), "\"; only \"trigflow\" has one)");
+  return logvar_;
 }
 
 int64_t DenoiserImpl::label_dim() const { return model_config_.value("label_dim", int64_t{0}); }
@@ -27,6 +46,18 @@ std::vector<int64_t> DenoiserImpl::sample_shape() const {
 
 torch::Tensor DenoiserImpl::forward(const torch::Tensor& x, const torch::Tensor& sigma, Scalings scalings,
                                     const torch::Tensor& class_labels, const torch::Tensor& augment_labels) {
+  require(precond_.parameterization == Parameterization::Edm, "this is a ",
+          parameterization_name(precond_.parameterization),
+          " model (precond.parameterization): it has no EDM denoiser D(x, sigma); sample it with the consistency "
+          "sampler (sample.kind = \"consistency\")");
+  return denoise(x, sigma, scalings, class_labels, augment_labels);
+}
+
+torch::Tensor DenoiserImpl::denoise(const torch::Tensor& x, const torch::Tensor& sigma, Scalings scalings,
+                                    const torch::Tensor& class_labels, const torch::Tensor& augment_labels) {
+  require(precond_.parameterization == Parameterization::Edm ||
+              precond_.parameterization == Parameterization::TrigFlowEdm,
+          "a ", parameterization_name(precond_.parameterization), " model has no EDM denoiser");
   require(x.dim() >= 1, "model input must have a batch dimension");
   const int64_t batch = x.size(0);
   require(sigma.defined() && (sigma.numel() == 1 || sigma.numel() == batch), "sigma must be a scalar or [", batch,
@@ -36,10 +67,7 @@ torch::Tensor DenoiserImpl::forward(const torch::Tensor& x, const torch::Tensor&
   torch::Tensor s = sigma.to(x.device(), torch::kFloat32).reshape({-1}).expand({batch}).reshape(shape);
   const ScalingCoefficients k = scaling_coefficients(s, precond_, scalings);
 
-  torch::Tensor labels;
-  if (label_dim() > 0)
-    labels = class_labels.defined() ? class_labels.to(torch::kFloat32).reshape({batch, -1})
-                                    : torch::zeros({batch, label_dim()}, x.options().dtype(torch::kFloat32));
+  const torch::Tensor labels = network_labels(class_labels, batch, x.device());
   torch::Tensor f = network_->forward(k.c_in * x, k.c_noise.reshape({-1}), labels, augment_labels);
   return k.c_skip * x + k.c_out * f.to(torch::kFloat32);
 }
@@ -247,6 +275,9 @@ std::vector<std::string> copy_init_weights(Denoiser& target, Denoiser& source, c
   }
   for (const auto& [name, tensor] : to) {
     auto it = from.find(name);
+    // A TrigFlow student initialised from an EDM teacher (sCD) keeps its fresh log-variance head: the teacher has
+    // none (sCM section 4.2 initialises the student from the teacher's network).
+    if (it == from.end() && name.rfind("logvar.", 0) == 0) continue;
     if (it == from.end())
       missing.push_back(name);
     else if (it->second.sizes() != tensor.sizes())
@@ -260,6 +291,7 @@ std::vector<std::string> copy_init_weights(Denoiser& target, Denoiser& source, c
           problems, ")");
   torch::NoGradGuard no_grad;
   for (const auto& [name, tensor] : to) {
+    if (!from.count(name)) continue;  // a log-variance head, above
     torch::Tensor destination = tensor;
     destination.copy_(from.at(name));
   }

@@ -3,6 +3,7 @@
 // saved/loaded as safetensors whose metadata holds the configuration. Owner: networks (issue 3).
 #include "config/config.h"
 #include "data/point_scaling.h"
+#include "networks/logvar_head.h"
 #include "networks/network.h"
 
 #include <torch/nn/module.h>
@@ -19,11 +20,26 @@ namespace onestep {
 // Consistency: c_skip = sd^2/((s-smin)^2+sd^2), c_out = (s-smin)*sd/sqrt(s^2+sd^2), so f(x, sigma_min) == x exactly.
 enum class Scalings { Edm, Consistency };
 
+// What the network's output means (docs/continuous-time.md). Edm: the denoiser D = c_skip x + c_out F(c_in x,
+// c_noise) (EDM, CT, iCT, ECT). TrigFlow: F(x_t / sigma_data, t) with the consistency function
+// f = cos(t) x_t - sin(t) sigma_data F (sCM, Lu & Song 2024 section 3; src/precond/trigflow.h), plus a learned
+// log-variance head w(t) for the adaptive loss weight. TrigFlowEdm: the same TrigFlow F computed from an EDM
+// denoiser at the same signal-to-noise ratio, F = (cos(t) x_t - D(x_t / cos(t), sigma_data tan(t))) /
+// (sigma_data sin(t)) (FastGen's TrigFlowPrecond, sCM.py:21-80): an EDM checkpoint is then an exact starting point
+// (sCD from onestep's EDM teachers). MeanFlow: the average velocity u(z_t, r, t) = F(z_t, (t, t - r)) on a
+// two-time-input network (Geng et al. 2025; src/precond/meanflow.h).
+enum class Parameterization { Edm, TrigFlow, TrigFlowEdm, MeanFlow };
+const char* parameterization_name(Parameterization p);
+inline bool is_trigflow(Parameterization p) {
+  return p == Parameterization::TrigFlow || p == Parameterization::TrigFlowEdm;
+}
+
 struct PrecondConfig {
   double sigma_data = 0.5;
   double sigma_min = 0.002;
   Scalings train_scalings = Scalings::Consistency;   // ECT: Edm while training,
   Scalings sample_scalings = Scalings::Consistency;  // Consistency when sampling (SPEC section 1)
+  Parameterization parameterization = Parameterization::Edm;  // precond.parameterization
   static PrecondConfig from_config(const Json& root);  // reads [precond]
   Json to_json() const;
 };
@@ -39,13 +55,22 @@ class DenoiserImpl : public torch::nn::Module {
  public:
   DenoiserImpl(PrecondConfig precond, std::shared_ptr<NetworkImpl> network, Json model_config);
   // D(x, sigma) = c_skip x + c_out F(c_in x, c_noise); sigma is [B] (or a scalar broadcast to the batch).
+  // Only for parameterization Edm: a TrigFlow or MeanFlow model has no denoiser and refuses with one line.
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& sigma, Scalings scalings,
+                        const torch::Tensor& class_labels = {}, const torch::Tensor& augment_labels = {});
+  // The same D for parameterizations Edm and TrigFlowEdm (whose TrigFlow F is computed from it).
+  torch::Tensor denoise(const torch::Tensor& x, const torch::Tensor& sigma, Scalings scalings,
                         const torch::Tensor& class_labels = {}, const torch::Tensor& augment_labels = {});
   const PrecondConfig& precond() const { return precond_; }
   const Json& model_config() const { return model_config_; }  // the [model] section, defaults filled in
   int64_t label_dim() const;
   std::vector<int64_t> sample_shape() const;  // [C, H, W] or [D]
   NetworkImpl& network() const { return *network_; }
+  // Class labels as the network takes them: float [B, label_dim] (zeros when not given), undefined when
+  // unconditional.
+  torch::Tensor network_labels(const torch::Tensor& class_labels, int64_t batch, const torch::Device& device) const;
+  // The TrigFlow adaptive-weight head w(t) (sCM section 4.2), registered as "logvar" for parameterization TrigFlow only.
+  LogVarHead& logvar_head();
   // The objective the weights were trained with ("ect", "ict", "ct", "edm"; "" when unknown), kept in saved files
   // (metadata "onestep" -> "method") so that the consistency sampler re-noises as that method's sampler does.
   const std::string& trained_with() const { return trained_with_; }
@@ -60,6 +85,7 @@ class DenoiserImpl : public torch::nn::Module {
   PrecondConfig precond_;
   PointScaling point_scaling_;
   std::shared_ptr<NetworkImpl> network_;
+  LogVarHead logvar_{nullptr};
   Json model_config_;
   std::string trained_with_;
 };

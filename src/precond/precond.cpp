@@ -14,6 +14,15 @@ const char* scalings_name(Scalings s) { return s == Scalings::Edm ? "edm" : "con
 
 }  // namespace
 
+const char* parameterization_name(Parameterization p) {
+  switch (p) {
+    case Parameterization::TrigFlow: return "trigflow";
+    case Parameterization::TrigFlowEdm: return "trigflow_edm";
+    case Parameterization::MeanFlow: return "meanflow";
+    default: return "edm";
+  }
+}
+
 PrecondConfig PrecondConfig::from_config(const Json& root) {
   SectionReader r(root, "precond");
   PrecondConfig c;
@@ -21,6 +30,11 @@ PrecondConfig PrecondConfig::from_config(const Json& root) {
   c.sigma_min = r.get_float("sigma_min", c.sigma_min);
   c.train_scalings = parse_scalings(r, "train_scalings", c.train_scalings);
   c.sample_scalings = parse_scalings(r, "sample_scalings", c.sample_scalings);
+  const std::string p = r.get_string("parameterization", "edm", {"edm", "trigflow", "trigflow_edm", "meanflow"});
+  c.parameterization = p == "trigflow"       ? Parameterization::TrigFlow
+                       : p == "trigflow_edm" ? Parameterization::TrigFlowEdm
+                       : p == "meanflow"     ? Parameterization::MeanFlow
+                                             : Parameterization::Edm;
   r.finish();
   require(c.sigma_data > 0, "config: precond.sigma_data must be > 0, got ", c.sigma_data);
   require(c.sigma_min > 0, "config: precond.sigma_min must be > 0, got ", c.sigma_min);
@@ -28,10 +42,13 @@ PrecondConfig PrecondConfig::from_config(const Json& root) {
 }
 
 Json PrecondConfig::to_json() const {
-  return Json{{"sigma_data", sigma_data},
-              {"sigma_min", sigma_min},
-              {"train_scalings", scalings_name(train_scalings)},
-              {"sample_scalings", scalings_name(sample_scalings)}};
+  Json j{{"sigma_data", sigma_data},
+         {"sigma_min", sigma_min},
+         {"train_scalings", scalings_name(train_scalings)},
+         {"sample_scalings", scalings_name(sample_scalings)}};
+  // Absent for EDM models, as in the files written before the key existed.
+  if (parameterization != Parameterization::Edm) j["parameterization"] = parameterization_name(parameterization);
+  return j;
 }
 
 ScalingCoefficients scaling_coefficients(const torch::Tensor& sigma, const PrecondConfig& config, Scalings scalings) {

@@ -10,6 +10,25 @@ torch::Tensor run_consistency_sampler(Denoiser& model, const SamplerConfig& conf
                                       at::Generator& generator, const torch::Tensor& class_labels);
 torch::Tensor run_edm_sampler(Denoiser& model, const SamplerConfig& config, const torch::Tensor& latents,
                               const torch::Tensor& class_labels);
+// samplers/continuous_time.cpp
+torch::Tensor run_trigflow_sampler(Denoiser& model, const SamplerConfig& config, const torch::Tensor& latents,
+                                   at::Generator& generator, const torch::Tensor& class_labels);
+torch::Tensor run_meanflow_sampler(Denoiser& model, const SamplerConfig& config, const torch::Tensor& latents,
+                                   const torch::Tensor& class_labels);
+
+namespace {
+// The few-step sampler of the model's parameterization (kind "consistency"); the EDM ODE samplers otherwise.
+torch::Tensor dispatch_sampler(Denoiser& model, const SamplerConfig& config, const torch::Tensor& latents,
+                               at::Generator& generator, const torch::Tensor& labels) {
+  if (config.kind != "consistency") return run_edm_sampler(model, config, latents, labels);
+  switch (model->precond().parameterization) {
+    case Parameterization::TrigFlow:
+    case Parameterization::TrigFlowEdm: return run_trigflow_sampler(model, config, latents, generator, labels);
+    case Parameterization::MeanFlow: return run_meanflow_sampler(model, config, latents, labels);
+    default: return run_consistency_sampler(model, config, latents, generator, labels);
+  }
+}
+}  // namespace
 
 torch::Tensor run_sampler(Denoiser& model, const SamplerConfig& config, const torch::Tensor& latents,
                           at::Generator& generator, const torch::Tensor& class_labels) {
@@ -28,8 +47,7 @@ torch::Tensor run_sampler(Denoiser& model, const SamplerConfig& config, const to
   model->eval();
   torch::Tensor out;
   try {
-    out = config.kind == "consistency" ? run_consistency_sampler(model, config, latents, generator, labels)
-                                       : run_edm_sampler(model, config, latents, labels);
+    out = dispatch_sampler(model, config, latents, generator, labels);
   } catch (...) {
     model->train(was_training);
     throw;
