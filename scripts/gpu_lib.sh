@@ -3,10 +3,10 @@
 # time-out. So a script is a list of steps, run in the order given, each bounded by what is left of the call's
 # budget; after every step the results file is rewritten whole (atomically) in $OUT and the logs are packed there.
 #
-# The caller sets, before plan_steps and gpu_steps_init: NAME (gpu_check or gpu_speed), TITLE, DEVICE, BUILD, WORK, PYTHON, BUDGET
-# (seconds this call may use), STEP_ORDER (every step, in value order), and defines step_<name> for each step,
-# step_min[<name>] (seconds a step needs at least to be worth starting) and step_requires[<name>] (a step whose
-# outputs it reads, with a function done_<name> telling whether they are there).
+# The caller sets, before plan_steps and gpu_steps_init: NAME (gpu_check or gpu_speed), TITLE, DEVICE, BUILD, WORK,
+# PYTHON, BUDGET (seconds this call may use), STEP_ORDER (every step, in value order), and defines step_<name> for
+# each step, step_min[<name>] (seconds a step needs at least to be worth starting) and step_requires[<name>] (a step
+# whose outputs it reads, with a function done_<name> telling whether they are there).
 
 log() { echo "[$NAME $(($(date +%s) - START))s] $*"; }
 left() { echo $((START + BUDGET - $(date +%s))); }
@@ -23,9 +23,11 @@ bounded() {
   limit=$(left)
   if [ -n "${LIMIT:-}" ] && [ "$LIMIT" -lt "$limit" ]; then limit=$LIMIT; fi
   [ "$limit" -gt 0 ] || { STEP_STATUS=TIMEOUT; STEP_NOTES+=("TIMEOUT: no time left for $*"); return 124; }
+  local began; began=$(date +%s)
   timeout -k 10 "$limit" "$@" > "$logfile" 2>&1
   local status=$?
-  if [ "$status" = 124 ] || [ "$status" = 137 ]; then
+  # 124: stopped by the time-out; 137 (SIGKILL) counts as one only when the limit was reached (else: out of memory).
+  if [ "$status" = 124 ] || { [ "$status" = 137 ] && [ $(($(date +%s) - began)) -ge "$limit" ]; }; then
     STEP_STATUS=TIMEOUT; STEP_NOTES+=("TIMEOUT after $limit s: $(basename "$1") (log $(basename "$logfile"))")
     log "TIMEOUT after $limit s: $*"
   fi
