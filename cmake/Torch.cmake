@@ -8,6 +8,9 @@ set(ONESTEP_TORCH_PREFIX "" CACHE PATH "CMake prefix of an existing LibTorch (em
 if(ONESTEP_TORCH_PREFIX)
   list(PREPEND CMAKE_PREFIX_PATH "${ONESTEP_TORCH_PREFIX}")
   find_package(Torch REQUIRED)
+  # TorchConfig lists CUDA_nvrtc_LIBRARY even when it was not found (a toolkit without NVRTC, as CI's CUDA compile
+  # check assembles); onestep compiles no kernels at run time, and libtorch_cuda loads NVRTC itself when needed.
+  list(FILTER TORCH_LIBRARIES EXCLUDE REGEX "-NOTFOUND$")
   add_library(onestep_torch INTERFACE)
   target_link_libraries(onestep_torch INTERFACE ${TORCH_LIBRARIES})
   target_compile_options(onestep_torch INTERFACE ${TORCH_CXX_FLAGS})

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Fills .carry/ (ignored by git) with what the GPU machine lacks and cannot install (no package registry there):
 # the header-only libraries (CLI11, toml++, nlohmann-json, stb, gloo), GoogleTest/GoogleMock and zlib as headers plus
-# static libraries. scripts/gpu_check.sh finds them there (CPATH, CMAKE_PREFIX_PATH). Run here, once per session,
-# after scripts/setup.sh has installed the Debian packages; then name `.carry` in the device call's carry list.
+# static libraries. scripts/gpu_lib.sh (the build step of gpu_check.sh and gpu_speed.sh) finds them there (CPATH,
+# CMAKE_PREFIX_PATH). Run here, once per session, after scripts/setup.sh has installed the Debian packages; then name
+# `.carry` in the device call's carry list.
 # With ECT_SOURCE set (a git repository of locuslab/ect, bare or not, e.g. the fetch tool's mirror, or a plain
 # checkout directory), it also copies that code's dnnlib/, torch_utils/ and training/ into .carry/ect/ (never into the
 # repository) with its commit in .carry/ect/COMMIT: the reference of tools/bench_ect_reference.py and

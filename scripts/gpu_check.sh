@@ -1,21 +1,38 @@
 #!/usr/bin/env bash
-# The GPU check: one command, on a machine with an NVIDIA GPU and a Python torch built with CUDA (the lent H100/H200
-# machines; see docs/gpu.md for the carried header-only libraries). It
-#   1. builds onestep against that torch (CUDA on),
-#   2. runs the whole test suite with ONESTEP_TEST_DEVICE=cuda (every tensor test on the GPU, CUDA-only tests on),
-#   3. trains cifar10-edm, then cifar10-ect from it (--init), then cifar10-ict, each GPU_CHECK_STEPS steps on
-#      synthetic 32x32 data (finite losses, checkpoints written, sample grids drawn on the GPU),
-#   4. kills a second ECT run with SIGKILL after its middle checkpoint, resumes it with --resume and compares its final
-#      checkpoint with the uninterrupted run's, tensor by tensor (train.deterministic = true in both),
-#   5. samples 1 and 2 steps and runs `onestep eval` (FID) on GPU_CHECK_EVAL_N samples with a randomly initialised
-#      TorchScript Inception-v3,
-# and prints one results block (also written to $OUT/gpu_check.txt when $OUT is set, else build-gpu/gpu_check.txt).
-# Exit status: 0 when every check passed. Knobs (environment): GPU_CHECK_STEPS (300), GPU_CHECK_BATCH (32),
-# GPU_CHECK_EVAL_N (5000), GPU_CHECK_SAMPLE_N (64), GPU_CHECK_GRID_N (16), GPU_CHECK_JOBS (nproc), GPU_CHECK_SKIP_TESTS=1, GPU_CHECK_SKIP_BUILD=1 (use GPU_CHECK_BUILD_DIR as built), GPU_CHECK_DEVICE (cuda; cpu for a dry run
-# of the script itself on a machine without a GPU, with tiny settings).
+# The GPU check, in steps that each fit the lent machine's 600 s per command (docs/gpu.md says which call runs
+# which steps). On a machine with an NVIDIA GPU and a Python torch built with CUDA (the lent H100/H200 machines;
+# carry .carry from scripts/gpu_carry.sh):
+#
+#   scripts/gpu_check.sh [STEP...]        (no step: all of them, in this order, as far as the budget goes)
+#
+#   build    configure build-gpu/ against that torch (CUDA on) and build everything
+#   tests    the whole test suite with ONESTEP_TEST_DEVICE=cuda (every tensor test on the GPU, CUDA-only tests on)
+#   train    cifar10-ict for GPU_CHECK_STEPS steps on synthetic 32x32 data: finite losses, checkpoints, a sample grid
+#   resume   the same run again, killed with SIGKILL after its middle checkpoint and resumed with --resume: its final
+#            checkpoint must equal the uninterrupted run's, tensor by tensor (train.deterministic = true in both)
+#   edm      cifar10-edm the same way
+#   ect      cifar10-ect from that EDM run (--init)
+#   sample   1 and 2 steps from the iCT run
+#   fid      reference statistics of GPU_CHECK_EVAL_N synthetic images and `onestep eval` (FID) on as many samples of
+#            the iCT run, 1 and 2 steps, with a randomly initialised TorchScript Inception-v3
+#
+# A step whose inputs are missing (a fresh machine) brings the step that makes them along. After every step the
+# results (this call's, and earlier calls' on the same machine) are rewritten to $OUT/gpu_check.txt, and the logs
+# packed into $OUT/gpu_check_logs.tgz (without $OUT: build-gpu/gpu-check/out/). Each step runs only if the call's
+# budget (GPU_CHECK_BUDGET, 560 s: a call's 600 s less the machine's start-up of the command) has room for it, and
+# its commands stop when the budget is spent, so a call always ends with its results written.
+# Exit status: 0 when every step asked for passed, 1 when one failed or timed out, 2 when one was not started.
+# Knobs (environment): GPU_CHECK_STEPS (300), GPU_CHECK_BATCH (32), GPU_CHECK_EVAL_N (5000), GPU_CHECK_SAMPLE_N (64),
+# GPU_CHECK_GRID_N (16), GPU_CHECK_JOBS (nproc), GPU_CHECK_TESTS_LIMIT (240 s for the suite), GPU_CHECK_TESTS_REGEX
+# (a ctest -R subset), GPU_CHECK_SET (more --set KEY=VALUE of every training, space-separated; the dry run uses a
+# narrow network: "model.model_channels=16"), GPU_CHECK_SKIP_BUILD=1 (use GPU_CHECK_BUILD_DIR as built), GPU_CHECK_WORK
+# (build-gpu/gpu-check), GPU_CHECK_PYTHON (python3), GPU_CHECK_DEVICE (cuda; cpu for a dry run of the script itself
+# on a machine without a GPU, with tiny settings; its Python torch comes from PyPI, see scripts/gpu_lib.sh).
 set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
+NAME=gpu_check
+TITLE="onestep GPU check"
 STEPS="${GPU_CHECK_STEPS:-300}"
 BATCH="${GPU_CHECK_BATCH:-32}"
 EVAL_N="${GPU_CHECK_EVAL_N:-5000}"
@@ -24,96 +41,68 @@ GRID_N="${GPU_CHECK_GRID_N:-16}"       # images of each run's end-of-training sa
 JOBS="${GPU_CHECK_JOBS:-$(nproc)}"
 DEVICE="${GPU_CHECK_DEVICE:-cuda}"
 BUILD="${GPU_CHECK_BUILD_DIR:-$ROOT/build-gpu}"
-WORK="${GPU_CHECK_WORK:-/tmp/onestep-gpu-check}"
-PYTHON="${GPU_CHECK_PYTHON:-python3}"
-REPORT="${OUT:-$BUILD}/gpu_check.txt"
-START=$(date +%s)
-RESULTS=()
-FAILED=0
-log() { echo "[gpu_check $(($(date +%s) - START))s] $*"; }
-result() { RESULTS+=("$*"); log "$*"; }
-failure() { RESULTS+=("FAIL: $*"); FAILED=1; log "FAIL: $*"; }
-finish() {
-  mkdir -p "$(dirname "$REPORT")"
-  {
-    echo "=== onestep GPU check, $(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown) ==="
-    printf '%s\n' "${RESULTS[@]}"
-    echo "total wall time: $(($(date +%s) - START)) s; verdict: $([ "$FAILED" = 0 ] && echo PASS || echo FAIL)"
-  } | tee "$REPORT"
-  exit "$FAILED"
-}
-seconds_since() { echo $(($(date +%s) - $1)); }
+WORK="${GPU_CHECK_WORK:-$ROOT/build-gpu/gpu-check}"
+PYTHON="${GPU_CHECK_PYTHON:-python3}"; GPU_PYTHON_SET="${GPU_CHECK_PYTHON:-}"
+BUDGET="${GPU_CHECK_BUDGET:-560}"
+STEP_ORDER="build tests train resume edm ect sample fid"
+declare -A step_min=([build]=60 [tests]=60 [train]=45 [resume]=45 [edm]=45 [ect]=45 [sample]=15 [fid]=45)
+declare -A step_requires=([tests]=build [train]=build [resume]=train [edm]=build [ect]=edm [sample]=train [fid]=train)
+source "$ROOT/scripts/gpu_lib.sh"
 
-# --- the machine --------------------------------------------------------------------------------
-if command -v nvidia-smi >/dev/null 2>&1; then
-  result "gpu: $(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | head -n1)"
-fi
-HAVE_TORCH=1
-if TORCH_INFO="$("$PYTHON" -c 'import torch;print(torch.__version__, "cuda", torch.version.cuda, "cudnn", torch.backends.cudnn.version(), "available", torch.cuda.is_available())' 2>&1)"; then
-  result "torch: $TORCH_INFO"
-  TORCH_PREFIX="$("$PYTHON" -c 'import torch;print(torch.utils.cmake_prefix_path)')"
-elif [ "$DEVICE" = cpu ] && [ -n "${GPU_CHECK_SKIP_BUILD:-}" ]; then
-  HAVE_TORCH=0  # the CPU dry run of this script: no Python torch needed, the FID step is skipped
-  result "torch: no Python torch ($(echo "$TORCH_INFO" | tail -n1)); CPU dry run without the FID step"
-else
-  failure "python torch not importable ($(echo "$TORCH_INFO" | tail -n1))"; finish
-fi
-
-# --- build --------------------------------------------------------------------------------------
-# Header-only libraries carried in .carry/ (docs/gpu.md): no package registry on the GPU machine.
-if [ -d "$ROOT/.carry/include" ]; then
-  export CPATH="$ROOT/.carry/include${CPATH:+:$CPATH}" LIBRARY_PATH="$ROOT/.carry/lib${LIBRARY_PATH:+:$LIBRARY_PATH}"
-  CARRY_ARGS=(-DCMAKE_PREFIX_PATH="$ROOT/.carry")
-else
-  CARRY_ARGS=()
-fi
-t=$(date +%s)
-if [ -n "${GPU_CHECK_SKIP_BUILD:-}" ]; then
-  result "build: skipped (GPU_CHECK_SKIP_BUILD), using $BUILD"
-elif ! cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DONESTEP_TORCH_PREFIX="$TORCH_PREFIX" "${CARRY_ARGS[@]}" \
-     > "$WORK.cmake.log" 2>&1; then
-  tail -n 30 "$WORK.cmake.log"; failure "cmake configure (log above)"; finish
-else
-  grep -E "onestep: LibTorch" "$WORK.cmake.log" | sed 's/^-- //' | while read -r line; do log "$line"; done
-  if ! cmake --build "$BUILD" -j "$JOBS" > "$WORK.build.log" 2>&1; then
-    grep -E "error|Error" "$WORK.build.log" | head -n 30; failure "build (errors above)"; finish
-  fi
-  result "build: $(seconds_since "$t") s with $JOBS jobs ($(grep -c 'Building CXX' "$WORK.build.log") objects compiled)"
-fi
 ONESTEP="$BUILD/onestep"
-
-# --- the test suite on the GPU ------------------------------------------------------------------
-if [ -z "${GPU_CHECK_SKIP_TESTS:-}" ]; then
-  t=$(date +%s)
-  (cd "$BUILD" && ONESTEP_TEST_DEVICE="$DEVICE" ctest -j "$(( JOBS > 8 ? 8 : JOBS ))" --output-on-failure --timeout 300) \
-    > "$WORK.ctest.log" 2>&1
-  summary="$(grep -E 'tests passed, [0-9]+ tests failed out of' "$WORK.ctest.log" | tail -n1)"
-  skipped="$(grep -c 'Skipped' "$WORK.ctest.log" || true)"
-  if grep -qE '100% tests passed' "$WORK.ctest.log"; then
-    result "tests (ONESTEP_TEST_DEVICE=$DEVICE): $summary, $skipped skipped, $(seconds_since "$t") s"
-  else
-    grep -E '^\s+[0-9]+ - |Failure|error' "$WORK.ctest.log" | head -n 40
-    failure "tests (ONESTEP_TEST_DEVICE=$DEVICE): ${summary:-no summary} (failures above)"
-  fi
-fi
-
-# --- training on synthetic CIFAR-10 -------------------------------------------------------------
-rm -rf "$WORK"; mkdir -p "$WORK"
-RECORDS=$(( BATCH * 20 > 1000 ? BATCH * 20 : 1000 ))
-DETECTOR_ARGS=(); [ "$HAVE_TORCH" = 1 ] && DETECTOR_ARGS=(--detector "$WORK/detector.pt")
-"$PYTHON" "$ROOT/tools/make_gpu_check_inputs.py" --cifar "$WORK/cifar" --records "$RECORDS" "${DETECTOR_ARGS[@]}" \
-  > "$WORK/inputs.log" 2>&1 || { cat "$WORK/inputs.log"; failure "making the synthetic inputs"; finish; }
-while read -r line; do result "inputs: $line"; done < "$WORK/inputs.log"
+RUNS="$WORK/runs"
 HALF=$(( STEPS / 2 ))
 COMMON=(--steps "$STEPS" --set "data.path=$WORK/cifar" --set "train.batch=$BATCH" --set "train.device=$DEVICE"
         --set "train.checkpoint_every=$HALF" --set train.sample_every=0 --set "train.sample_count=$GRID_N"
         --set "train.log_every=$(( STEPS / 10 > 0 ? STEPS / 10 : 1 ))" --set train.deterministic=true)
+for setting in ${GPU_CHECK_SET:-}; do COMMON+=(--set "$setting"); done
+latest() { echo "$RUNS/$1/checkpoints/latest"; }
+done_build() { [ -x "$ONESTEP" ]; }
+done_train() { [ -f "$(latest ict)" ]; }
+done_edm() { [ -f "$(latest edm)" ]; }
+
+step_build() {
+  if [ -n "${GPU_CHECK_SKIP_BUILD:-}" ]; then
+    note "skipped (GPU_CHECK_SKIP_BUILD), using $BUILD"
+    [ -x "$ONESTEP" ] || fail "no $ONESTEP"
+    return
+  fi
+  gpu_build "$JOBS"
+}
+
+# ctest's lines as they finish, so that a suite stopped by the limit still reports what ran.
+step_tests() {
+  local LIMIT="${GPU_CHECK_TESTS_LIMIT:-240}" log="$WORK/logs/ctest.log" t passed failed
+  t=$(date +%s)
+  (cd "$BUILD" && export ONESTEP_TEST_DEVICE="$DEVICE" && bounded ctest.log \
+     ctest -j "$(( JOBS > 8 ? 8 : JOBS ))" --output-on-failure --timeout 120 ${GPU_CHECK_TESTS_REGEX:+-R "$GPU_CHECK_TESTS_REGEX"})
+  local status=$?
+  passed=$(grep -cE 'Test +#[0-9]+: .* Passed' "$log")
+  failed=$(grep -E 'Test +#[0-9]+: .*(Failed|Exception|Timeout)' "$log" | sed -E 's/.*Test +#[0-9]+: ([^ ]+).*/\1/')
+  local skipped; skipped=$(grep -c 'Skipped' "$log")
+  if [ -n "$failed" ]; then
+    fail "tests (ONESTEP_TEST_DEVICE=$DEVICE): $passed passed, failed: $(echo $failed)"
+  elif [ "$status" = 124 ] || [ "$status" = 137 ]; then
+    STEP_STATUS=TIMEOUT; note "tests: stopped after $LIMIT s (GPU_CHECK_TESTS_LIMIT): $passed passed, none failed so far"
+  elif [ "$status" != 0 ] || [ "$passed" = 0 ]; then
+    fail "tests: ctest exit $status, $passed passed ($(tail -n1 "$log"))"
+  else
+    note "tests (ONESTEP_TEST_DEVICE=$DEVICE): $(grep -E 'tests passed' "$log" | tail -n1), $skipped skipped, $(($(date +%s) - t)) s"
+  fi
+}
+
+ensure_cifar() {
+  [ -f "$WORK/cifar/test_batch.bin" ] && return 0
+  local records=$(( BATCH * 20 > 1000 ? BATCH * 20 : 1000 ))
+  bounded inputs.log "$PYTHON" "$ROOT/tools/make_gpu_check_inputs.py" --cifar "$WORK/cifar" --records "$records" \
+    || { fail "making the synthetic CIFAR-10 (inputs.log)"; return 1; }
+}
 
 # Checks a finished run: exit status, finite losses in metrics.jsonl, checkpoints and the sample grid present.
 check_run() {
-  local name="$1" status="$2" seconds="$3" run="$WORK/runs/$1"
-  if [ "$status" != 0 ]; then tail -n 20 "$WORK/$name.log"; failure "$name: exit $status (log above)"; return; fi
-  local losses
+  local name="$1" status="$2" seconds="$3" run="$RUNS/$1"
+  if [ "$status" != 0 ]; then tail -n 20 "$WORK/logs/$name.log"; fail "$name: exit $status (log $name.log)"; return; fi
+  local losses checkpoints grids
   losses="$("$PYTHON" - "$run/metrics.jsonl" <<'PY'
 import json, math, sys
 records = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
@@ -124,106 +113,118 @@ print("bad" if bad or not losses else "ok", f"loss {losses[0]:.4g} -> {losses[-1
       f"{sorted(rate)[len(rate) // 2]:.0f} img/s" if rate else "", f"non-finite at steps {bad}" if bad else "")
 PY
 )"
-  local checkpoints grids
   checkpoints=$(ls "$run/checkpoints" 2>/dev/null | grep -c '^ckpt-')
   grids=$(ls "$run/samples" 2>/dev/null | grep -c 'png$')
   if [[ "$losses" != ok* ]] || [ "$checkpoints" -lt 1 ] || [ "$grids" -lt 1 ]; then
-    failure "$name: $losses, $checkpoints checkpoints, $grids sample grids"
+    fail "$name: $losses, $checkpoints checkpoints, $grids sample grids"
   else
-    result "$name: $STEPS steps at batch $BATCH in $seconds s, ${losses#ok }, $checkpoints checkpoints, $grids grid"
+    note "$name: $STEPS steps at batch $BATCH in $seconds s, ${losses#ok }, $checkpoints checkpoints, $grids grid"
   fi
 }
 
 train() {  # train NAME CONFIG [extra args...]
   local name="$1" config="$2"; shift 2
   local t status
-  t=$(date +%s)
-  "$ONESTEP" train --config "$config" --run "$WORK/runs/$name" "${COMMON[@]}" "$@" > "$WORK/$name.log" 2>&1
+  ensure_cifar || return
+  rm -rf "${RUNS:?}/$name"; t=$(date +%s)
+  bounded "$name.log" "$ONESTEP" train --config "$config" --run "$RUNS/$name" "${COMMON[@]}" "$@"
   status=$?
-  check_run "$name" "$status" "$(seconds_since "$t")"
+  check_run "$name" "$status" "$(($(date +%s) - t))"
 }
+step_train() { train ict cifar10-ict; }
+step_edm() { train edm cifar10-edm; }
+step_ect() { train ect cifar10-ect --init "$(latest edm)"; }
 
-train edm cifar10-edm
-EDM_MODEL="$WORK/runs/edm/checkpoints/latest"
-train ect cifar10-ect --init "$EDM_MODEL"
-train ict cifar10-ict
-
-# --- kill -9 and --resume -----------------------------------------------------------------------
-t=$(date +%s)
-"$ONESTEP" train --config cifar10-ect --run "$WORK/runs/ect-killed" "${COMMON[@]}" --init "$EDM_MODEL" \
-  > "$WORK/ect-killed.log" 2>&1 &
-pid=$!
-middle="$WORK/runs/ect-killed/checkpoints/$(printf 'ckpt-%08d.safetensors' "$HALF")"
-while kill -0 "$pid" 2>/dev/null && ! grep -qs "$(basename "$middle")" "$WORK/runs/ect-killed/checkpoints/latest"; do
-  sleep 0.2
-done
-if kill -9 "$pid" 2>/dev/null; then
-  wait "$pid" 2>/dev/null
-  killed_at="$(ls "$WORK/runs/ect-killed/checkpoints" | grep '^ckpt-' | tail -n1)"
-  "$ONESTEP" train --run "$WORK/runs/ect-killed" --resume --steps "$STEPS" \
-    > "$WORK/ect-resumed.log" 2>&1
-  status=$?
-  if [ "$status" != 0 ]; then
-    tail -n 20 "$WORK/ect-resumed.log"; failure "resume after kill -9: exit $status"
-  else
-    straight_file="$WORK/runs/ect/checkpoints/$(cat "$WORK/runs/ect/checkpoints/latest")"
-    resumed_file="$WORK/runs/ect-killed/checkpoints/$(cat "$WORK/runs/ect-killed/checkpoints/latest")"
-    if cmp -s "$straight_file" "$resumed_file"; then
-      comparison="bitwise identical files ($(stat -c %s "$resumed_file") bytes: weights, EMA, optimizer, random states)"
-    else
-      comparison="$("$PYTHON" - "$WORK/runs/ect/checkpoints/latest" "$WORK/runs/ect-killed/checkpoints/latest" 2>&1 <<'PY'
-import os, sys
+# Compares two checkpoints (pointer files): "bitwise ..." when every tensor is identical.
+compare_checkpoints() {
+  local a b
+  a="$(dirname "$1")/$(cat "$1")"; b="$(dirname "$2")/$(cat "$2")"
+  if cmp -s "$a" "$b"; then
+    echo "bitwise identical files ($(stat -c %s "$b") bytes: weights, EMA, optimizer, random states)"; return
+  fi
+  "$PYTHON" - "$a" "$b" 2>&1 <<'PY' || echo "differs (files differ, and they could not be read tensor by tensor)"
+import sys
 from safetensors.torch import load_file
-def load(pointer):
-    return load_file(os.path.join(os.path.dirname(pointer), open(pointer).read().strip()))
-a, b = load(sys.argv[1]), load(sys.argv[2])
+a, b = load_file(sys.argv[1]), load_file(sys.argv[2])
 if a.keys() != b.keys():
-    print("different tensor names:", sorted(set(a) ^ set(b))[:5]); sys.exit(0)
+    print("differs: different tensor names:", sorted(set(a) ^ set(b))[:5]); sys.exit(0)
 diff = {k: (a[k].double() - b[k].double()).abs().max().item() if a[k].numel() else 0.0 for k in a}
 worst = max(diff, key=diff.get)
 identical = sum(1 for k in a if a[k].dtype == b[k].dtype and a[k].shape == b[k].shape and bool((a[k] == b[k]).all()))
 print("bitwise" if identical == len(a) else "differs",
       f"{identical}/{len(a)} tensors identical, largest difference {diff[worst]:.3g} in {worst}")
 PY
-)" || comparison="differs (files differ; $(echo "$comparison" | tail -n1))"
-    fi
-    if [[ "$comparison" == bitwise* ]]; then
-      result "kill -9 after $killed_at, --resume to $STEPS: final checkpoint matches the uninterrupted run (${comparison#bitwise }), $(seconds_since "$t") s"
-    else
-      failure "kill -9 after $killed_at, --resume: $comparison"
-    fi
-  fi
-else
-  failure "kill -9: the run ended before its middle checkpoint was seen ($(tail -n1 "$WORK/ect-killed.log"))"
-fi
+}
 
-# --- sampling and evaluation --------------------------------------------------------------------
-ECT_MODEL="$WORK/runs/ect/checkpoints/latest"
-for steps in 1 2; do
-  t=$(date +%s)
-  if "$ONESTEP" sample --ckpt "$ECT_MODEL" --steps "$steps" --n "$SAMPLE_N" --device "$DEVICE" --out "$WORK/sample-$steps.png" \
-       > "$WORK/sample-$steps.log" 2>&1 && [ -s "$WORK/sample-$steps.png" ]; then
-    result "sample $steps step(s): $SAMPLE_N images in $(seconds_since "$t") s ($(tail -n1 "$WORK/sample-$steps.log"))"
-  else
-    tail -n 5 "$WORK/sample-$steps.log"; failure "sample $steps step(s)"
+# kill -9 of a second iCT run after its middle checkpoint, --resume, and its end against the uninterrupted run.
+step_resume() {
+  local run="$RUNS/ict-killed" pid killed_at comparison
+  rm -rf "$run"
+  "$ONESTEP" train --config cifar10-ict --run "$run" "${COMMON[@]}" > "$WORK/logs/ict-killed.log" 2>&1 &
+  pid=$!
+  local middle; middle="$(printf 'ckpt-%08d.safetensors' "$HALF")"
+  while kill -0 "$pid" 2>/dev/null && ! grep -qs "$middle" "$run/checkpoints/latest" && [ "$(left)" -gt 5 ]; do
+    sleep 0.2
+  done
+  if ! kill -9 "$pid" 2>/dev/null; then
+    fail "kill -9: the run ended before its middle checkpoint was seen ($(tail -n1 "$WORK/logs/ict-killed.log"))"; return
   fi
-done
-if [ "$HAVE_TORCH" = 0 ]; then
-  result "eval: skipped (no Python torch for the random detector)"
-  finish
-fi
-t=$(date +%s)
-if "$ONESTEP" eval stats --data cifar10-ect --set "data.path=$WORK/cifar" --metric fid --detector "$WORK/detector.pt" \
-     --device "$DEVICE" --out "$WORK/ref.npz" > "$WORK/stats.log" 2>&1; then
-  result "eval stats of the synthetic data: $(seconds_since "$t") s"
-else
-  tail -n 5 "$WORK/stats.log"; failure "eval stats"
-fi
-t=$(date +%s)
-if "$ONESTEP" eval --ckpt "$ECT_MODEL" --steps 1,2 --n "$EVAL_N" --ref "$WORK/ref.npz" --metric fid \
-     --detector "$WORK/detector.pt" --device "$DEVICE" > "$WORK/eval.log" 2>&1; then
-  result "eval FID, $EVAL_N samples, 1 and 2 steps: $(seconds_since "$t") s; $(grep -iE 'fid' "$WORK/eval.log" | tail -n2 | tr '\n' ' ')"
-else
-  tail -n 5 "$WORK/eval.log"; failure "eval FID"
-fi
-finish
+  wait "$pid" 2>/dev/null
+  grep -qs "$middle" "$run/checkpoints/latest" || { STEP_STATUS=TIMEOUT; note "TIMEOUT before the middle checkpoint"; return; }
+  killed_at="$(ls "$run/checkpoints" | grep '^ckpt-' | tail -n1)"
+  if ! bounded ict-resumed.log "$ONESTEP" train --run "$run" --resume --steps "$STEPS"; then
+    tail -n 20 "$WORK/logs/ict-resumed.log"; fail "resume after kill -9 (ict-resumed.log)"; return
+  fi
+  comparison="$(compare_checkpoints "$(latest ict)" "$(latest ict-killed)")"
+  if [[ "$comparison" == bitwise* ]]; then
+    note "kill -9 after $killed_at, --resume to $STEPS: the final checkpoint equals the uninterrupted run's (${comparison#bitwise })"
+  else
+    fail "kill -9 after $killed_at, --resume: $comparison"
+  fi
+}
+
+step_sample() {
+  local steps t
+  for steps in 1 2; do
+    t=$(date +%s)
+    if bounded "sample-$steps.log" "$ONESTEP" sample --ckpt "$(latest ict)" --steps "$steps" --n "$SAMPLE_N" \
+         --device "$DEVICE" --out "$WORK/sample-$steps.png" && [ -s "$WORK/sample-$steps.png" ]; then
+      note "sample $steps step(s): $SAMPLE_N images in $(($(date +%s) - t)) s ($(tail -n1 "$WORK/logs/sample-$steps.log"))"
+    else
+      tail -n 5 "$WORK/logs/sample-$steps.log"; fail "sample $steps step(s)"
+    fi
+  done
+}
+
+step_fid() {
+  local t
+  ensure_cifar || return
+  if [ ! -s "$WORK/detector.pt" ]; then
+    bounded detector.log "$PYTHON" "$ROOT/tools/make_gpu_check_inputs.py" --detector "$WORK/detector.pt" \
+      || { tail -n 5 "$WORK/logs/detector.log"; fail "making the TorchScript detector (detector.log)"; return; }
+    note "$(tail -n1 "$WORK/logs/detector.log")"
+  fi
+  t=$(date +%s)
+  if bounded stats.log "$ONESTEP" eval stats --data cifar10-ict --set "data.path=$WORK/cifar" --metric fid \
+       --limit "$EVAL_N" --detector "$WORK/detector.pt" --device "$DEVICE" --out "$WORK/ref.npz"; then
+    note "eval stats of $EVAL_N synthetic images: $(($(date +%s) - t)) s"
+  else
+    tail -n 5 "$WORK/logs/stats.log"; fail "eval stats (stats.log)"; return
+  fi
+  t=$(date +%s)
+  if bounded eval.log "$ONESTEP" eval --ckpt "$(latest ict)" --steps 1,2 --n "$EVAL_N" --ref "$WORK/ref.npz" \
+       --metric fid --detector "$WORK/detector.pt" --device "$DEVICE"; then
+    note "eval FID, $EVAL_N samples, 1 and 2 steps: $(($(date +%s) - t)) s; $(grep -iE 'fid' "$WORK/logs/eval.log" | tail -n2 | tr '\n' ' ')"
+  else
+    tail -n 5 "$WORK/logs/eval.log"; fail "eval FID (eval.log)"
+  fi
+}
+
+plan_steps "$@"
+gpu_steps_init
+gpu_python
+log "steps: $STEPS_ASKED; budget $BUDGET s; results in $REPORT_DIR/$NAME.txt"
+write_report
+for step in $STEPS_ASKED; do run_step "$step"; done
+cat "$REPORT_DIR/$NAME.txt"
+exit "$CALL_STATUS"

@@ -4,6 +4,10 @@
 #   - LibTorch: an existing Torch (Torch_DIR / CMAKE_PREFIX_PATH, or a python3 that has torch) is used as is;
 #     otherwise the pinned torch wheel is installed into .venv/ (the wheel itself is cached in ~/.cache/onestep)
 #   - configure (CMake) and build into build/ (ccache when present)
+# With ONESTEP_CUDA_COMPILE=1 it builds the CUDA configuration instead, into build-cuda/ (ONESTEP_CUDA_BUILD_DIR),
+# compiled and linked but never run (CI's check that CUDA-only code still compiles; docs/gpu.md): the pinned wheel's
+# LibTorch through its official TorchConfig, and a CUDA 13.0 toolkit assembled from NVIDIA's PyPI wheels in
+# ~/.cache/onestep/cuda-13.0.2 (nvcc and headers only; the multi-GB math libraries are never installed).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -31,7 +35,9 @@ fi
 
 # --- LibTorch --------------------------------------------------------------------------------
 TORCH_PREFIX=""
-if [ -n "${Torch_DIR:-}" ]; then
+if [ -n "${ONESTEP_CUDA_COMPILE:-}" ]; then
+  ONESTEP_FORCE_VENV=1  # the CUDA check compiles against the pinned wheel, whatever torch this machine has
+elif [ -n "${Torch_DIR:-}" ]; then
   TORCH_PREFIX="$Torch_DIR"; log "using Torch_DIR=$Torch_DIR"
 elif [ -n "${CMAKE_PREFIX_PATH:-}" ] && ls "${CMAKE_PREFIX_PATH%%:*}"/Torch/TorchConfig.cmake >/dev/null 2>&1; then
   TORCH_PREFIX="${CMAKE_PREFIX_PATH%%:*}"; log "using Torch from CMAKE_PREFIX_PATH"
@@ -58,10 +64,75 @@ if [ -z "$TORCH_PREFIX" ]; then
   fi
 fi
 
+# --- the CUDA compile check (ONESTEP_CUDA_COMPILE=1) -------------------------------------------
+# The toolkit of the wheel's CUDA (torch 2.11.0 requires cuda-toolkit 13.0.2; these are that release's components).
+# TorchConfig needs a working nvcc (enable_language(CUDA), FindCUDA, FindCUDAToolkit) and the CUDA runtime;
+# ATen/cuda/CUDAContext.h, which ProcessGroupNCCL.hpp includes, needs the cuBLAS, cuSPARSE and cuSOLVER headers,
+# and communicator.cpp needs nccl.h. Of those four wheels (about 970 MB) only the headers are kept.
+CUDA_TOOL_WHEELS=("nvidia-cuda-nvcc==13.0.88.*" "nvidia-cuda-crt==13.0.88.*" "nvidia-nvvm==13.0.88.*"
+                  "nvidia-cuda-cccl==13.0.85.*")
+CUDA_HEADER_WHEELS=("nvidia-cublas==13.1.0.3.*" "nvidia-cusparse==12.6.3.3.*" "nvidia-cusolver==12.0.4.66.*"
+                    "nvidia-nccl-cu13==2.28.9")
+CUDA_ROOT="$CACHE/cuda-13.0.2"
+
+# Lays out $CUDA_ROOT like an installed toolkit (bin/, nvvm/, include/, lib64/), once; a stamp names the wheels.
+assemble_cuda_toolkit() {
+  local stamp="$CUDA_ROOT/.onestep-wheels" want="${CUDA_RUNTIME_WHEELS[*]} ${CUDA_TOOL_WHEELS[*]} ${CUDA_HEADER_WHEELS[*]}"
+  [ "$(cat "$stamp" 2>/dev/null)" = "$want" ] && return 0
+  log "assembling a CUDA 13.0 toolkit (nvcc + headers) from PyPI wheels into $CUDA_ROOT"
+  local tmp; tmp="$(mktemp -d)"
+  "$VENV/bin/pip" download -q --no-deps -d "$CACHE/wheels" --find-links "$CACHE/wheels" \
+    "${CUDA_RUNTIME_WHEELS[@]}" "${CUDA_TOOL_WHEELS[@]}"
+  "$VENV/bin/pip" download -q --no-deps -d "$tmp/headers" "${CUDA_HEADER_WHEELS[@]}"
+  local spec wheel version
+  for spec in "${CUDA_RUNTIME_WHEELS[@]}" "${CUDA_TOOL_WHEELS[@]}"; do
+    version="${spec#*==}"
+    wheel="$(ls "$CACHE"/wheels/"$(echo "${spec%%=*}" | tr - _)"-"${version%.\*}"[-.]*.whl | head -n1)"
+    unzip -q -o "$wheel" 'nvidia/cu13/*' -d "$tmp/x"
+  done
+  rm -f "$tmp"/x/nvidia/cu13/lib/{libcupti,libnvperf,libpcsampling,libcheckpoint}*  # CUPTI: not for compiling
+  for wheel in "$tmp"/headers/*.whl; do
+    unzip -q -o "$wheel" 'nvidia/*/include/*' -d "$tmp/x"
+  done
+  rm -rf "$CUDA_ROOT"; mkdir -p "$CUDA_ROOT"
+  mv "$tmp/x/nvidia/cu13/bin" "$tmp/x/nvidia/cu13/nvvm" "$tmp/x/nvidia/cu13/include" "$CUDA_ROOT/"
+  mv "$tmp/x/nvidia/cu13/lib" "$CUDA_ROOT/lib64"
+  cp -r "$tmp/x/nvidia/nccl/include/." "$CUDA_ROOT/include/"
+  # The wheels ship only versioned names; the linker and FindCUDAToolkit look for the plain ones.
+  (cd "$CUDA_ROOT/lib64" && for lib in lib*.so.*; do ln -sf "$lib" "${lib%%.so.*}.so"; done)
+  rm -rf "$tmp"
+  echo "$want" > "$stamp"
+}
+
+build_cuda_check() {
+  assemble_cuda_toolkit
+  local build="${ONESTEP_CUDA_BUILD_DIR:-$ROOT/build-cuda}" site
+  site="$(ls -d "$VENV"/lib/python3*/site-packages | head -n1)"
+  if [ ! -f "$build/CMakeCache.txt" ]; then
+    log "configuring the CUDA compile check in $build"
+    mkdir -p "$build"
+    # The pinned LibTorch's own TorchConfig, as on a GPU machine. Nothing is run, so the link may leave the symbols
+    # of the CUDA math libraries (libtorch_cuda.so's needs) unresolved; every symbol onestep uses must resolve.
+    PATH="$CUDA_ROOT/bin:$PATH" CUDA_HOME="$CUDA_ROOT" cmake -S "$ROOT" -B "$build" -DCMAKE_BUILD_TYPE=Release \
+      -DONESTEP_TORCH_PREFIX="$site/torch/share/cmake" -DCUDA_TOOLKIT_ROOT_DIR="$CUDA_ROOT" \
+      -DCUDAToolkit_ROOT="$CUDA_ROOT" -DCMAKE_CUDA_COMPILER="$CUDA_ROOT/bin/nvcc" -DTORCH_CUDA_ARCH_LIST=9.0 \
+      -DCMAKE_IGNORE_PREFIX_PATH="/usr/local;/usr/local/cuda;/opt/cuda" \
+      -DCMAKE_EXE_LINKER_FLAGS="-Wl,--allow-shlib-undefined -Wl,-rpath-link,$CUDA_ROOT/lib64" >"$build/onestep-configure.log" 2>&1 \
+      || { tail -n 40 "$build/onestep-configure.log"; log "CUDA configure failed (log: $build/onestep-configure.log)"; exit 1; }
+    grep -E "onestep:|CUDA detected" "$build/onestep-configure.log" | sed 's/^-- /[setup] /'
+  fi
+  # The targets with CUDA-only code: the library (ProcessGroupNCCL in communicator.cpp), the program, and the
+  # benchmark (CUDA allocator statistics). The tests hold none today; ONESTEP_CUDA_TARGETS="all" adds them.
+  local targets="${ONESTEP_CUDA_TARGETS:-onestep_lib onestep onestep_train_bench}"
+  log "building the CUDA configuration (compile and link, no run): $targets, ${ONESTEP_JOBS:-$(nproc)} jobs"
+  PATH="$CUDA_ROOT/bin:$PATH" cmake --build "$build" -j "${ONESTEP_JOBS:-$(nproc)}" --target $targets
+}
+
 # --- configure and build ---------------------------------------------------------------------
 export CCACHE_DIR="${CCACHE_DIR:-$CACHE/ccache}"
 export CCACHE_BASEDIR="$ROOT"
 export CCACHE_SLOPPINESS="pch_defines,time_macros,include_file_mtime,include_file_ctime"
+if [ -n "${ONESTEP_CUDA_COMPILE:-}" ]; then build_cuda_check; exit 0; fi
 CMAKE_ARGS=(-S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE="$BUILD_TYPE")
 if [ -n "$TORCH_PREFIX" ]; then CMAKE_ARGS+=(-DONESTEP_TORCH_PREFIX="$TORCH_PREFIX"); fi
 # Unity batches (see CMakeLists.txt) make a first build about twice as fast; ONESTEP_UNITY_BUILD=OFF for

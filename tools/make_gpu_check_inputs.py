@@ -6,6 +6,12 @@
 --detector FILE  a randomly initialised Inception-v3 as TorchScript, called as EDM's fid.py calls its detector
                  (uint8 images [N, 3, H, W], return_features=True -> [N, 2048]). Needs torch; uses torchvision's
                  Inception-v3 when present, else a small stand-in network with the same interface (reported).
+                 The saved module is loaded back and checked against the eager network on a random batch.
+
+The backbone is traced, not scripted: scripted, torchvision's Inception3.forward returns InceptionOutputs (its
+TorchScript branch, whatever aux_logits is), while its eager forward in eval mode returns the features tensor that
+the wrapper must return. The thin wrapper around it is scripted, so that the `return_features` keyword onestep
+passes stays in its signature.
 """
 
 import argparse
@@ -34,12 +40,13 @@ def write_detector(path, seed):
 
         backbone = torchvision.models.inception_v3(weights=None, aux_logits=False, init_weights=True)
         backbone.fc = torch.nn.Identity()
-        kind = "torchvision inception_v3, random weights"
+        kind = f"torchvision {torchvision.__version__} inception_v3, random weights, traced"
     except ImportError:
         backbone = torch.nn.Sequential(
             torch.nn.Conv2d(3, 64, 3, stride=2), torch.nn.ReLU(), torch.nn.Conv2d(64, 2048, 3, stride=2),
             torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten())
-        kind = "stand-in conv net (torchvision missing), random weights"
+        kind = "stand-in conv net (torchvision missing), random weights, traced"
+    backbone.eval()
 
     class Detector(torch.nn.Module):
         def __init__(self, net):
@@ -51,9 +58,22 @@ def write_detector(path, seed):
             x = torch.nn.functional.interpolate(x, size=(299, 299), mode="bilinear", align_corners=False)
             return self.net(x)
 
-    module = torch.jit.script(Detector(backbone).eval())
+    with torch.no_grad():
+        example = torch.rand(2, 3, 299, 299) * 2 - 1
+        traced = torch.jit.trace(backbone, example)
+        module = torch.jit.script(Detector(traced).eval())
     module.save(path)
-    print(f"detector: {kind} -> {path}")
+
+    # The saved file against the eager network: features of the same uint8 batch must agree.
+    loaded = torch.jit.load(path)
+    images = torch.randint(0, 256, (3, 3, 32, 32), dtype=torch.uint8)
+    with torch.no_grad():
+        got = loaded(images, return_features=True)
+        want = Detector(backbone).eval()(images)
+    if got.shape != (3, 2048) or not torch.allclose(got, want, rtol=1e-4, atol=1e-5):
+        raise SystemExit(f"detector check failed: shape {tuple(got.shape)}, "
+                         f"largest difference {(got - want).abs().max().item():.3g}")
+    print(f"detector: {kind} -> {path} (reloaded: [3, 2048] features equal the eager network's)")
 
 
 def main():
