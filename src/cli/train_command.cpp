@@ -1,6 +1,7 @@
 #include "cli/commands.h"
 #include "core/cpu_wait.h"
 #include "core/error.h"
+#include "data/data_shape.h"
 #include "data/dataset.h"
 #include "distributed/communicator.h"
 #include "distributed/launch_env.h"
@@ -37,6 +38,11 @@ void load_init_weights(Denoiser& model, const std::string& path) {
   require(source->point_scaling().same_as(model->point_scaling()), "--init ", path, ": trained on points scaled as ",
           source->point_scaling().describe(), ", this run's data gives ", model->point_scaling().describe(),
           " (train both on the same data with the same data.normalize)");
+  // The keys the data decides first: "img_channels 1 vs 3" says more than the first tensor whose shape differs.
+  const std::string differ = model_shape_difference(source->model_config(), model->model_config());
+  require(differ.empty(), "--init ", path, ": the checkpoint's network was built for other data (", differ,
+          ": checkpoint vs this run, whose data gives ", model_shape_keys_text(model->model_config()),
+          "): start from a checkpoint trained on data of this shape and classes, or train without --init");
   const std::vector<std::string> dropped = copy_init_weights(model, source, path);
   if (dropped.empty()) return;
   std::string list;
@@ -73,6 +79,14 @@ void run_train(const TrainOptions& options) {
     apply_cpu_wait_policy(train.cpu_wait, train.threads > 0 ? train.threads : torch::get_num_threads());
   if (train.threads > 0) torch::set_num_threads(static_cast<int>(train.threads));
   torch::manual_seed(static_cast<uint64_t>(train.seed));
+  // The data decides the network's sample shape and class count; a user's value that disagrees is refused
+  // (data/data_shape.h, docs/data.md).
+  Dataset loaded = load_dataset(data_config);
+  const std::string shape_note = apply_data_shape(
+      root, DataShape::of(loaded, data_config),
+      options.resume ? ModelKeyOrigin::of_resumed_run()
+                     : ModelKeyOrigin::of_new_run(options.config.config, options.config.overrides));
+  if (!shape_note.empty()) std::fprintf(stderr, "note: %s\n", shape_note.c_str());
   Denoiser model = build_model(root);
   auto objective = build_objective(root, model);
 
@@ -85,11 +99,6 @@ void run_train(const TrainOptions& options) {
   effective["objective"] = objective->to_json();
   effective["eval"] = eval.to_json();
 
-  require(!data_config.labels || model->label_dim() > 0, "data.labels = true but model.label_dim = 0 (an "
-          "unconditional model would ignore the labels): set model.label_dim to the number of classes");
-  Dataset loaded = load_dataset(data_config);
-  require(loaded.is_image() == (model->sample_shape().size() == 3), "the data (",
-          loaded.is_image() ? "images" : "points", ") does not fit the model's sample shape");
   if (!loaded.is_image()) {
     // Points train in the model's units (spread sigma_data); the map travels with every checkpoint.
     model->set_point_scaling(
@@ -102,8 +111,6 @@ void run_train(const TrainOptions& options) {
   auto data = std::make_shared<const Dataset>(std::move(loaded));
   // Labels taken from folder names: the names travel with the run, so that label k keeps its meaning.
   if (data_config.labels && !data->class_names.empty()) effective["data"]["class_names"] = data->class_names;
-  require(!data->labels.defined() || data->num_classes <= model->label_dim(), "the data has ", data->num_classes,
-          " classes but model.label_dim = ", model->label_dim());
 
   // Data parallel when launched so (torchrun, srun, onestep launch): see docs/distributed.md.
   const LaunchEnv launch = launch_env_from_environment();
