@@ -101,6 +101,7 @@ int run_main(int argc, char** argv) {
       "  onestep sample --ckpt runs/ict/checkpoints/latest --steps 2 --n 64 --out grid.png\n"
       "  onestep eval --ckpt model.safetensors --steps 1,2 --n 10000 --ref ref.npz --metric fd-fmnist\n"
       "  onestep info --preset ddpmpp-cifar10\n"
+      "  onestep data images/ --grid first.png\n"
       "  onestep runs runs/ict\n"
       "  onestep launch --nproc 2 -- train --config points-ict --run runs/p2\n"
       "Run 'onestep COMMAND --help' for a command's options.");
@@ -108,6 +109,7 @@ int run_main(int argc, char** argv) {
   register_sample_command(app);
   register_eval_command(app);
   register_info_command(app);
+  register_data_command(app);
   register_runs_command(app);
   register_launch_command(app);
   try {

@@ -1,5 +1,6 @@
 #include "cli/commands.h"
 #include "core/error.h"
+#include "data/data_shape.h"
 #include "data/dataset.h"
 #include "distributed/communicator.h"
 #include "distributed/sharding.h"
@@ -11,6 +12,7 @@
 #include "metrics/fmnist_classifier.h"
 #include "metrics/frechet.h"
 #include "metrics/image_set.h"
+#include "metrics/metric_names.h"
 #include "metrics/precision_recall.h"
 #include "precond/model.h"
 
@@ -51,8 +53,44 @@ struct ClassifierOptions {
   ClassifierTraining training;
 };
 
-std::string metric_label(const std::string& metric) {
-  return metric == "fid" ? "FID" : metric == "swd" ? "SWD" : "FD-FMNIST";
+// [data].dataset when a configuration or the checkpoint's run names the data ("" when nothing does: the images
+// are then judged by their shape alone).
+std::string named_dataset(const Json& root) {
+  return root.contains("data") ? DataConfig::from_config(root).dataset : std::string();
+}
+
+// Without --metric the metric follows what is scored (metrics/metric_names.h): the model's samples or the images of
+// --images, loaded here (into `model` / `images`) to see their shape. A configured swd is kept as it is.
+void choose_default_metric(const EvalOptions& o, Json& root, Denoiser& model, torch::Tensor& images) {
+  const std::string configured = EvalConfig::from_config(root).metric;
+  if (!o.metric.empty() || configured == "swd") return;
+  std::vector<int64_t> shape;
+  if (!o.ckpt.empty()) {
+    model = load_model(o.ckpt, o.weights);
+    shape = model->sample_shape();
+  } else {
+    images = load_image_set(o.images, o.n);
+    shape.assign(images.sizes().begin() + 1, images.sizes().end());
+  }
+  const bool detector_given = !EvalConfig::from_config(root).detector.empty();
+  root["eval"]["metric"] = default_metric(configured, shape, named_dataset(root), detector_given);
+}
+
+// The metric's name for these images, with its one-line note on stderr where it is a proxy.
+MetricName announce_metric(const std::string& metric, const std::vector<int64_t>& shape, const Json& root,
+                           bool main_rank) {
+  MetricName name = metric_name(metric, shape, named_dataset(root));
+  if (!name.note.empty() && main_rank) std::cerr << "note: " << name.note << "\n";
+  return name;
+}
+
+// Statistics whose dimension the detector does not give come from another detector: say which flags pair them.
+void check_reference_dim(const FeatureStats& reference, const FeatureDetector& detector, const EvalConfig& config) {
+  require(reference.mu.size(0) == detector.dim(), "eval: --ref ", config.ref, " holds ", reference.mu.size(0),
+          "-d statistics but --metric ", config.metric, " gives ", detector.dim(), "-d features (",
+          detector.dim() == 2048 ? "Inception" : "the Fashion-MNIST classifier", "): make the statistics with "
+          "'onestep eval stats --metric ", config.metric, "' and the same --detector, or pick the metric they were "
+          "made with (2048-d: --metric fid --detector inception-2015-12-05.pt; 128-d: --metric fd-fmnist)");
 }
 
 // Applies the command-line values over the [eval] section, so flags and config files mean the same thing.
@@ -143,6 +181,11 @@ void run_points_eval(const EvalOptions& o, const Json& root, const EvalConfig& c
   }
   Denoiser model{nullptr};
   if (!o.ckpt.empty()) model = load_model(o.ckpt, o.weights);
+  if (model)
+    require(model->sample_shape() == std::vector<int64_t>{reference.size(1)}, "eval: the model makes ",
+            model_shape_keys_text(model->model_config()), " points but the reference ",
+            config.ref.empty() ? "(the [data] distribution)" : "--ref " + config.ref, " holds ", reference.size(1),
+            "-D points: give reference points of the model's dimension");
   if (!o.write_ref.empty()) {
     const fs::path out = o.write_ref;
     if (out.extension() == ".png") {
@@ -191,20 +234,45 @@ void print_pr(const PrecisionRecall& pr) {
   std::printf("  precision %.4f  recall %.4f  (k = 3)\n", pr.precision, pr.recall);
 }
 
+// --images: the images' features (sharded under a launcher) against the reference.
+void score_images(const EvalOptions& o, const Json& root, const EvalConfig& config, const torch::Tensor& images,
+                  const MetricName& name, FeatureDetector& detector, const FeatureStats& reference,
+                  Communicator* communicator) {
+  const SampleRange range = own_samples(communicator, images.size(0), config.batch);
+  // A rank may have no batch at all (fewer batches than ranks).
+  auto features = range.size() > 0
+                      ? extract_features(detector, images.slice(0, range.begin, range.end), config.batch)
+                      : torch::empty({0, detector.dim()});
+  if (communicator) {
+    features = gather_rows_to_main(communicator, features.cpu().to(torch::kFloat32), images.size(0), config.batch,
+                                   "gather of the image features");
+    if (!communicator->is_main()) return;
+  }
+  const double fd = frechet_distance(compute_feature_stats(features), reference);
+  std::printf("%s of %lld images from %s: %.4f\n", name.label.c_str(), static_cast<long long>(images.size(0)),
+              o.images.c_str(), fd);
+  append_json(o, Json{{"metric", name.id}, {"images", o.images}, {"n", images.size(0)}, {"value", fd}});
+  if (o.pr) print_pr(precision_recall(real_features(o, root, detector, images.size(0), config.batch), features));
+}
+
 void run_eval(const EvalOptions& o) {
   require(o.ckpt.empty() != o.images.empty(), "eval: pass exactly one of --ckpt FILE or --images DIR|FILE.npz");
   require(o.seeds >= 1, "--seeds must be at least 1");
   bool recorded = false;
-  const Json root = eval_root(o, &recorded);
+  Json root = eval_root(o, &recorded);
+  Denoiser model{nullptr};
+  torch::Tensor images;
+  choose_default_metric(o, root, model, images);
   const auto config = EvalConfig::from_config(root);
   for (const auto steps : config.steps) (void)sampler_for_steps(root, steps, config.sigma_mid);  // fail early
   if (config.metric != "swd")
     require(o.write_ref.empty(), "eval: --write-ref writes 2-D reference points (metric swd), not images");
   const LaunchEnv launch = launch_environment();
   const torch::Device device = configure_command_process(o.device, o.cpu_wait, launch);
-  if (config.metric != "swd")
-    require(!config.ref.empty() || config.metric == "fd-fmnist",
-            "eval: --ref ref.npz is required for FID (make one with 'onestep eval stats')");
+  // FID's reference: --ref, or the images of a [data] section the user or the checkpoint's run named.
+  if (config.metric == "fid")
+    require(!config.ref.empty() || root.contains("data"), "eval: FID needs reference statistics: --ref ref.npz "
+            "(make one with 'onestep eval stats'), or --config whose [data] images are the reference");
   // Under a launcher the images (or points) are split over the ranks in whole batches; rank 0 gathers their
   // features (or points), computes the numbers and prints them. Every batch has its own seed, so the numbers are
   // those of one process.
@@ -215,31 +283,21 @@ void run_eval(const EvalOptions& o) {
               << " (the run's own settings; --config to choose others)\n";
   if (config.metric == "swd") return run_points_eval(o, root, config, communicator.get(), device);
   auto detector = load_detector(config.metric, config.detector, device);
-  FeatureStats reference;
-  if (main_rank) reference = reference_stats(config, root, *detector, "reference");
-  const auto label = metric_label(config.metric);
-
+  std::vector<int64_t> shape;
   if (!o.images.empty()) {
-    const auto images = load_image_set(o.images, o.n);
-    const SampleRange range = own_samples(communicator.get(), images.size(0), config.batch);
-    // A rank may have no batch at all (fewer batches than ranks).
-    auto features = range.size() > 0
-                        ? extract_features(*detector, images.slice(0, range.begin, range.end), config.batch)
-                        : torch::empty({0, detector->dim()});
-    if (communicator) {
-      features = gather_rows_to_main(communicator.get(), features.cpu().to(torch::kFloat32), images.size(0),
-                                     config.batch, "gather of the image features");
-      if (!main_rank) return;
-    }
-    const double fd = frechet_distance(compute_feature_stats(features), reference);
-    std::printf("%s of %lld images from %s: %.4f\n", label.c_str(), static_cast<long long>(images.size(0)),
-                o.images.c_str(), fd);
-    append_json(o, Json{{"metric", config.metric}, {"images", o.images}, {"n", images.size(0)}, {"value", fd}});
-    if (o.pr) print_pr(precision_recall(real_features(o, root, *detector, images.size(0), config.batch), features));
-    return;
+    if (!images.defined()) images = load_image_set(o.images, o.n);
+    shape.assign(images.sizes().begin() + 1, images.sizes().end());
+  } else {
+    if (!model) model = load_model(o.ckpt, o.weights);
+    shape = model->sample_shape();
   }
-
-  auto model = load_model(o.ckpt, o.weights);
+  const MetricName name = announce_metric(config.metric, shape, root, main_rank);
+  FeatureStats reference;
+  if (main_rank) {
+    reference = reference_stats(config, root, *detector, "reference", shape);
+    check_reference_dim(reference, *detector, config);
+  }
+  if (!o.images.empty()) return score_images(o, root, config, images, name, *detector, reference, communicator.get());
   model->to(device);
   torch::Tensor real;
   if (o.pr && main_rank) real = real_features(o, root, *detector, config.n, config.batch);
@@ -247,23 +305,23 @@ void run_eval(const EvalOptions& o) {
     const auto sampler = sampler_for_steps(root, steps, config.sigma_mid);
     std::vector<double> values;
     for (int64_t s = 0; s < o.seeds; ++s) {
-      const std::string stage = stage_label(steps, label, config.seed + s);
+      const std::string stage = stage_label(steps, name.label, config.seed + s);
       const auto generated =
           generated_features(model, sampler, *detector, config.n, config.batch, static_cast<uint64_t>(config.seed + s),
                              o.pr, main_rank ? stage : std::string(), communicator.get());
       if (!main_rank) continue;
       const auto start = std::chrono::steady_clock::now();
       values.push_back(frechet_distance(generated.stats, reference));
-      append_json(o, Json{{"metric", config.metric}, {"steps", steps}, {"seed", config.seed + s}, {"n", config.n},
+      append_json(o, Json{{"metric", name.id}, {"steps", steps}, {"seed", config.seed + s}, {"n", config.n},
                           {"value", values.back()}});
       report_stage(stage, "Frechet distance",
                    std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-      std::printf("%lld-step %s, seed %lld: %.4f\n", static_cast<long long>(steps), label.c_str(),
+      std::printf("%lld-step %s, seed %lld: %.4f\n", static_cast<long long>(steps), name.label.c_str(),
                   static_cast<long long>(config.seed + s), values.back());
       if (o.pr) print_pr(precision_recall(real, generated.features));
       std::fflush(stdout);
     }
-    if (main_rank) print_summary(steps, label, config.n, values);
+    if (main_rank) print_summary(steps, name.label, config.n, values);
   }
 }
 
@@ -282,8 +340,10 @@ void run_stats(const StatsOptions& o) {
   }
   const auto stats = image_feature_stats(*detector, images, o.batch, "stats");
   write_feature_stats(o.out, stats);
-  std::printf("wrote %s: %s statistics of %lld images (%lld-d features)\n", o.out.c_str(),
-              metric_label(o.metric).c_str(), static_cast<long long>(stats.count),
+  std::vector<int64_t> shape(images.sizes().begin() + 1, images.sizes().end());
+  const MetricName name = metric_name(o.metric, shape, o.images.empty() ? named_dataset(load_config(o.data)) : "");
+  if (!name.note.empty()) std::cerr << "note: " << name.note << "\n";
+  std::printf("wrote %s: %s statistics of %lld images (%lld-d features)\n", o.out.c_str(), name.label.c_str(), static_cast<long long>(stats.count),
               static_cast<long long>(stats.mu.size(0)));
 }
 
@@ -305,7 +365,8 @@ void register_eval_command(CLI::App& app) {
   command->add_option("--batch", options->batch, "batch size for sampling and features (default 500)");
   command->add_option("--ref", options->ref, "reference statistics .npz (mu, sigma); swd: reference points .npy");
   command->add_option("--metric", options->metric,
-                      "fid | fd-fmnist | swd (2-D points; default [eval].metric = fd-fmnist)");
+                      "fid | fd-fmnist | swd (2-D points). Default: swd for points, [eval].metric (fd-fmnist) on "
+                      "Fashion-MNIST, fid on other images when a detector is given (docs/evaluation.md)");
   command->add_option("--detector", options->detector,
                       "feature network: inception-2015-12-05.pt, a converted .safetensors, or the FMNIST classifier");
   command->add_option("--seeds", options->seeds, "repeat over this many seeds; prints mean +- std")
@@ -332,7 +393,8 @@ void register_eval_command(CLI::App& app) {
       "  onestep eval --config points-ict --ckpt runs/points-ict/model.safetensors --metric swd --steps 1,2\n"
       "  onestep eval --config points-edm --ckpt runs/points-edm/model.safetensors --metric swd --steps 18\n"
       "  onestep eval train-classifier --out assets/fmnist_classifier.safetensors\n"
-      "Without --ref, FD-FMNIST compares against the statistics of the [data] dataset (Fashion-MNIST train);\n"
+      "Without --ref, FD-FMNIST and FID compare against the statistics of the [data] images (a run's own data);\n"
+      "fd-fmnist on images other than Fashion-MNIST is printed as a proxy, not as FD-FMNIST.\n"
       "SWD (sliced Wasserstein-2, 1000 directions) against n fresh points of the [data] toy distribution, and it\n"
       "prints the floor: the SWD between two such fresh draws.");
 

@@ -5,6 +5,7 @@
 #include "core/error.h"
 #include "core/random.h"
 #include "core/progress.h"
+#include "data/data_shape.h"
 #include "data/dataset.h"
 #include "distributed/communicator.h"
 #include "distributed/sharding.h"
@@ -182,7 +183,8 @@ void run(const SampleOptions& o) {
     latents = latents.to(torch::kFloat32);
     std::vector<int64_t> got(latents.sizes().begin() + std::min<int64_t>(1, latents.dim()), latents.sizes().end());
     require(latents.dim() >= 2 && got == shape, "sample: latents '", o.latents, "' have shape ", latents.sizes(),
-            " but the model samples [N, ", torch::IntArrayRef(shape), "]");
+            " but the model samples [N, ", torch::IntArrayRef(shape), "] (",
+            model_shape_keys_text(model->model_config()), " in ", o.ckpt, "): write latents of that shape");
     require(torch::isfinite(latents).all().item<bool>(), "sample: latents '", o.latents, "' contain NaN or inf");
     if (n == 0) n = latents.size(0);
     require(n <= latents.size(0), "sample: --n ", n, " but '", o.latents, "' holds only ", latents.size(0), " latents");

@@ -1,6 +1,7 @@
 #include "cli/commands.h"
 #include "core/device.h"
 #include "core/error.h"
+#include "data/data_shape.h"
 #include "data/dataset.h"
 #include "distributed/communicator.h"
 #include "distributed/launch_env.h"
@@ -38,6 +39,11 @@ void load_init_weights(Denoiser& model, const std::string& path) {
   require(source->point_scaling().same_as(model->point_scaling()), "--init ", path, ": trained on points scaled as ",
           source->point_scaling().describe(), ", this run's data gives ", model->point_scaling().describe(),
           " (train both on the same data with the same data.normalize)");
+  // The keys the data decides first: "img_channels 1 vs 3" says more than the first tensor whose shape differs.
+  const std::string differ = model_shape_difference(source->model_config(), model->model_config());
+  require(differ.empty(), "--init ", path, ": the checkpoint's network was built for other data (", differ,
+          ": checkpoint vs this run, whose data gives ", model_shape_keys_text(model->model_config()),
+          "): start from a checkpoint trained on data of this shape and classes, or train without --init");
   const std::vector<std::string> dropped = copy_init_weights(model, source, path);
   if (dropped.empty()) return;
   std::string list;
@@ -92,14 +98,11 @@ Json effective_config(Json root, const RunConfigs& configs, Denoiser& model, con
   return root;
 }
 
-// The training data, checked against the model; points in the model's units (spread sigma_data), the map stored
-// with the model so that every checkpoint carries it. Folder class names go into `effective`.
-std::shared_ptr<const Dataset> load_training_data(const DataConfig& config, Denoiser& model, Json& effective) {
-  require(!config.labels || model->label_dim() > 0, "data.labels = true but model.label_dim = 0 (an "
-          "unconditional model would ignore the labels): set model.label_dim to the number of classes");
-  Dataset loaded = load_dataset(config);
-  require(loaded.is_image() == (model->sample_shape().size() == 3), "the data (",
-          loaded.is_image() ? "images" : "points", ") does not fit the model's sample shape");
+// The training data in the model's units: points scaled to the spread sigma_data, the map stored with the model so
+// that every checkpoint carries it (the shape checks are data_shape.h's, applied before the model was built).
+// Folder class names go into `effective`.
+std::shared_ptr<const Dataset> prepare_training_data(const DataConfig& config, Dataset loaded, Denoiser& model,
+                                                     Json& effective) {
   if (!loaded.is_image()) {
     model->set_point_scaling(PointScaling::fit(loaded.samples, model->precond().sigma_data, config.normalize));
     loaded.samples = model->point_scaling().to_model(loaded.samples).contiguous();
@@ -109,8 +112,6 @@ std::shared_ptr<const Dataset> load_training_data(const DataConfig& config, Deno
   auto data = std::make_shared<const Dataset>(std::move(loaded));
   // Labels taken from folder names: the names travel with the run, so that label k keeps its meaning.
   if (config.labels && !data->class_names.empty()) effective["data"]["class_names"] = data->class_names;
-  require(!data->labels.defined() || data->num_classes <= model->label_dim(), "the data has ", data->num_classes,
-          " classes but model.label_dim = ", model->label_dim());
   return data;
 }
 
@@ -174,15 +175,23 @@ void save_final_model(RunDir& run, Trainer& trainer, const Json& effective) {
 }
 
 void run_train(const TrainOptions& options) {
-  const Json root = read_run_config(options);
+  Json root = read_run_config(options);
   const RunConfigs configs = RunConfigs::from_config(root);
   // Data parallel when launched so (torchrun, srun, onestep launch): see docs/distributed.md.
   const LaunchEnv launch = launch_environment();
   const torch::Device device = configure_process(configs.train.process_settings(launch.local_rank));
+  // The data decides the network's sample shape and class count; a user's value that disagrees is refused
+  // (data/data_shape.h, docs/data.md).
+  Dataset loaded = load_dataset(configs.data);
+  const std::string shape_note = apply_data_shape(
+      root, DataShape::of(loaded, configs.data),
+      options.resume ? ModelKeyOrigin::of_resumed_run()
+                     : ModelKeyOrigin::of_new_run(options.config.config, options.config.overrides));
+  if (!shape_note.empty()) std::fprintf(stderr, "note: %s\n", shape_note.c_str());
   Denoiser model = build_model(root);
   auto objective = build_objective(root, model);
   Json effective = effective_config(root, configs, model, *objective);
-  auto data = load_training_data(configs.data, model, effective);
+  auto data = prepare_training_data(configs.data, std::move(loaded), model, effective);
   if (!options.init.empty()) load_init_weights(model, options.init);
   if (launch.distributed())
     require(configs.train.batch % launch.world_size == 0, "train.batch = ", configs.train.batch,

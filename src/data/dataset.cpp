@@ -51,7 +51,7 @@ Dataset read_source(const DataConfig& c) {
 
 }  // namespace
 
-Dataset load_dataset(const DataConfig& c) {
+Dataset read_dataset(const DataConfig& c) {
   Dataset d = read_source(c);
   require(d.size() > 0, "dataset ", c.dataset, " ", c.path, " is empty");
   if (d.is_image()) {
@@ -62,6 +62,24 @@ Dataset load_dataset(const DataConfig& c) {
     require(c.resolution == 0, "data.resolution applies to images, not to the point set ", c.dataset);
     require(!c.flip, "data.flip applies to images, not to the point set ", c.dataset);
   }
+  if (c.subset > 0 && c.subset < d.size()) {
+    torch::Tensor keep = subset_indices(d.size(), c.subset, static_cast<uint64_t>(c.seed));
+    d.samples = d.samples.index_select(0, keep);
+    if (d.labels.defined()) d.labels = d.labels.index_select(0, keep);
+  } else if (c.subset > d.size()) {
+    fail("data.subset=", c.subset, " exceeds the dataset size ", d.size());
+  }
+  d.samples = d.samples.contiguous();
+  return d;
+}
+
+Dataset load_dataset(const DataConfig& c) {
+  Dataset d = read_dataset(c);
+  select_labels(d, c);
+  return d;
+}
+
+void select_labels(Dataset& d, const DataConfig& c) {
   if (c.labels) {
     require(d.labels.defined(), "data.labels=true but dataset ", c.dataset, " ", c.path, " has no labels");
     if (!c.class_names.empty() && !d.class_names.empty()) {
@@ -79,15 +97,6 @@ Dataset load_dataset(const DataConfig& c) {
     d.num_classes = 0;
     d.class_names.clear();
   }
-  if (c.subset > 0 && c.subset < d.size()) {
-    torch::Tensor keep = subset_indices(d.size(), c.subset, static_cast<uint64_t>(c.seed));
-    d.samples = d.samples.index_select(0, keep);
-    if (d.labels.defined()) d.labels = d.labels.index_select(0, keep);
-  } else if (c.subset > d.size()) {
-    fail("data.subset=", c.subset, " exceeds the dataset size ", d.size());
-  }
-  d.samples = d.samples.contiguous();
-  return d;
 }
 
 torch::Tensor images_to_float(const torch::Tensor& images) {

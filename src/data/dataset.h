@@ -49,6 +49,11 @@ struct Dataset {
 };
 
 Dataset load_dataset(const DataConfig& config);
+// load_dataset in two parts, for inspecting a dataset (`onestep data`): read_dataset reads it (data.resolution and
+// data.subset applied) with every label it has; select_labels applies data.labels (checks that the labels exist
+// and that data.class_names names the same classes, or drops them for unconditional training).
+Dataset read_dataset(const DataConfig& config);
+void select_labels(Dataset& data, const DataConfig& config);
 // One human-readable summary: count, shape, per-channel mean/std of the [-1, 1] floats, label histogram.
 std::string describe_dataset(const Dataset& data);
 

@@ -8,6 +8,7 @@
 #include "distributed/sharding.h"
 #include "io/npy.h"
 #include "metrics/frechet.h"
+#include "metrics/metric_names.h"
 #include "metrics/sliced_wasserstein.h"
 
 #include <chrono>
@@ -43,9 +44,9 @@ Json EvalConfig::to_json() const {
               {"every", every},   {"steps", steps}, {"sigma_mid", sigma_mid}, {"seed", seed}};
 }
 
-std::string metric_key(const std::string& metric, int64_t steps) {
-  const std::string prefix = metric == "fid" ? "fid_" : metric == "swd" ? "swd_" : "fd_fmnist_";
-  return prefix + std::to_string(steps) + "step";
+std::string metric_key(const std::string& metric, int64_t steps, const std::vector<int64_t>& image_shape,
+                       const std::string& dataset) {
+  return metric_name(metric, image_shape, dataset).key_prefix + std::to_string(steps) + "step";
 }
 
 SamplerConfig sampler_for_steps(const Json& root, int64_t steps, double sigma_mid) {
@@ -167,12 +168,18 @@ FeatureStats image_feature_stats(FeatureDetector& detector, const torch::Tensor&
 }
 
 FeatureStats reference_stats(const EvalConfig& config, const Json& root, FeatureDetector& detector,
-                             const std::string& progress_label) {
+                             const std::string& progress_label, const std::vector<int64_t>& sample_shape) {
   if (!config.ref.empty()) return read_feature_stats(config.ref);
   auto data_config = DataConfig::from_config(root);
   const auto data = load_dataset(data_config);
   require(data.is_image(), "reference statistics need an image dataset, [data].dataset is '", data_config.dataset,
           "'");
+  const std::vector<int64_t> data_shape(data.samples.sizes().begin() + 1, data.samples.sizes().end());
+  require(sample_shape.empty() || sample_shape == data_shape, "the model makes ", shape_text_x(sample_shape),
+          " images but the reference data (data.dataset = ", data_config.dataset,
+          data_config.path.empty() ? "" : ", data.path = " + data_config.path, ") holds ", shape_text_x(data_shape),
+          ": evaluate against the model's own data (--config with its [data], e.g. the run's config.toml) or give "
+          "--ref STATS.npz");
   return image_feature_stats(detector, data.samples, config.batch, progress_label);
 }
 
@@ -251,9 +258,14 @@ std::function<Json(Denoiser&, int64_t)> make_evaluation_hook(const Json& root, b
       }
       return result;
     }
+    // Named for what it measures: FD-FMNIST only on Fashion-MNIST (metrics/metric_names.h).
+    const std::string dataset = DataConfig::from_config(root).dataset;
     if (!state->detector) {
+      const std::string note = metric_name(config.metric, model->sample_shape(), dataset).note;
+      if (!note.empty()) std::fprintf(stderr, "note: %s\n", note.c_str());
       state->detector = load_detector(config.metric, config.detector, model_device(model));
-      state->reference = reference_stats(config, root, *state->detector, verbose ? "eval reference" : "");
+      state->reference =
+          reference_stats(config, root, *state->detector, verbose ? "eval reference" : "", model->sample_shape());
     }
     for (auto steps : config.steps) {
       const auto sampler = sampler_for_steps(root, steps, config.sigma_mid);
@@ -261,7 +273,8 @@ std::function<Json(Denoiser&, int64_t)> make_evaluation_hook(const Json& root, b
       const auto generated = generated_features(model, sampler, *state->detector, config.n, config.batch,
                                                 static_cast<uint64_t>(config.seed), false, label(steps));
       const auto t = Clock::now();
-      result[metric_key(config.metric, steps)] = frechet_distance(generated.stats, state->reference);
+      result[metric_key(config.metric, steps, model->sample_shape(), dataset)] =
+          frechet_distance(generated.stats, state->reference);
       if (verbose) report_stage(label(steps), "Frechet distance", seconds_since(t));
     }
     return result;

@@ -55,9 +55,10 @@ GeneratedFeatures generated_features(Denoiser& model, const SamplerConfig& sampl
 FeatureStats image_feature_stats(FeatureDetector& detector, const torch::Tensor& images, int64_t batch,
                                  const std::string& progress_label = {});
 
-// Reference statistics: [eval].ref when set, else computed from the configuration's [data] dataset.
+// Reference statistics: [eval].ref when set, else computed from the configuration's [data] dataset, whose images
+// must have `sample_shape` ([C, H, W]) when it is given (a model's), else one line names both shapes.
 FeatureStats reference_stats(const EvalConfig& config, const Json& root, FeatureDetector& detector,
-                             const std::string& progress_label = {});
+                             const std::string& progress_label = {}, const std::vector<int64_t>& sample_shape = {});
 
 // 2-D models. n points from the sampler, batch k's latents from batch_generator(seed, k): [n, D] float32 on CPU.
 // With a communicator: sharded, rank 0 gets all n points, the other ranks an undefined tensor.
@@ -79,6 +80,9 @@ std::function<Json(Denoiser&, int64_t)> make_evaluation_hook(const Json& root, b
 // One line on stderr for a finished stage: "<label> <stage> in 1.23 s".
 void report_stage(const std::string& label, const std::string& stage, double seconds);
 
-std::string metric_key(const std::string& metric, int64_t steps);  // "fd_fmnist_1step", "fid_2step", "swd_1step"
+// "fd_fmnist_1step", "fid_2step", "swd_1step"; "fd_fmnist_proxy_1step" for fd-fmnist on images that are not
+// Fashion-MNIST (metrics/metric_names.h).
+std::string metric_key(const std::string& metric, int64_t steps, const std::vector<int64_t>& image_shape = {},
+                       const std::string& dataset = "fashion-mnist");
 
 }  // namespace onestep

@@ -53,9 +53,28 @@ TEST(EvalCommand, NeedsExactlyOneSource) {
 }
 
 TEST(EvalCommand, MissingReferenceFileIsNamed) {
-  const auto r = run("eval --images /nonexistent-images.npz --ref /nonexistent-ref.npz");
+  // The images are read first (their shape picks and names the metric), then the reference.
+  const fs::path dir = fs::temp_directory_path() / ("onestep_eval_cli_ref_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  onestep::write_npz(dir / "images.npz", {{"arr_0", torch::zeros({4, 28, 28, 1}, torch::kUInt8)}});
+  const auto r = run("eval --images " + (dir / "images.npz").string() + " --ref /nonexistent-ref.npz");
   EXPECT_EQ(r.status, 1);
   EXPECT_THAT(r.output, HasSubstr("/nonexistent-ref.npz"));
+  fs::remove_all(dir);
+}
+
+// Statistics made with another detector: the dimensions and the flags that pair them.
+TEST(EvalCommand, ReferenceOfAnotherDetectorNamesTheFlags) {
+  const fs::path dir = fs::temp_directory_path() / ("onestep_eval_cli_dim_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  const auto f64 = torch::TensorOptions().dtype(torch::kFloat64);
+  onestep::write_npz(dir / "inception.npz", {{"mu", torch::zeros({2048}, f64)}, {"sigma", torch::eye(2048, f64)}});
+  onestep::write_npz(dir / "images.npz", {{"arr_0", torch::zeros({4, 28, 28, 1}, torch::kUInt8)}});
+  const auto r = run("eval --images " + (dir / "images.npz").string() + " --ref " + (dir / "inception.npz").string());
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("holds 2048-d statistics but --metric fd-fmnist gives 128-d features"));
+  EXPECT_THAT(r.output, HasSubstr("--metric fid --detector inception-2015-12-05.pt"));
+  fs::remove_all(dir);
 }
 
 TEST(EvalCommand, FdOfTwoStatisticsFiles) {

@@ -216,7 +216,7 @@ TEST(TrainCommand, LabelsWithoutLabelDimAndNonFiniteFloatsAreNamed) {
   const fs::path dir = tmp.path / "run";
   Result r = run("train --config " + config + " --set data.labels=true --run " + dir.string());
   EXPECT_EQ(r.status, 1) << r.output;
-  EXPECT_THAT(r.output, HasSubstr("data.labels = true but model.label_dim = 0"));
+  EXPECT_THAT(r.output, HasSubstr("data.labels=true but dataset eight-gaussians"));
   r = run("train --config " + config + " --set train.lr=inf --run " + dir.string());
   EXPECT_EQ(r.status, 1) << r.output;
   EXPECT_THAT(r.output, HasSubstr("train.lr must be finite, got inf"));
