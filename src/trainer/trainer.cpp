@@ -1,4 +1,5 @@
 #include "trainer/trainer.h"
+#include "trainer/phema.h"
 
 #include "core/error.h"
 #include "core/progress.h"
@@ -385,6 +386,8 @@ void Trainer::train(int64_t until_step) {
       interval_loss = 0;
     }
     if (train_.checkpoint_every > 0 && step_ % train_.checkpoint_every == 0) save_checkpoint();
+    if (train_.phema_snapshot_every > 0 && step_ % train_.phema_snapshot_every == 0 && is_main())
+      write_phema_snapshots(run_.root() / "phema", emas_, step_, images_seen_);  // trainer/phema.h
     if (sample_ && train_.sample_every > 0 && step_ % train_.sample_every == 0 && is_main()) write_samples();
   }
   if (bar) bar->finish();
