@@ -112,6 +112,7 @@ int run_main(int argc, char** argv) {
   register_data_command(app);
   register_runs_command(app);
   register_launch_command(app);
+  register_phema_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -73,6 +73,7 @@ void register_eval_command(CLI::App& app);
 void register_info_command(CLI::App& app);
 void register_data_command(CLI::App& app);
 void register_runs_command(CLI::App& app);
+void register_phema_command(CLI::App& app);
 
 // The one-screen summary of a run directory (`onestep runs DIR`, `onestep info --run DIR`).
 void print_run_summary(const std::string& dir);

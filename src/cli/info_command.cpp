@@ -3,7 +3,9 @@
 #include "cli/commands.h"
 #include "core/error.h"
 #include "distributed/backends.h"
+#include "networks/edm2_unet.h"
 #include "networks/mlp.h"
+#include "networks/mp_layers.h"
 #include "networks/song_unet.h"
 #include "precond/model.h"
 
@@ -37,6 +39,25 @@ std::string with_commas(int64_t n) {
   return out;
 }
 
+// EDM2's code's parameter counts of its ImageNet-64 sizes (tools/make_edm2_fixtures.py --count; the U-Net without
+// the uncertainty head), for a configuration with EDM2's structure; 0 otherwise.
+int64_t edm2_reference_count(const Edm2UNetConfig& c) {
+  const bool edm2_structure = c.img_resolution == 64 && c.img_channels == 3 && c.label_dim == 1000 &&
+                              c.channel_mult == std::vector<int64_t>{1, 2, 3, 4} && c.num_blocks == 3 &&
+                              c.attn_resolutions == std::vector<int64_t>{16, 8} && c.channels_per_head == 64 &&
+                              c.channel_mult_noise == 1 && c.channel_mult_emb == 4;
+  if (!edm2_structure)
+    return 0;
+  switch (c.model_channels) {
+    case 128: return 124710821;
+    case 192: return 280209253;
+    case 256: return 497803045;
+    case 320: return 777492197;
+    case 384: return 1119276709;
+    default: return 0;
+  }
+}
+
 std::string scalings_name(Scalings s) { return s == Scalings::Edm ? "edm" : "consistency"; }
 
 void print_info(const std::string& source, Denoiser& model) {
@@ -45,9 +66,13 @@ void print_info(const std::string& source, Denoiser& model) {
   NetworkImpl& network = model->network();
   if (auto* unet = dynamic_cast<SongUNetImpl*>(&network)) out << unet->config().describe();
   if (auto* mlp = dynamic_cast<MlpImpl*>(&network)) out << mlp->config().describe();
+  if (auto* edm2 = dynamic_cast<Edm2UNetImpl*>(&network)) out << edm2->config().describe();
   int64_t parameters = 0;
   for (const auto& p : model->parameters()) parameters += p.numel();
-  out << "parameters: " << with_commas(parameters) << "\n";
+  out << "parameters: " << with_commas(parameters);
+  if (auto* edm2 = dynamic_cast<Edm2UNetImpl*>(&network); edm2 && edm2_reference_count(edm2->config()) > 0)
+    out << " (EDM2's own count for this size: " << with_commas(edm2_reference_count(edm2->config())) << ")";
+  out << "\n";
   const int64_t macs = forward_macs(model);
   char cost[160];
   std::snprintf(cost, sizeof(cost), "forward per sample: %.4g GMAC = %.4g GFLOP (%s MACs)\n",
@@ -118,6 +143,7 @@ void register_info_command(CLI::App& app) {
     if (!options->preset.empty()) config.config = options->preset;
     const Json root = load_config(config);
     require(root.contains("model"), "info: the configuration '", config.config, "' has no [model] section");
+    MetaInit meta;  // shapes only: EDM2-XL's 1.1e9 parameters are counted without allocating them
     Denoiser model = build_model(root);
     print_info(resolve_preset(config.config).string(), model);
   });

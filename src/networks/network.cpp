@@ -1,6 +1,7 @@
 #include "networks/network.h"
 
 #include "core/error.h"
+#include "networks/edm2_unet.h"
 #include "networks/mlp.h"
 #include "networks/song_unet.h"
 
@@ -13,7 +14,7 @@ int64_t NetworkImpl::forward_macs() const { fail("this network does not count it
 std::shared_ptr<NetworkImpl> build_network(const Json& root, Json* effective) {
   std::string arch = "songunet";
   if (root.is_object() && root.contains("model") && root["model"].is_object() && root["model"].contains("arch")) {
-    require(root["model"]["arch"].is_string(), "config: model.arch must be a string (songunet | mlp)");
+    require(root["model"]["arch"].is_string(), "config: model.arch must be a string (songunet | mlp | edm2)");
     arch = root["model"]["arch"].get<std::string>();
   }
   if (arch == "songunet") {
@@ -26,7 +27,12 @@ std::shared_ptr<NetworkImpl> build_network(const Json& root, Json* effective) {
     if (effective) *effective = config.to_json();
     return std::make_shared<MlpImpl>(config);
   }
-  fail("config: model.arch = '", arch, "' is not one of: songunet, mlp");
+  if (arch == "edm2") {
+    auto config = Edm2UNetConfig::from_config(root);
+    if (effective) *effective = config.to_json();
+    return std::make_shared<Edm2UNetImpl>(config);
+  }
+  fail("config: model.arch = '", arch, "' is not one of: songunet, mlp, edm2");
 }
 
 const std::vector<int64_t>* stored_shape(const StoredShapes& stored, const std::string& name) {
@@ -60,6 +66,7 @@ void check_network_against_stored(const Json& root, const StoredShapes& stored) 
     arch = root["model"]["arch"].get<std::string>();
   if (arch == "songunet") SongUNetConfig::from_config(root).check_against(stored);
   else if (arch == "mlp") MlpConfig::from_config(root).check_against(stored);
+  else if (arch == "edm2") Edm2UNetConfig::from_config(root).check_against(stored);
   else build_network(root);  // an unknown arch: build_network names it
 }
 

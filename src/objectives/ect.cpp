@@ -44,7 +44,13 @@ LossOutput EctObjective::compute_loss(Denoiser& model, const Batch& batch, const
   }
   dropout.restore();
 
-  const torch::Tensor weight = config_.weighting == "inverse_dt" ? 1.0 / (t - r) : 1.0 / (t - r).square();
+  torch::Tensor weight;
+  if (config_.weighting == "snrpk") {  // ECT ImageNet (loss.py snrplusk_wt): SNR(t) + 1 / sigma_data^2
+    const double sd = model->precond().sigma_data;
+    weight = (t.square() + sd * sd) / (t * sd).square();
+  } else {
+    weight = config_.weighting == "inverse_dt" ? 1.0 / (t - r) : 1.0 / (t - r).square();
+  }
   const torch::Tensor distance = pseudo_huber_per_sample(student - teacher, config_.huber_c);
   const torch::Tensor loss = (weight * distance).mean();
   return {loss, Json{{"stage", stage},

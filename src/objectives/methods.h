@@ -95,6 +95,8 @@ struct EctObjectiveConfig {
   // inverse_dt: ECT's w = 1 / (t - r). inverse_dt_squared: 1 / (t - r)^2, not in the paper: with a c far above
   // the differences (the squared loss, |d|^2 / 2c) it makes the loss ~ |df/dt|^2 / 2c at every t, as 1 / (t - r)
   // does for the plain norm (c = 0); 1 / (t - r) would leave it ~ (t - r) |df/dt|^2, shrinking where dt is small.
+  // snrpk: ECT's ImageNet-64 weight (t^2 + sigma_data^2) / (t sigma_data)^2 = 1/t^2 + 1/sigma_data^2 (locuslab/ect
+  // branch imgnet, training/loss.py snrplusk_wt), there without any 1 / (t - r) factor.
   std::string weighting = "inverse_dt";
   // single_sample (the paper: y + r eps) | batch_posterior (objective_util.h; not in the paper)
   std::string target_estimate = "single_sample";

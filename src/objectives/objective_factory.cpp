@@ -106,7 +106,7 @@ std::unique_ptr<Objective> build_objective(const Json& root, const Denoiser& mod
     c.mapping.paper_exponent =
         reader.get_string("stage_exponent", "stage_plus_one", {"stage_plus_one", "stage"}) == "stage";
     c.huber_c = reader.get_float("huber_c", c.huber_c);
-    c.weighting = reader.get_string("weighting", c.weighting, {"inverse_dt", "inverse_dt_squared"});
+    c.weighting = reader.get_string("weighting", c.weighting, {"inverse_dt", "inverse_dt_squared", "snrpk"});
     c.target_estimate = reader.get_string("target_estimate", c.target_estimate, {"single_sample", "batch_posterior"});
     require(c.p_std > 0, "objective.p_std must be > 0");
     require(c.mapping.q > 1, "objective.q must be > 1");

@@ -1,6 +1,7 @@
 #include "trainer/ema.h"
 
 #include "core/error.h"
+#include "trainer/phema.h"
 
 #include <algorithm>
 #include <cmath>
@@ -16,9 +17,14 @@ std::string short_number(double value) {
 }
 }  // namespace
 
-std::string EmaRule::name() const { return half_life ? "hl" + short_number(half_life_mimg) : short_number(beta); }
+std::string EmaRule::name() const {
+  if (power_std > 0) return "phema" + short_number(power_std);
+  return half_life ? "hl" + short_number(half_life_mimg) : short_number(beta);
+}
 
 double EmaRule::beta_for(int64_t batch, int64_t images_seen) const {
+  if (power_std > 0)  // EDM2 updates with t_next = the images seen after this step (training_loop.py)
+    return phema_beta(power_std, static_cast<double>(images_seen + batch), static_cast<double>(batch));
   if (!half_life) return beta;
   double h = half_life_mimg * 1e6;
   if (ramp > 0) h = std::min(h, ramp * static_cast<double>(images_seen));
@@ -42,7 +48,9 @@ Denoiser clone_model(Denoiser& model) {
 }
 
 Ema::Ema(EmaRule rule, Denoiser& model) : rule_(rule), model_(clone_model(model)) {
-  if (!rule_.half_life)
+  if (rule_.power_std > 0)
+    phema_std_to_exp(rule_.power_std);  // validates the std
+  else if (!rule_.half_life)
     require(rule_.beta >= 0 && rule_.beta < 1, "train.ema: beta must lie in [0, 1), got ", rule_.beta);
   else
     require(rule_.half_life_mimg > 0, "train.ema_halflife_mimg must be > 0, got ", rule_.half_life_mimg);

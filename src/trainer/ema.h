@@ -2,7 +2,9 @@
 // Exponential moving averages of the weights; samples and evaluations use them. Two rules:
 //  - fixed per-step beta (ECT 0.9999, iCT 0.99993; SPEC §2-3);
 //  - EDM's half-life in images with ramp-up (SPEC §4): beta = 0.5^(batch / h),
-//    h = min(half_life_images, ramp * images_seen) when ramp > 0.
+//    h = min(half_life_images, ramp * images_seen) when ramp > 0;
+//  - EDM2's power-function profile of relative std power_std (trainer/phema.h): beta = (1 - batch / t)^(gamma + 1),
+//    t the images seen after the step.
 // Several are kept at once; each is a full copy of the model with its own name ("0.9999", "hl0.5").
 #include "precond/model.h"
 
@@ -16,7 +18,8 @@ struct EmaRule {
   double beta = 0.9999;         // fixed rule
   double half_life_mimg = 0.5;  // half-life rule, in millions of images
   double ramp = 0.05;           // half-life rule; 0 = no ramp-up
-  // "0.9999" or "hl0.5": the checkpoint prefix is "ema.<name>.".
+  double power_std = 0;         // > 0: EDM2's power-function rule with this relative std (takes precedence)
+  // "0.9999", "hl0.5" or "phema0.05": the checkpoint prefix is "ema.<name>.".
   std::string name() const;
   // beta for a step of `batch` images taken when `images_seen` images had been seen before it.
   double beta_for(int64_t batch, int64_t images_seen) const;

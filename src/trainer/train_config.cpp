@@ -22,6 +22,11 @@ std::vector<EmaRule> TrainConfig::ema_rules() const {
     rule.ramp = ema_rampup;
     rules.push_back(rule);
   }
+  for (double std : ema_phema_std) {
+    EmaRule rule;
+    rule.power_std = std;
+    rules.push_back(rule);
+  }
   return rules;
 }
 
@@ -30,7 +35,12 @@ double TrainConfig::lr_factor(int64_t step, int64_t images_seen) const {
   // EDM ramps with the images seen before the step (its very first step has lr 0).
   if (warmup_mimg > 0) factor = std::min(factor, static_cast<double>(images_seen) / (warmup_mimg * 1e6));
   if (warmup_steps > 0) factor = std::min(factor, static_cast<double>(step + 1) / static_cast<double>(warmup_steps));
-  if (lr_decay != "none") {
+  if (lr_decay == "inverse_sqrt") {
+    // EDM2's learning_rate_schedule (training_loop.py; ECT's ImageNet loop the same): alpha_ref / sqrt(max(t / t_ref,
+    // 1)) with t the images seen before the step and t_ref = lr_decay_batches batches (EDM2 paper Eq. 15).
+    const double t_ref = static_cast<double>(lr_decay_batches) * static_cast<double>(batch);
+    factor /= std::sqrt(std::max(static_cast<double>(images_seen) / t_ref, 1.0));
+  } else if (lr_decay != "none") {
     // Progress p through the decay window [start, steps): 0 at its first step, 1 at train.steps (never reached,
     // so the last step still moves the weights).
     const double start = std::floor(lr_decay_start * static_cast<double>(steps));
@@ -56,13 +66,16 @@ TrainConfig TrainConfig::from_config(const Json& root) {
   c.hyper.weight_decay = r.get_float("weight_decay", c.hyper.weight_decay);
   c.warmup_mimg = r.get_float("warmup_mimg", c.warmup_mimg);
   c.warmup_steps = r.get_int("warmup_steps", c.warmup_steps);
-  c.lr_decay = r.get_string("lr_decay", c.lr_decay, {"none", "cosine", "linear"});
+  c.lr_decay = r.get_string("lr_decay", c.lr_decay, {"none", "cosine", "linear", "inverse_sqrt"});
+  c.lr_decay_batches = r.get_int("lr_decay_batches", c.lr_decay_batches);
   c.lr_decay_start = r.get_float("lr_decay_start", c.lr_decay_start);
   c.grad_clip = r.get_float("grad_clip", c.grad_clip);
   c.grad_nan_to_num = r.get_bool("grad_nan_to_num", c.grad_nan_to_num);
   c.ema = r.get_floats("ema", c.ema);
   c.ema_halflife_mimg = r.get_floats("ema_halflife_mimg", c.ema_halflife_mimg);
   c.ema_rampup = r.get_float("ema_rampup", c.ema_rampup);
+  c.ema_phema_std = r.get_floats("ema_phema_std", c.ema_phema_std);
+  c.phema_snapshot_every = r.get_int("phema_snapshot_every", c.phema_snapshot_every);
   c.bf16 = r.get_bool("bf16", c.bf16);
   c.tf32 = r.get_bool("tf32", c.tf32);
   c.deterministic = r.get_bool("deterministic", c.deterministic);
@@ -87,12 +100,19 @@ TrainConfig TrainConfig::from_config(const Json& root) {
           c.batch_per_gpu);
   require(c.lr > 0, "train.lr must be > 0, got ", c.lr);
   require(c.warmup_mimg >= 0 && c.warmup_steps >= 0, "train.warmup_mimg / warmup_steps must be >= 0");
+  require(c.lr_decay != "inverse_sqrt" || c.lr_decay_batches > 0,
+          "train.lr_decay = \"inverse_sqrt\" needs train.lr_decay_batches > 0 (EDM2's t_ref in batches)");
   require(c.lr_decay_start >= 0 && c.lr_decay_start < 1, "train.lr_decay_start must be in [0, 1), got ",
           c.lr_decay_start);
   require(c.grad_clip >= 0, "train.grad_clip must be >= 0 (0 = off), got ", c.grad_clip);
   for (double b : c.ema) require(b >= 0 && b < 1, "train.ema: each beta must lie in [0, 1), got ", b);
   for (double h : c.ema_halflife_mimg) require(h > 0, "train.ema_halflife_mimg: each must be > 0, got ", h);
   require(c.ema_rampup >= 0, "train.ema_rampup must be >= 0, got ", c.ema_rampup);
+  for (double std : c.ema_phema_std)  // EDM2 Eq. 126 has a positive exponent only below exp_to_std(0) = 0.2887
+    require(std > 0 && std < 0.2886, "train.ema_phema_std: each must lie in (0, 0.2886), got ", std);
+  require(c.phema_snapshot_every >= 0, "train.phema_snapshot_every must be >= 0, got ", c.phema_snapshot_every);
+  require(c.phema_snapshot_every == 0 || !c.ema_phema_std.empty(),
+          "train.phema_snapshot_every is set but train.ema_phema_std lists no power-function EMA");
   require(c.checkpoint_every >= 0, "train.checkpoint_every must be >= 0, got ", c.checkpoint_every);
   require(c.keep_checkpoints >= 1, "train.keep_checkpoints must be >= 1, got ", c.keep_checkpoints);
   require(c.sample_count > 0, "train.sample_count must be > 0, got ", c.sample_count);
@@ -132,11 +152,14 @@ Json TrainConfig::to_json() const {
               {"warmup_steps", warmup_steps},
               {"lr_decay", lr_decay},
               {"lr_decay_start", lr_decay_start},
+              {"lr_decay_batches", lr_decay_batches},
               {"grad_clip", grad_clip},
               {"grad_nan_to_num", grad_nan_to_num},
               {"ema", ema},
               {"ema_halflife_mimg", ema_halflife_mimg},
               {"ema_rampup", ema_rampup},
+              {"ema_phema_std", ema_phema_std},
+              {"phema_snapshot_every", phema_snapshot_every},
               {"bf16", bf16},
               {"tf32", tf32},
               {"deterministic", deterministic},

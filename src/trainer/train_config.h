@@ -23,13 +23,18 @@ struct TrainConfig {
   double warmup_mimg = 0.0;         // linear LR warm-up over this many Mimg (EDM: 10); 0 = off
   int64_t warmup_steps = 0;         // or over this many steps; 0 = off
   std::string lr_decay = "none";    // none | cosine | linear: LR to 0 at train.steps (none of the papers decays;
-                                    // a small network's fine structure settles with it, docs/points-suite.md)
+                                    // a small network's fine structure settles with it, docs/points-suite.md);
+                                    // inverse_sqrt: EDM2's 1 / sqrt(max(images / (lr_decay_batches * batch), 1))
   double lr_decay_start = 0.0;      // fraction of train.steps at which the decay begins
+  int64_t lr_decay_batches = 0;     // inverse_sqrt: EDM2's t_ref in batches (ECT ImageNet 2000, EDM2-64 35000)
   double grad_clip = 0.0;           // max global gradient norm; 0 = off
   bool grad_nan_to_num = true;      // nan -> 0, +-inf -> +-1e5 (SPEC §3)
   std::vector<double> ema = {};     // fixed per-step betas
   std::vector<double> ema_halflife_mimg = {};  // EDM half-life rules
   double ema_rampup = 0.05;         // ramp ratio of the half-life rules; 0 = off
+  std::vector<double> ema_phema_std = {};  // EDM2 power-function EMAs by relative std (ECT: 0.010, 0.050, 0.100)
+  int64_t phema_snapshot_every = 0;  // write the power-function EMAs to <run>/phema/ every this many steps, for
+                                     // `onestep phema` (post-hoc reconstruction); 0 = never
   bool bf16 = false;                // autocast to bfloat16 on CUDA (fp32 master weights); ignored on CPU
   bool tf32 = false;                // TF32 in CUDA convolutions and matrix products; off as in EDM's and ECT's
                                     // training loops (allow_tf32 = False): the loss weights 1/(t - r) amplify

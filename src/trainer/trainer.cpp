@@ -1,4 +1,5 @@
 #include "trainer/trainer.h"
+#include "trainer/phema.h"
 
 #include "core/device.h"
 #include "core/error.h"
@@ -257,6 +258,8 @@ void Trainer::maintenance(const StepResult& result, int64_t until_step) {
     log_.write_interval(step, values);
   }
   if (train_.checkpoint_every > 0 && step % train_.checkpoint_every == 0) save_checkpoint();
+  if (train_.phema_snapshot_every > 0 && step % train_.phema_snapshot_every == 0 && ranks_.is_main())
+    write_phema_snapshots(run_.root() / "phema", emas_, step, counters_.images_seen);  // trainer/phema.h
   if (sample_ && train_.sample_every > 0 && step % train_.sample_every == 0) write_samples();
 }
 

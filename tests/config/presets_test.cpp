@@ -4,6 +4,7 @@
 #include "core/error.h"
 #include "data/dataset.h"
 #include "metrics/evaluation.h"
+#include "networks/mp_layers.h"
 #include "objectives/objective.h"
 #include "precond/model.h"
 #include "samplers/sampler.h"
@@ -33,6 +34,7 @@ TEST(Presets, EveryPresetValidates) {
     ++training;
     const auto train = onestep::TrainConfig::from_config(root);
     onestep::Json small_model = root;  // the objective reads only the model's shape and precond
+    onestep::MetaInit meta;            // EDM2 presets (up to 1.1e9 parameters) are built without memory
     onestep::Denoiser model = onestep::build_model(small_model);
     std::unique_ptr<onestep::Objective> objective;
     if (root["objective"].value("method", "") == "scd" && root["objective"].value("teacher", "").empty()) {
