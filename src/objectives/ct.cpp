@@ -3,6 +3,8 @@
 #include "core/error.h"
 #include "objectives/methods.h"
 
+#include <ATen/autocast_mode.h>
+
 namespace onestep {
 
 void EmaTeacher::update(Denoiser& model, double decay) {
@@ -35,8 +37,14 @@ torch::Tensor EmaTeacher::evaluate(Denoiser& model, const std::function<torch::T
     saved.push_back(storage.back().clone());
     storage.back().copy_(weights_[i].second);
   }
+  // Autocast (train.bf16) caches the low-precision copy of each weight keyed by the parameter, not by its values:
+  // after the swap the teacher's forward would run the student's cached copies, and after the swap back the
+  // student's next forward the teacher's (made under no_grad, so without a path to the weights). The cache is
+  // emptied at both swaps; the student's recorded graph keeps the copies it used.
+  at::autocast::clear_cache();
   auto put_back = [&] {
     for (size_t i = 0; i < storage.size(); ++i) storage[i].copy_(saved[i]);
+    at::autocast::clear_cache();
   };
   torch::Tensor out;
   try {
