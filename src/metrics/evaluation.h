@@ -1,5 +1,5 @@
 #pragma once
-// Sampling + scoring in one pass (SPEC section 6): generate images with a sampler, quantize them as the field does,
+// Sampling + scoring in one pass (docs/methods.md 10): generate images with a sampler, quantize them as the field does,
 // stream their features into float64 statistics and compare with reference statistics. 2-D point models are scored
 // by the sliced Wasserstein distance to fresh draws of their toy distribution. [eval] section.
 #include "config/config.h"

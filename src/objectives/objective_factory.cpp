@@ -6,7 +6,7 @@ namespace onestep {
 namespace {
 
 // Each method reads only the keys its objective uses; a key it would ignore is refused with the reason, so a
-// configuration never seems to set something the run did not do (issue 11: method = "ct" with index = "lognormal").
+// configuration never seems to set something the run did not do (method = "ct" with index = "lognormal", say).
 void refuse_unread(const SectionReader& reader, const std::string& key, const std::string& why) {
   require(!reader.has(key), "objective.", key, " is not read ", why, "; remove it");
 }

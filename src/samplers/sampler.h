@@ -1,6 +1,6 @@
 #pragma once
 // Samplers: consistency multistep (1-step, 2-step, any sigma list), EDM Heun and Euler for diffusion models.
-// [sample] section. Owner: methods (issue 4).
+// [sample] section; the formulas and their sources are in docs/methods.md section 4.
 #include "config/config.h"
 #include "precond/model.h"
 

@@ -1,6 +1,6 @@
 #pragma once
 // The [train] section: optimizer, schedule, EMAs, precision, and how often to log, sample, evaluate and
-// checkpoint. Paper values are in configs/ (SPEC §2-4).
+// checkpoint. Paper values are in configs/ (docs/methods.md sections 3-8).
 #include "config/config.h"
 #include "trainer/ema.h"
 #include "trainer/optimizer.h"
@@ -25,7 +25,7 @@ struct TrainConfig {
                                     // a small network's fine structure settles with it, docs/points-suite.md)
   double lr_decay_start = 0.0;      // fraction of train.steps at which the decay begins
   double grad_clip = 0.0;           // max global gradient norm; 0 = off
-  bool grad_nan_to_num = true;      // nan -> 0, +-inf -> +-1e5 (SPEC §3)
+  bool grad_nan_to_num = true;      // nan -> 0, +-inf -> +-1e5 (docs/methods.md sections 3, 7)
   std::vector<double> ema = {};     // fixed per-step betas
   std::vector<double> ema_halflife_mimg = {};  // EDM half-life rules
   double ema_rampup = 0.05;         // ramp ratio of the half-life rules; 0 = off

@@ -299,7 +299,7 @@ Trainer::StepResult Trainer::train_step(bool want_grad_norm) {
   std::vector<torch::Tensor> grads;
   for (auto& p : model_->parameters())
     if (p.grad().defined()) grads.push_back(p.grad());
-  if (train_.grad_nan_to_num)  // SPEC §3: as the reference code, nan -> 0, +-inf -> +-1e5
+  if (train_.grad_nan_to_num)  // as EDM's and ECT's loops: nan -> 0, +-inf -> +-1e5 (docs/methods.md sections 3, 7)
     for (auto& g : grads) g.nan_to_num_(0.0, 1e5, -1e5);
   // The global norm costs a host synchronisation (.item()): only where clipping needs it or a log line shows it.
   if (!grads.empty() && (train_.grad_clip > 0 || want_grad_norm)) {
