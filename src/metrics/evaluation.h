@@ -31,10 +31,6 @@ struct EvalConfig {
   Json to_json() const;
 };
 
-// The [sample] section's sampler with its step count set: consistency samplers visit {sigma_max} (1 step) or
-// {sigma_max, sigma_mid} (2 steps); Heun/Euler get `steps` levels.
-SamplerConfig sampler_for_steps(const Json& root, int64_t steps, double sigma_mid);
-
 class Communicator;
 
 // Streams n generated images (in batches) through the detector. Features are also returned when keep_features.
