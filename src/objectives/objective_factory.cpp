@@ -1,5 +1,9 @@
+// build_objective(): the [objective] section read into one of the objectives.
 #include "core/error.h"
-#include "objectives/methods.h"
+#include "objectives/consistency_training.h"
+#include "objectives/ect.h"
+#include "objectives/edm.h"
+#include "objectives/objective.h"
 
 namespace onestep {
 

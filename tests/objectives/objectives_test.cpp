@@ -1,11 +1,13 @@
 #include "core/error.h"
-#include "objectives/methods.h"
+#include "objectives/consistency_training.h"
+#include "objectives/ect.h"
+#include "objectives/edm.h"
 #include "objectives/objective_util.h"
+#include "cpu_autocast.h"
 #include "test_networks.h"
 #include "trainer/optimizer.h"
 
 #include <ATen/CPUGeneratorImpl.h>
-#include <ATen/autocast_mode.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -99,21 +101,6 @@ EdmDraws replay_edm_draws(const Batch& batch, uint64_t seed) {
   d.c_skip = (0.25 / (d.sigma.square() + 0.25)).reshape({b, 1});
   return d;
 }
-
-// CPU autocast to bfloat16 for the scope, set up as the trainer's train.bf16 sets up CUDA autocast (a nesting level,
-// its weight cache cleared when the outermost scope ends).
-class CpuBf16Autocast {
- public:
-  CpuBf16Autocast() {
-    at::autocast::set_autocast_dtype(at::kCPU, at::kBFloat16);
-    at::autocast::set_autocast_enabled(at::kCPU, true);
-    at::autocast::increment_nesting();
-  }
-  ~CpuBf16Autocast() {
-    if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
-    at::autocast::set_autocast_enabled(at::kCPU, false);
-  }
-};
 
 Json objective_root(const std::string& method) {
   Json objective{{"method", method}};
@@ -581,38 +568,6 @@ TEST(BatchPosterior, CleanEstimateUsesClassesOnlyForConditionalModels) {
   const auto one_hot = torch::one_hot(batch.labels, 2).to(torch::kFloat32);
   EXPECT_NEAR(clean_estimate("batch_posterior", batch, x, t, torch::Tensor())[0][0].item<double>(), 0.455149, 1e-6);
   EXPECT_NEAR(clean_estimate("batch_posterior", batch, x, t, one_hot)[0][0].item<double>(), 0.059521, 1e-6);
-}
-
-// Autocast caches the bf16 copy of each weight keyed by the parameter. The EMA teacher swaps its weights into the
-// same parameters, so without clearing that cache its forward pass would run the student's cached copies (and the
-// student's next forward pass the teacher's).
-TEST(EmaTeacher, UnderBf16AutocastTheTeacherRunsItsOwnWeights) {
-  auto model = dropout_model(2);
-  model->eval();
-  EmaTeacher teacher;
-  teacher.update(model, 0.0);  // first call: the teacher holds the current weights
-  const auto teacher_weights = snapshot(model);
-  {
-    torch::NoGradGuard no_grad;
-    for (auto& p : model->parameters()) p.add_(0.1);
-  }
-  torch::manual_seed(11);  // the same architecture, holding the teacher's weights
-  Denoiser separate(edm_precond(), std::make_shared<DropoutNetImpl>(2), points_model_config(2));
-  separate->eval();
-  {
-    torch::NoGradGuard no_grad;
-    for (auto& p : separate->named_parameters()) p.value().copy_(teacher_weights.at(p.key()));
-  }
-  const auto x = torch::randn({5, 2});
-  const auto sigma = torch::full({5}, 1.0f);
-  CpuBf16Autocast autocast;
-  const auto student = model->forward(x, sigma, Scalings::Edm);  // caches the student's bf16 weights
-  const auto got = teacher.evaluate(model, [&] { return model->forward(x, sigma, Scalings::Edm); });
-  const auto expected = separate->forward(x, sigma, Scalings::Edm);
-  EXPECT_TRUE(torch::equal(got, expected)) << (got - expected).abs().max().item<double>();
-  EXPECT_FALSE(torch::equal(got, student));
-  // The student's own weights again afterwards.
-  EXPECT_TRUE(torch::equal(model->forward(x, sigma, Scalings::Edm), student));
 }
 
 // The batch posterior is a softmax-weighted mean of the rows: under bf16 autocast its matrix product would round the
