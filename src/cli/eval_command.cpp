@@ -347,41 +347,37 @@ void run_stats(const StatsOptions& o) {
               static_cast<long long>(stats.mu.size(0)));
 }
 
-}  // namespace
-
-void register_eval_command(CLI::App& app) {
-  auto* command = app.add_subcommand("eval", "Evaluate a model or a set of images: FID or FD-FMNIST, precision/recall");
-  command->require_subcommand(0, 1);
-  auto options = std::make_shared<EvalOptions>();
-  add_config_options(*command, options->config, false);
-  command->add_option("--ckpt", options->ckpt, "model weights (.safetensors) to sample from");
-  command->add_option("--weights", options->weights,
-                      "weight set of a training checkpoint: raw or an EMA name (default: first EMA)");
-  command->add_option("--images", options->images,
-                      "evaluate existing images: a directory of PNG/JPEG or an .npz (swd: points .npy)");
-  command->add_option("--steps", options->steps, "sampler step counts, e.g. 1,2 (default [eval].steps)")
+// The options of `onestep eval` itself (scoring a model or a set of images), with its examples.
+void add_eval_options(CLI::App& command, EvalOptions& options) {
+  add_config_options(command, options.config, false);
+  command.add_option("--ckpt", options.ckpt, "model weights (.safetensors) to sample from");
+  command.add_option("--weights", options.weights,
+                     "weight set of a training checkpoint: raw or an EMA name (default: first EMA)");
+  command.add_option("--images", options.images,
+                     "evaluate existing images: a directory of PNG/JPEG or an .npz (swd: points .npy)");
+  command.add_option("--steps", options.steps, "sampler step counts, e.g. 1,2 (default [eval].steps)")
       ->delimiter(',');
-  command->add_option("--n", options->n, "images generated per evaluation (default [eval].n = 10000)");
-  command->add_option("--batch", options->batch, "batch size for sampling and features (default 500)");
-  command->add_option("--ref", options->ref, "reference statistics .npz (mu, sigma); swd: reference points .npy");
-  command->add_option("--metric", options->metric,
-                      "fid | fd-fmnist | swd (2-D points). Default: swd for points, [eval].metric (fd-fmnist) on "
-                      "Fashion-MNIST, fid on other images when a detector is given (docs/evaluation.md)");
-  command->add_option("--detector", options->detector,
-                      "feature network: inception-2015-12-05.pt, a converted .safetensors, or the FMNIST classifier");
-  command->add_option("--seeds", options->seeds, "repeat over this many seeds; prints mean +- std")
+  command.add_option("--n", options.n, "images generated per evaluation (default [eval].n = 10000)");
+  command.add_option("--batch", options.batch, "batch size for sampling and features (default 500)");
+  command.add_option("--ref", options.ref, "reference statistics .npz (mu, sigma); swd: reference points .npy");
+  command.add_option("--metric", options.metric,
+                     "fid | fd-fmnist | swd (2-D points). Default: swd for points, [eval].metric (fd-fmnist) on "
+                     "Fashion-MNIST, fid on other images when a detector is given (docs/evaluation.md)");
+  command.add_option("--detector", options.detector,
+                     "feature network: inception-2015-12-05.pt, a converted .safetensors, or the FMNIST classifier");
+  command.add_option("--seeds", options.seeds, "repeat over this many seeds; prints mean +- std")
       ->check(CLI::PositiveNumber);
-  command->add_option("--write-ref", options->write_ref,
-                      "swd: also write the reference points as FILE.npy, or as a density image FILE.png (in the "
-                      "window of --ckpt's samples)");
-  command->add_flag("--pr", options->pr, "also report improved precision and recall (k = 3)");
-  command->add_option("--real", options->real, "real images for --pr (default: the [data] dataset)");
-  command->add_option("--device", options->device, "auto | cpu | cuda");
-  add_cpu_wait_option(*command, options->cpu_wait);
-  command->add_option("--json", options->json,
-                      "also append each value as a JSON line (metric, steps, seed, n, value at full precision)");
-  add_distributed_options(*command, options->distributed);
-  command->footer(
+  command.add_option("--write-ref", options.write_ref,
+                     "swd: also write the reference points as FILE.npy, or as a density image FILE.png (in the "
+                     "window of --ckpt's samples)");
+  command.add_flag("--pr", options.pr, "also report improved precision and recall (k = 3)");
+  command.add_option("--real", options.real, "real images for --pr (default: the [data] dataset)");
+  command.add_option("--device", options.device, "auto | cpu | cuda");
+  add_cpu_wait_option(command, options.cpu_wait);
+  command.add_option("--json", options.json,
+                     "also append each value as a JSON line (metric, steps, seed, n, value at full precision)");
+  add_distributed_options(command, options.distributed);
+  command.footer(
       "Examples:\n"
       "  onestep eval --ckpt model.safetensors --steps 1,2 --n 10000 --metric fd-fmnist --seeds 3\n"
       "  onestep launch --nproc 8 -- eval --ckpt model.safetensors --n 50000 --ref cifar10.npz --metric fid \\\n"
@@ -397,8 +393,11 @@ void register_eval_command(CLI::App& app) {
       "fd-fmnist on images other than Fashion-MNIST is printed as a proxy, not as FD-FMNIST.\n"
       "SWD (sliced Wasserstein-2, 1000 directions) against n fresh points of the [data] toy distribution, and it\n"
       "prints the floor: the SWD between two such fresh draws.");
+}
 
-  auto* stats = command->add_subcommand("stats", "Reference statistics (mu, sigma) of a dataset or image set");
+// `onestep eval stats`: reference statistics of a dataset or an image set.
+CLI::App* add_stats_subcommand(CLI::App& command) {
+  auto* stats = command.add_subcommand("stats", "Reference statistics (mu, sigma) of a dataset or image set");
   auto stats_options = std::make_shared<StatsOptions>();
   stats->add_option("--data", stats_options->data.config, "configuration (file or preset) whose [data] is used");
   stats->add_option("--set,-s", stats_options->data.overrides, "override a key, e.g. --set data.split=test");
@@ -417,8 +416,12 @@ void register_eval_command(CLI::App& app) {
       "  onestep eval stats --data fmnist-ict-cpu --set data.split=test --out fmnist-test.npz\n"
       "  onestep eval stats --images cifar10-train/ --metric fid --detector inception-2015-12-05.pt --out cifar.npz");
   stats->callback([stats_options] { run_stats(*stats_options); });
+  return stats;
+}
 
-  auto* fd = command->add_subcommand("fd", "Frechet distance between two statistics files");
+// `onestep eval fd`: the Frechet distance between two statistics files.
+CLI::App* add_fd_subcommand(CLI::App& command) {
+  auto* fd = command.add_subcommand("fd", "Frechet distance between two statistics files");
   auto fd_files = std::make_shared<std::vector<std::string>>();
   fd->add_option("files", *fd_files, "two .npz files with mu and sigma")->required()->expected(2);
   fd->footer("Example:\n  onestep eval fd fmnist-train10k.npz fmnist-test.npz");
@@ -427,8 +430,12 @@ void register_eval_command(CLI::App& app) {
     const auto b = read_feature_stats(fd_files->at(1));
     std::printf("%.6f\n", frechet_distance(a, b));
   });
+  return fd;
+}
 
-  auto* train = command->add_subcommand("train-classifier", "Train the Fashion-MNIST classifier behind FD-FMNIST");
+// `onestep eval train-classifier`: the Fashion-MNIST classifier behind FD-FMNIST.
+CLI::App* add_train_classifier_subcommand(CLI::App& command) {
+  auto* train = command.add_subcommand("train-classifier", "Train the Fashion-MNIST classifier behind FD-FMNIST");
   auto classifier = std::make_shared<ClassifierOptions>();
   classifier->out = (assets_dir() / "fmnist_classifier.safetensors").string();
   train->add_option("--out", classifier->out, "output weights (.safetensors)")->capture_default_str();
@@ -448,7 +455,19 @@ void register_eval_command(CLI::App& app) {
     std::printf("test accuracy %.4f after %.1f s; wrote %s\n", result.test_accuracy, result.seconds,
                 classifier->out.c_str());
   });
+  return train;
+}
 
+}  // namespace
+
+void register_eval_command(CLI::App& app) {
+  auto* command = app.add_subcommand("eval", "Evaluate a model or a set of images: FID or FD-FMNIST, precision/recall");
+  command->require_subcommand(0, 1);
+  auto options = std::make_shared<EvalOptions>();
+  add_eval_options(*command, *options);
+  CLI::App* stats = add_stats_subcommand(*command);
+  CLI::App* fd = add_fd_subcommand(*command);
+  CLI::App* train = add_train_classifier_subcommand(*command);
   command->callback([command, stats, fd, train, options] {
     if (command->got_subcommand(stats) || command->got_subcommand(fd) || command->got_subcommand(train)) return;
     run_eval(*options);

@@ -13,6 +13,7 @@
 #include "io/npy.h"
 #include "precond/model.h"
 #include "samplers/sampler.h"
+#include "samplers/sampling_job.h"
 
 #include <CLI/CLI.hpp>
 
@@ -72,29 +73,25 @@ SamplerConfig sampler_config(const SampleOptions& o, const Json& recorded_root) 
   c.kind = o.sampler.empty() ? recorded.kind : o.sampler;
   if (o.float32) c.float64 = false;
   if (!o.renoise.empty()) c.renoise = o.renoise;
-  if (c.kind == "consistency") {
-    if (!o.sigmas.empty()) {
-      require(o.steps == 0, "sample: give --steps or --sigmas, not both");
-      c.sigmas = parse_sigmas(o.sigmas);
-    } else if (o.steps == 0 && !o.sigma_max_given && !o.sigma_mid_given && recorded_consistency) {
-      c.sigmas = recorded.sigmas;
-    } else {
-      const int64_t steps = o.steps == 0 ? 1 : o.steps;
-      require(steps == 1 || steps == 2, "sample: the consistency sampler takes --steps 1 or 2; for more steps list "
-                                        "the noise levels with --sigmas 80,5,0.821");
-      // As `onestep eval` takes them: 1 step from [sample] sigma_max, the second level from sigmas[1].
-      const double first = o.sigma_max_given ? o.sigma_max : recorded.sigma_max;
-      const double mid = o.sigma_mid_given                                     ? o.sigma_mid
-                         : recorded_consistency && recorded.sigmas.size() >= 2 ? recorded.sigmas[1]
-                                                                               : 0.821;
-      c.sigmas = steps == 1 ? std::vector<double>{first} : std::vector<double>{first, mid};
-    }
-    c.sigma_max = c.sigmas.front();
-  } else {
+  if (c.kind != "consistency") {
     require(o.sigmas.empty(), "sample: --sigmas is for the consistency sampler; heun/euler take --steps");
-    c.steps = o.steps != 0 ? o.steps : recorded_consistency ? 18 : recorded.steps;
     c.sigma_max = o.sigma_max_given ? o.sigma_max : recorded_consistency ? 80.0 : recorded.sigma_max;
+    return with_steps(c, o.steps != 0 ? o.steps : recorded_consistency ? 18 : recorded.steps, 0.0);
   }
+  if (!o.sigmas.empty()) {
+    require(o.steps == 0, "sample: give --steps or --sigmas, not both");
+    c.sigmas = parse_sigmas(o.sigmas);
+  } else if (o.steps == 0 && !o.sigma_max_given && !o.sigma_mid_given && recorded_consistency) {
+    c.sigmas = recorded.sigmas;
+  } else {
+    // As `onestep eval` takes them: 1 step from [sample] sigma_max, the second level from sigmas[1].
+    c.sigma_max = o.sigma_max_given ? o.sigma_max : recorded.sigma_max;
+    const double mid = o.sigma_mid_given                                     ? o.sigma_mid
+                       : recorded_consistency && recorded.sigmas.size() >= 2 ? recorded.sigmas[1]
+                                                                             : 0.821;
+    return with_steps(c, o.steps == 0 ? 1 : o.steps, mid);
+  }
+  c.sigma_max = c.sigmas.front();
   c.validate();
   return c;
 }
@@ -140,6 +137,82 @@ void write_output(const fs::path& out, const torch::Tensor& samples, bool is_ima
   }
 }
 
+// What the command line left to the checkpoint, said on stderr: the recorded sampler and the re-noising rule.
+void print_notes(const SampleOptions& o, const SamplerConfig& config, bool recorded, const DenoiserImpl& model) {
+  if (recorded)
+    std::cerr << "note: sampling " << describe_sampler(config) << " (what the command line leaves open is the [sample] "
+              << "section recorded with " << o.ckpt << ")\n";
+  if (config.kind != "consistency" || config.sigmas.size() <= 1 || config.renoise != "auto") return;
+  if (model.trained_with().empty())
+    std::cerr << "note: " << o.ckpt << " records no training method; re-noising as iCT, sqrt(s^2 - sigma_min^2) z "
+              << "(--renoise ect for ECT checkpoints)\n";
+  else
+    std::cerr << "note: re-noising as " << resolved_renoise(config, model) << " (the model was trained with "
+              << model.trained_with() << "; --renoise to choose)\n";
+}
+
+// The job of --n samples from --seed: the latents of --latents when given, every sample of --class when given.
+SamplingJob sampling_job(const SampleOptions& o, const DenoiserImpl& model) {
+  const std::vector<int64_t> shape = model.sample_shape();
+  SamplingJob job;
+  job.n = o.n;
+  job.batch = o.batch;
+  job.seed = static_cast<uint64_t>(o.seed);
+  require(job.n >= 0, "sample: --n must be >= 1 (or omitted for the default), got ", job.n);
+  if (!o.latents.empty()) {
+    job.latents = read_npy(o.latents);
+    require(job.latents.is_floating_point(), "sample: latents '", o.latents, "' hold ", job.latents.scalar_type(),
+            " values; --latents takes a float .npy (float32 or float64) of noise");
+    job.latents = job.latents.to(torch::kFloat32);
+    const torch::Tensor& z = job.latents;
+    std::vector<int64_t> got(z.sizes().begin() + std::min<int64_t>(1, z.dim()), z.sizes().end());
+    require(z.dim() >= 2 && got == shape, "sample: latents '", o.latents, "' have shape ", z.sizes(),
+            " but the model samples [N, ", torch::IntArrayRef(shape), "] (",
+            model_shape_keys_text(model.model_config()), " in ", o.ckpt, "): write latents of that shape");
+    require(torch::isfinite(z).all().item<bool>(), "sample: latents '", o.latents, "' contain NaN or inf");
+    if (job.n == 0) job.n = z.size(0);
+    require(job.n <= z.size(0), "sample: --n ", job.n, " but '", o.latents, "' holds only ", z.size(0), " latents");
+  } else if (job.n == 0) {
+    job.n = 64;
+  }
+  require(job.n >= 1, "sample: --n must be >= 1, got ", job.n);
+  if (model.label_dim() > 0)
+    require(o.class_label < model.label_dim(), "sample: --class ", o.class_label, " but the model has ",
+            model.label_dim(), " classes");
+  else
+    require(o.class_label < 0, "sample: --class given but the model is unconditional");
+  job.class_label = o.class_label;
+  return job;
+}
+
+// All n samples on rank 0 (in the data's own units), an undefined tensor on the other ranks. Under a launcher each
+// rank makes its whole batches (samplers/sampling_job.h) and rank 0 gathers them.
+torch::Tensor make_samples(Denoiser& model, const SamplerConfig& config, const SamplingJob& job,
+                           Communicator* communicator) {
+  const bool main_rank = communicator == nullptr || communicator->is_main();
+  std::unique_ptr<Progress> progress;
+  if (main_rank) progress = std::make_unique<Progress>("sample", own_samples(communicator, job.n, job.batch).size(),
+                                                       "samples");
+  std::vector<torch::Tensor> parts;
+  int64_t done = 0;
+  run_sampling_job(model, config, job, communicator, [&](int64_t, const torch::Tensor& samples) {
+    parts.push_back(samples.cpu());
+    done += samples.size(0);
+    if (progress) progress->update(done);
+  });
+  if (progress) progress->finish();
+  std::vector<int64_t> empty_shape = {0};
+  const std::vector<int64_t> shape = model->sample_shape();
+  empty_shape.insert(empty_shape.end(), shape.begin(), shape.end());
+  torch::Tensor samples = parts.empty() ? torch::empty(empty_shape) : torch::cat(parts);
+  samples = gather_rows_to_main(communicator, samples, job.n, job.batch, "gather of the samples");
+  if (!main_rank) return {};
+  // Points go back to the data's own units (the identity for images and unscaled models).
+  samples = model->point_scaling().to_user(samples);
+  require(torch::isfinite(samples).all().item<bool>(), "sample: the model produced NaN or inf samples");
+  return samples;
+}
+
 void run(const SampleOptions& o) {
   require(!o.ckpt.empty(), "sample: --ckpt is required");
   require(!o.out.empty(), "sample: --out is required");
@@ -157,80 +230,14 @@ void run(const SampleOptions& o) {
   // Under a launcher the batches are split over the ranks (distributed/sharding.h) and rank 0 writes them all.
   const std::shared_ptr<Communicator> communicator = join_launched_job(o.distributed, launch, device);
   const bool main_rank = communicator == nullptr || communicator->is_main();
-  if (recorded.contains("sample") && main_rank)
-    std::cerr << "note: sampling " << describe_sampler(config) << " (what the command line leaves open is the [sample] "
-              << "section recorded with " << o.ckpt << ")\n";
   Denoiser model = load_model(o.ckpt, o.weights);
   model->to(device);
-  if (config.kind == "consistency" && config.sigmas.size() > 1 && main_rank) {
-    const std::string rule = resolved_renoise(config, *model);
-    if (config.renoise == "auto" && model->trained_with().empty())
-      std::cerr << "note: " << o.ckpt << " records no training method; re-noising as iCT, sqrt(s^2 - sigma_min^2) z "
-                << "(--renoise ect for ECT checkpoints)\n";
-    else if (config.renoise == "auto")
-      std::cerr << "note: re-noising as " << rule << " (the model was trained with " << model->trained_with()
-                << "; --renoise to choose)\n";
-  }
-  const std::vector<int64_t> shape = model->sample_shape();
-
-  torch::Tensor latents;
-  int64_t n = o.n;
-  require(n >= 0, "sample: --n must be >= 1 (or omitted for the default), got ", n);
-  if (!o.latents.empty()) {
-    latents = read_npy(o.latents);
-    require(latents.is_floating_point(), "sample: latents '", o.latents, "' hold ", latents.scalar_type(),
-            " values; --latents takes a float .npy (float32 or float64) of noise");
-    latents = latents.to(torch::kFloat32);
-    std::vector<int64_t> got(latents.sizes().begin() + std::min<int64_t>(1, latents.dim()), latents.sizes().end());
-    require(latents.dim() >= 2 && got == shape, "sample: latents '", o.latents, "' have shape ", latents.sizes(),
-            " but the model samples [N, ", torch::IntArrayRef(shape), "] (",
-            model_shape_keys_text(model->model_config()), " in ", o.ckpt, "): write latents of that shape");
-    require(torch::isfinite(latents).all().item<bool>(), "sample: latents '", o.latents, "' contain NaN or inf");
-    if (n == 0) n = latents.size(0);
-    require(n <= latents.size(0), "sample: --n ", n, " but '", o.latents, "' holds only ", latents.size(0), " latents");
-  } else if (n == 0) {
-    n = 64;
-  }
-  require(n >= 1, "sample: --n must be >= 1, got ", n);
-  if (model->label_dim() > 0) {
-    require(o.class_label < model->label_dim(), "sample: --class ", o.class_label, " but the model has ",
-            model->label_dim(), " classes");
-  } else {
-    require(o.class_label < 0, "sample: --class given but the model is unconditional");
-  }
-
-  // Batch k draws its latents, then its labels, then the sampler's fresh noise from batch_generator(seed, k), so
-  // that any rank can make any batch (a single batch draws as one generator seeded with --seed).
-  const SampleRange range = own_samples(communicator.get(), n, o.batch);
-  std::vector<torch::Tensor> parts;
-  std::unique_ptr<Progress> progress;
-  if (main_rank) progress = std::make_unique<Progress>("sample", range.size(), "samples");
-  for (int64_t start = range.begin; start < range.end; start += o.batch) {
-    const int64_t count = std::min(range.end, start + o.batch) - start;
-    auto generator = batch_generator(static_cast<uint64_t>(o.seed), start / o.batch);
-    std::vector<int64_t> full = {count};
-    full.insert(full.end(), shape.begin(), shape.end());
-    torch::Tensor z = latents.defined()
-                          ? latents.slice(0, start, start + count)
-                          : random_normal(full, generator, torch::kCPU, torch::kFloat32, "sample latents");
-    torch::Tensor y;
-    if (model->label_dim() > 0)
-      y = o.class_label >= 0 ? torch::full({count}, o.class_label, torch::kLong)
-                             : random_integers(model->label_dim(), {count}, generator, torch::kCPU, "sample labels");
-    parts.push_back(run_sampler(model, config, z.to(device), generator, y.defined() ? y.to(device) : y).cpu());
-    if (progress) progress->update(start + count - range.begin);
-  }
-  if (progress) progress->finish();
-  std::vector<int64_t> empty_shape = {0};
-  empty_shape.insert(empty_shape.end(), shape.begin(), shape.end());
-  torch::Tensor samples = parts.empty() ? torch::empty(empty_shape) : torch::cat(parts);
-  samples = gather_rows_to_main(communicator.get(), samples, n, o.batch, "gather of the samples");
+  if (main_rank) print_notes(o, config, recorded.contains("sample"), *model);
+  const SamplingJob job = sampling_job(o, *model);
+  const torch::Tensor samples = make_samples(model, config, job, communicator.get());
   if (!main_rank) return;
-  // Points go back to the data's own units (the identity for images and unscaled models).
-  samples = model->point_scaling().to_user(samples);
-  require(torch::isfinite(samples).all().item<bool>(), "sample: the model produced NaN or inf samples");
-  write_output(o.out, samples, shape.size() == 3, model);
-  std::cout << "wrote " << n << " samples to " << o.out;
+  write_output(o.out, samples, model->sample_shape().size() == 3, model);
+  std::cout << "wrote " << job.n << " samples to " << o.out;
   if (communicator) std::cout << " (made by " << communicator->world_size() << " processes)";
   std::cout << "\n";
 }

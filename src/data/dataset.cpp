@@ -106,7 +106,7 @@ torch::Tensor images_to_float(const torch::Tensor& images) {
 
 torch::Tensor float_to_images(const torch::Tensor& x) {
   require(x.is_floating_point(), "float_to_images: expected a floating tensor, got ", x.scalar_type());
-  // SPEC section 6: +128 (not +127.5) then truncation, as the FID pipelines quantize.
+  // +128 (not +127.5) then truncation, as the FID pipelines quantize (edm/generate.py; docs/methods.md section 10).
   return (x.to(torch::kFloat32) * 127.5f + 128.0f).clamp(0, 255).to(torch::kUInt8);
 }
 

@@ -1,6 +1,6 @@
 #pragma once
 // Datasets held in memory (images as uint8, points as float32) and the batch loader that feeds training.
-// [data] section of the configuration. Owner: data (issue 2).
+// [data] section of the configuration.
 #include "config/config.h"
 
 #include <torch/types.h>
@@ -59,7 +59,7 @@ std::string describe_dataset(const Dataset& data);
 
 // uint8 [0, 255] -> float32 [-1, 1] (x / 127.5 - 1), on the device of `images`.
 torch::Tensor images_to_float(const torch::Tensor& images);
-// float [-1, 1] -> uint8, quantized as the field does for FID: clamp(x * 127.5 + 128, 0, 255) (SPEC section 6).
+// float [-1, 1] -> uint8, quantized as the field does for FID: clamp(x * 127.5 + 128, 0, 255) (docs/methods.md 10).
 torch::Tensor float_to_images(const torch::Tensor& x);
 
 struct Batch {

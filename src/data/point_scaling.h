@@ -1,7 +1,7 @@
 #pragma once
 // The affine map between a user's point coordinates and the model's: points enter training shifted to zero mean
 // and scaled so that their spread matches sigma_data (EDM's preconditioning assumes data of std sigma_data,
-// docs/methods.md); `sample` and `eval` map generated points back. The map travels in the model's metadata.
+// docs/methods.md section 1); `sample` and `eval` map generated points back. The map travels in the model's metadata.
 #include "config/config.h"
 
 #include <torch/types.h>

@@ -54,7 +54,7 @@ torch::Tensor make_toy_points(const std::string& name, int64_t n, uint64_t seed)
     torch::Tensor t = 1.5 * pi * (1 + 2 * u);
     return standardize(torch::stack({t * t.cos(), t * t.sin()}, 1) + 0.25 * noise);
   }
-  // The hard suite (issue 13): thin or curved structure at raw, unequal scales, as users' data comes. Not
+  // The hard suite (docs/points-suite.md): thin or curved structure at raw, unequal scales, as users' data comes. Not
   // standardized here: training maps them to sigma_data (data.normalize), samples return in these units.
   if (name == "thin-rings") {
     // Two concentric rings of radius 1.2 and 3.2 around (1, -0.5), radial std 0.05, half of the points each.

@@ -1,7 +1,7 @@
 #pragma once
 // Sharded sampling and evaluation (`onestep sample`, `onestep eval` under a launcher): a job of n samples made in
 // batches of `batch` is split over the ranks in whole batches, each rank a contiguous range of sample indices.
-// Every batch draws from its own generator (samplers/sampler.h: batch_generator), so the samples, and the
+// Every batch draws from its own generator (samplers/sampling_job.h: batch_generator), so the samples, and the
 // numbers computed from them, do not depend on the number of processes. The rows come back to rank 0 in order.
 #include <torch/types.h>
 

@@ -1,5 +1,5 @@
 #pragma once
-// PNG output (stb_image_write), image input (stb_image: PNG/JPEG), and sample grids. Owner: data (issue 2).
+// PNG output (stb_image_write), image input (stb_image: PNG/JPEG), and sample grids.
 #include <torch/types.h>
 
 #include <filesystem>

@@ -1,6 +1,6 @@
 #pragma once
 // NumPy .npy (format 1.0/2.0, little-endian, C order) and .npz (zip of .npy; stored or deflated on read,
-// stored on write) for float32, float64, uint8, int64, int32. Readable by numpy. Owner: data (issue 2).
+// stored on write) for float32, float64, uint8, int64, int32. Readable by numpy.
 #include <torch/types.h>
 
 #include <filesystem>

@@ -2,7 +2,7 @@
 // safetensors (https://huggingface.co/docs/safetensors): an 8-byte little-endian header length, a JSON header
 // {name: {dtype, shape, data_offsets}, "__metadata__": {str: str}}, then the raw bytes. F32, F16, BF16, F64, I64,
 // I32, U8 and BOOL. The reader is a security boundary: every header field is validated before a byte is read.
-// Owner: networks (issue 3).
+// Model files and training checkpoints are written in it.
 #include <torch/types.h>
 
 #include <filesystem>

@@ -1,6 +1,6 @@
 #pragma once
 // Minimal zip archives: a reader (central directory, stored and deflate entries, CRC-checked, zip64 sizes) and
-// a writer of stored entries. Used by the zip image dataset and by .npz files. Owner: data (issue 2).
+// a writer of stored entries. Used by the zip image dataset and by .npz files.
 #include <cstdint>
 #include <filesystem>
 #include <string>

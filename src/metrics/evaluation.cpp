@@ -10,6 +10,7 @@
 #include "metrics/frechet.h"
 #include "metrics/metric_names.h"
 #include "metrics/sliced_wasserstein.h"
+#include "samplers/sampling_job.h"
 
 #include <chrono>
 #include <cstdio>
@@ -49,21 +50,6 @@ std::string metric_key(const std::string& metric, int64_t steps, const std::vect
   return metric_name(metric, image_shape, dataset).key_prefix + std::to_string(steps) + "step";
 }
 
-SamplerConfig sampler_for_steps(const Json& root, int64_t steps, double sigma_mid) {
-  auto sampler = SamplerConfig::from_config(root);
-  if (sampler.kind == "consistency") {
-    require(steps == 1 || steps == 2, "consistency sampling is evaluated with 1 or 2 steps, got ", steps,
-            " (set [sample].sigmas for other schedules)");
-    sampler.sigmas = steps == 1 ? std::vector<double>{sampler.sigma_max}
-                                : std::vector<double>{sampler.sigma_max, sigma_mid};
-  } else {
-    require(steps >= 2, sampler.kind, " sampling is evaluated with 2 or more steps (EDM: 18), got ", steps);
-    sampler.steps = steps;
-  }
-  sampler.validate();
-  return sampler;
-}
-
 void report_stage(const std::string& label, const std::string& stage, double seconds) {
   std::fprintf(stderr, "%s %s in %s\n", label.c_str(), stage.c_str(), format_elapsed(seconds).c_str());
   std::fflush(stderr);
@@ -74,49 +60,30 @@ namespace {
 using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
 
-torch::Device model_device(Denoiser& model) {
-  const auto params = model->parameters();
-  return params.empty() ? torch::Device(torch::kCPU) : params.front().device();
-}
-
-// Latents and labels come from a CPU generator so a seed means the same samples on every device.
-torch::Tensor sample_batch(Denoiser& model, const SamplerConfig& sampler, int64_t b, at::Generator& generator,
-                           const torch::Device& device) {
-  std::vector<int64_t> latent_shape{b};
-  const auto shape = model->sample_shape();
-  latent_shape.insert(latent_shape.end(), shape.begin(), shape.end());
-  const auto latents =
-      random_normal(latent_shape, generator, torch::kCPU, torch::kFloat32, "evaluation latents").to(device);
-  torch::Tensor labels;
-  if (model->label_dim() > 0)
-    labels = torch::one_hot(random_integers(model->label_dim(), {b}, generator, torch::kCPU, "evaluation labels"),
-                            model->label_dim())
-                 .to(device, torch::kFloat32);
-  return run_sampler(model, sampler, latents, generator, labels);
-}
-
 }  // namespace
 
 GeneratedFeatures generated_features(Denoiser& model, const SamplerConfig& sampler, FeatureDetector& detector,
                                      int64_t n, int64_t batch, uint64_t seed, bool keep_features,
                                      const std::string& progress_label, Communicator* communicator) {
   require(n >= 2 && batch >= 1, "evaluation: need n >= 2 images and a positive batch");
-  const auto device = model_device(model);
   const auto shape = model->sample_shape();
   require(shape.size() == 3, "evaluation needs an image model, got sample shape of rank ", shape.size());
   // Sharded: this rank makes its batches, rank 0 gathers every feature and accumulates them in the order and
   // batches of a single process.
-  const SampleRange range = own_samples(communicator, n, batch);
   FeatureStatsAccumulator acc(detector.dim());
   std::vector<torch::Tensor> kept;
   std::unique_ptr<Progress> progress;
   if (!progress_label.empty())
-    progress = std::make_unique<Progress>(progress_label + " generate+features", range.size(), "img");
+    progress = std::make_unique<Progress>(progress_label + " generate+features", own_samples(communicator, n, batch).size(),
+                                          "img");
   double generate_s = 0, features_s = 0;
-  for (int64_t start = range.begin; start < range.end; start += batch) {
-    auto t = Clock::now();
-    auto generator = batch_generator(seed, start / batch);
-    const auto x = sample_batch(model, sampler, std::min(batch, range.end - start), generator, device);
+  int64_t done = 0;
+  auto t = Clock::now();
+  SamplingJob job;
+  job.n = n;
+  job.batch = batch;
+  job.seed = seed;
+  run_sampling_job(model, sampler, job, communicator, [&](int64_t, const torch::Tensor& x) {
     // On CUDA kernels run asynchronously until the finiteness check below waits for them, so there the split
     // between the two stages is approximate; on the CPU it is exact.
     const auto images = float_to_images(x);
@@ -128,10 +95,10 @@ GeneratedFeatures generated_features(Denoiser& model, const SamplerConfig& sampl
     if (communicator == nullptr) acc.add(feats);
     if (keep_features || communicator != nullptr) kept.push_back(feats.cpu().to(torch::kFloat32));
     features_s += seconds_since(t);
-    if (progress)
-      progress->update(std::min(range.end, start + batch) - range.begin,
-                       {{"generate_s", generate_s}, {"features_s", features_s}});
-  }
+    done += x.size(0);
+    if (progress) progress->update(done, {{"generate_s", generate_s}, {"features_s", features_s}});
+    t = Clock::now();
+  });
   if (progress) progress->finish();
   GeneratedFeatures out;
   torch::Tensor features = kept.empty() ? torch::empty({0, detector.dim()}) : torch::cat(kept);
@@ -140,9 +107,9 @@ GeneratedFeatures generated_features(Denoiser& model, const SamplerConfig& sampl
     if (!communicator->is_main()) return out;  // no statistics: rank 0 computes them
     for (int64_t start = 0; start < n; start += batch) acc.add(features.narrow(0, start, std::min(batch, n - start)));
   }
-  const auto t = Clock::now();
+  const auto stats_start = Clock::now();
   out.stats = acc.finish();
-  if (progress) report_stage(progress_label, "statistics (mean, covariance)", seconds_since(t));
+  if (progress) report_stage(progress_label, "statistics (mean, covariance)", seconds_since(stats_start));
   if (keep_features) out.features = features;
   return out;
 }
@@ -188,16 +155,21 @@ torch::Tensor generated_points(Denoiser& model, const SamplerConfig& sampler, in
   require(n >= 2 && batch >= 1, "evaluation: need n >= 2 points and a positive batch");
   require(model->sample_shape().size() == 1, "the swd metric is for 2-D point models; image models use fd-fmnist "
                                              "or fid");
-  const auto device = model_device(model);
-  const SampleRange range = own_samples(communicator, n, batch);
   std::vector<torch::Tensor> parts;
   std::unique_ptr<Progress> progress;
-  if (!progress_label.empty()) progress = std::make_unique<Progress>(progress_label + " generate", range.size(), "points");
-  for (int64_t start = range.begin; start < range.end; start += batch) {
-    auto generator = batch_generator(seed, start / batch);
-    parts.push_back(sample_batch(model, sampler, std::min(batch, range.end - start), generator, device).cpu());
-    if (progress) progress->update(std::min(start + batch, range.end) - range.begin);
-  }
+  if (!progress_label.empty())
+    progress = std::make_unique<Progress>(progress_label + " generate", own_samples(communicator, n, batch).size(),
+                                          "points");
+  int64_t done = 0;
+  SamplingJob job;
+  job.n = n;
+  job.batch = batch;
+  job.seed = seed;
+  run_sampling_job(model, sampler, job, communicator, [&](int64_t, const torch::Tensor& x) {
+    parts.push_back(x.cpu());
+    done += x.size(0);
+    if (progress) progress->update(done);
+  });
   if (progress) progress->finish();
   torch::Tensor raw = parts.empty() ? torch::empty({0, model->sample_shape()[0]}) : torch::cat(parts);
   raw = gather_rows_to_main(communicator, raw, n, batch, "gather of the generated points");

@@ -1,5 +1,5 @@
 #pragma once
-// Sampling + scoring in one pass (SPEC section 6): generate images with a sampler, quantize them as the field does,
+// Sampling + scoring in one pass (docs/methods.md 10): generate images with a sampler, quantize them as the field does,
 // stream their features into float64 statistics and compare with reference statistics. 2-D point models are scored
 // by the sliced Wasserstein distance to fresh draws of their toy distribution. [eval] section.
 #include "config/config.h"
@@ -30,10 +30,6 @@ struct EvalConfig {
   static EvalConfig from_config(const Json& root);  // reads [eval], rejects unknown keys
   Json to_json() const;
 };
-
-// The [sample] section's sampler with its step count set: consistency samplers visit {sigma_max} (1 step) or
-// {sigma_max, sigma_mid} (2 steps); Heun/Euler get `steps` levels.
-SamplerConfig sampler_for_steps(const Json& root, int64_t steps, double sigma_mid);
 
 class Communicator;
 

@@ -1,5 +1,5 @@
 #pragma once
-// Streaming mean and covariance of feature vectors (SPEC section 6: accumulated in float64), and the reference
+// Streaming mean and covariance of feature vectors (float64 as edm/fid.py; docs/methods.md 10), and the reference
 // statistics files (.npz with "mu" [D] and "sigma" [D, D]) that numpy, pytorch-fid and EDM read and write.
 #include <torch/types.h>
 

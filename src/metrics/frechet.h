@@ -1,5 +1,5 @@
 #pragma once
-// Frechet distance between two Gaussians (FID, FD-FMNIST): SPEC section 6.
+// Frechet distance between two Gaussians (FID, FD-FMNIST): docs/methods.md section 10.
 #include "metrics/feature_stats.h"
 
 #include <torch/types.h>

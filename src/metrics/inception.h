@@ -1,5 +1,5 @@
 #pragma once
-// Inception-v3 as FID uses it (SPEC section 6): the 2015 TensorFlow graph in pytorch-fid's FID variant. Module names
+// Inception-v3 for FID (docs/methods.md 10): the 2015 TensorFlow graph in pytorch-fid's FID variant. Module names
 // follow pytorch-fid's (torchvision's) state dict, so a safetensors converted from pt_inception-2015-12-05-6726825d.pth
 // by tools/convert_inception.py loads by name. Also the TorchScript detector of StyleGAN/EDM/ECT.
 #include "metrics/detector.h"

@@ -1,6 +1,6 @@
 #pragma once
 // The raw networks F_theta that preconditioning wraps (SongUNet: DDPM++/NCSN++, and an MLP for 2-D points).
-// Owner: networks (issue 3).
+// Their layers and names follow EDM's (docs/methods.md section 9).
 #include "config/config.h"
 
 #include <torch/nn/module.h>

@@ -1,7 +1,7 @@
 #pragma once
 // EDM's UNetBlock as DDPM++/NCSN++ configure it (adaptive_scale off, resample_proj on, one attention head):
 // GroupNorm -> SiLU -> conv3x3 (up/down) ; + Linear(emb) ; GroupNorm -> SiLU -> dropout -> conv3x3 ; + skip ;
-// * skip_scale, then optional self-attention (SPEC section 5).
+// * skip_scale, then optional self-attention (edm/training/networks.py, class UNetBlock; docs/methods.md section 9).
 #include "networks/layers.h"
 
 #include <torch/nn/module.h>

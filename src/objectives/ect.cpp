@@ -1,6 +1,8 @@
-// ECT (Geng et al. 2024): consistency tuning with a continuous t and a shrinking dt = t - r (SPEC section 3).
+// ECT (Geng et al. 2024): consistency tuning with a continuous t and a shrinking dt = t - r (docs/methods.md
+// section 7).
+#include "objectives/ect.h"
+
 #include "core/random.h"
-#include "objectives/methods.h"
 #include "objectives/objective_util.h"
 
 namespace onestep {

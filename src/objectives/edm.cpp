@@ -1,6 +1,9 @@
+// EDM's diffusion pretraining loss (EDM section 5; docs/methods.md section 3).
+#include "objectives/edm.h"
+
 #include "core/random.h"
-#include "objectives/methods.h"
 #include "objectives/objective_util.h"
+#include "schedules/schedules.h"
 
 namespace onestep {
 

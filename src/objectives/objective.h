@@ -1,7 +1,7 @@
 #pragma once
 // A training objective (EDM diffusion, original CT, iCT, ECT): given the model and a batch, the scalar loss to
 // minimize. The trainer owns the optimizer, EMAs and checkpoints; the objective owns its curriculum and, for
-// original CT, its EMA teacher. [objective] section. Owner: methods (issue 4).
+// original CT, its EMA teacher. [objective] section; formulas and sources in docs/methods.md sections 3-7.
 #include "config/config.h"
 #include "data/dataset.h"
 #include "precond/model.h"

@@ -1,6 +1,10 @@
+// build_objective(): the [objective] section read into one of the objectives.
 #include "core/error.h"
+#include "objectives/consistency_training.h"
+#include "objectives/ect.h"
+#include "objectives/edm.h"
 #include "objectives/meanflow.h"
-#include "objectives/methods.h"
+#include "objectives/objective.h"
 #include "objectives/scm.h"
 
 namespace onestep {
@@ -8,7 +12,7 @@ namespace onestep {
 namespace {
 
 // Each method reads only the keys its objective uses; a key it would ignore is refused with the reason, so a
-// configuration never seems to set something the run did not do (issue 11: method = "ct" with index = "lognormal").
+// configuration never seems to set something the run did not do (method = "ct" with index = "lognormal", say).
 void refuse_unread(const SectionReader& reader, const std::string& key, const std::string& why) {
   require(!reader.has(key), "objective.", key, " is not read ", why, "; remove it");
 }

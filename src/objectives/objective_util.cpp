@@ -3,6 +3,7 @@
 #include "core/error.h"
 
 #include <ATen/Context.h>
+#include <c10/core/impl/LocalDispatchKeySet.h>
 
 #include <cmath>
 #include <limits>
@@ -53,6 +54,9 @@ Json stat_value(const torch::Tensor& scalar) { return scalar.detach().to(torch::
 torch::Tensor batch_posterior_mean(const torch::Tensor& y, const torch::Tensor& x_t, const torch::Tensor& t,
                                    const torch::Tensor& labels) {
   torch::NoGradGuard no_grad;
+  // float32 whatever the autocast state (train.bf16): under autocast the matrix products would run in bfloat16, whose
+  // 8-bit mantissa rounds the rows of the weighted mean and the distances behind the weights.
+  const c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::autocast_dispatch_keyset);
   const int64_t b = y.size(0);
   const torch::Tensor ys = y.detach().reshape({b, -1}).to(torch::kFloat32);
   const torch::Tensor xs = x_t.detach().reshape({b, -1}).to(torch::kFloat32);

@@ -14,7 +14,7 @@ namespace onestep {
 
 // Squared L2 over everything but the batch dimension: [B, ...] -> [B].
 torch::Tensor squared_l2_per_sample(const torch::Tensor& diff);
-// iCT pseudo-Huber d = sqrt(||a - b||^2 + c^2) - c with the norm over the WHOLE sample (SPEC section 2: not
+// iCT pseudo-Huber d = sqrt(||a - b||^2 + c^2) - c with the norm over the WHOLE sample (iCT section 3.3: not
 // element-wise, which several ports get wrong). [B, ...] -> [B].
 torch::Tensor pseudo_huber_per_sample(const torch::Tensor& diff, double c);
 // iCT's default c = 0.00054 sqrt(d), d = number of elements of one sample.

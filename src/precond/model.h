@@ -1,6 +1,6 @@
 #pragma once
-// A model = preconditioning (SPEC section 1) around a network; built from the [model] and [precond] sections,
-// saved/loaded as safetensors whose metadata holds the configuration. Owner: networks (issue 3).
+// A model = preconditioning (docs/methods.md 1) around a network; built from the [model] and [precond] sections,
+// saved/loaded as safetensors whose metadata holds the configuration.
 #include "config/config.h"
 #include "data/point_scaling.h"
 #include "networks/logvar_head.h"
@@ -38,7 +38,7 @@ struct PrecondConfig {
   double sigma_data = 0.5;
   double sigma_min = 0.002;
   Scalings train_scalings = Scalings::Consistency;   // ECT: Edm while training,
-  Scalings sample_scalings = Scalings::Consistency;  // Consistency when sampling (SPEC section 1)
+  Scalings sample_scalings = Scalings::Consistency;  // Consistency when sampling (docs/methods.md section 1)
   Parameterization parameterization = Parameterization::Edm;  // precond.parameterization
   static PrecondConfig from_config(const Json& root);  // reads [precond]
   Json to_json() const;

@@ -63,7 +63,7 @@ ScalingCoefficients scaling_coefficients(const torch::Tensor& sigma, const Preco
     k.c_out = sigma * sd / norm;
   } else {
     // sigma_min rounded to sigma's dtype first, so that sigma == sigma_min gives a difference of exactly 0, hence
-    // c_skip = sd^2 / sd^2 = 1 and c_out = 0 exactly, and f(x, sigma_min) == x bit for bit (SPEC section 1).
+    // c_skip = sd^2 / sd^2 = 1 and c_out = 0 exactly, and f(x, sigma_min) == x bit for bit (CM appendix C).
     torch::Tensor shifted = sigma - torch::full_like(sigma, config.sigma_min);
     k.c_skip = sd2 / (shifted.square() + sd2);
     k.c_out = shifted * sd / norm;

@@ -1,4 +1,4 @@
-// Consistency multistep sampling (CM algorithm 1; iCT/ECT 1- and 2-step samplers, SPEC sections 2-3):
+// Consistency multistep sampling (CM algorithm 1; iCT/ECT 1- and 2-step samplers, docs/methods.md section 4):
 // x = f(sigma_0 z, sigma_0); for each next sigma s: x += a z', x = f(x, s), with a = sqrt(s^2 - sigma_min^2) as CM
 // algorithm 1 and iCT write it, or a = s as ECT's sampler does (ct_training_loop.py:96), following the method the
 // model was trained with unless [sample].renoise says otherwise.

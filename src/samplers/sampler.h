@@ -1,6 +1,6 @@
 #pragma once
 // Samplers: consistency multistep (1-step, 2-step, any sigma list), EDM Heun and Euler for diffusion models.
-// [sample] section. Owner: methods (issue 4).
+// [sample] section; the formulas and their sources are in docs/methods.md section 4.
 #include "config/config.h"
 #include "precond/model.h"
 
@@ -36,10 +36,12 @@ std::string resolved_renoise(const SamplerConfig& config, const DenoiserImpl& mo
 torch::Tensor run_sampler(Denoiser& model, const SamplerConfig& config, const torch::Tensor& latents,
                           at::Generator& generator, const torch::Tensor& class_labels = {});
 
-// The generator of batch `index` of a sampling job (the CLI's `sample` and `eval`, the evaluation hook): batch
-// k's latents, labels and fresh noise come from it alone, so that any process can make any batch and a sharded
-// job (distributed/sharding.h) gives the samples of a single process. Batch 0 draws from `seed` itself: a job of
-// one batch draws what it drew before per-batch generators; batch k > 0 from a seed mixed from (seed, k). CPU.
-at::Generator batch_generator(uint64_t seed, int64_t index);
+// The one "steps -> sampler" rule of `sample`, `eval` and the training-time evaluation: the consistency sampler takes
+// 1 step, {sigma_max}, or 2, {sigma_max, sigma_mid} (iCT's and ECT's 1- and 2-step samplers; longer schedules are
+// listed in `sigmas` instead); Heun and Euler take `steps` >= 2 Karras levels from sigma_max (sigma_mid unused).
+// Returns `sampler` with its levels set, validated.
+SamplerConfig with_steps(SamplerConfig sampler, int64_t steps, double sigma_mid);
+// The [sample] section of `root` with `steps` (with_steps).
+SamplerConfig sampler_for_steps(const Json& root, int64_t steps, double sigma_mid);
 
 }  // namespace onestep

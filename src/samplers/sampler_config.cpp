@@ -44,4 +44,22 @@ Json SamplerConfig::to_json() const {
               {"renoise", renoise}};
 }
 
+SamplerConfig with_steps(SamplerConfig sampler, int64_t steps, double sigma_mid) {
+  if (sampler.kind == "consistency") {
+    require(steps == 1 || steps == 2, "the consistency sampler takes 1 or 2 steps, got ", steps,
+            "; list the noise levels of longer schedules in [sample].sigmas (onestep sample --sigmas 80,5,0.821)");
+    sampler.sigmas = steps == 1 ? std::vector<double>{sampler.sigma_max}
+                                : std::vector<double>{sampler.sigma_max, sigma_mid};
+  } else {
+    require(steps >= 2, "the ", sampler.kind, " sampler takes 2 or more steps (Karras levels; EDM: 18), got ", steps);
+    sampler.steps = steps;
+  }
+  sampler.validate();
+  return sampler;
+}
+
+SamplerConfig sampler_for_steps(const Json& root, int64_t steps, double sigma_mid) {
+  return with_steps(SamplerConfig::from_config(root), steps, sigma_mid);
+}
+
 }  // namespace onestep

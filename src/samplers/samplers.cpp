@@ -1,8 +1,6 @@
 #include "samplers/sampler.h"
 
 #include "core/error.h"
-#include "core/random.h"
-#include "data/formats.h"
 
 namespace onestep {
 
@@ -54,11 +52,6 @@ torch::Tensor run_sampler(Denoiser& model, const SamplerConfig& config, const to
   }
   model->train(was_training);
   return out;
-}
-
-at::Generator batch_generator(uint64_t seed, int64_t index) {
-  require(index >= 0, "batch_generator: negative batch index ", index);
-  return make_generator(torch::kCPU, index == 0 ? seed : mix_seed(seed ^ 0xBA7C4ULL, static_cast<uint64_t>(index)));
 }
 
 }  // namespace onestep

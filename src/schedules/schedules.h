@@ -1,6 +1,6 @@
 #pragma once
 // Noise-level grids, discretization curricula and noise/index distributions of iCT, original CT, ECT and EDM
-// (SPEC sections 2-4). Pure functions of their arguments, so each is testable against hand-computed values.
+// (docs/methods.md sections 2-7). Pure functions of their arguments, so each is testable against hand-computed values.
 #include <torch/types.h>
 
 #include <cstdint>
@@ -10,7 +10,7 @@
 namespace onestep {
 
 // Karras levels sigma_i = (smin^(1/rho) + (i-1)/(N-1) (smax^(1/rho) - smin^(1/rho)))^rho, i = 1..N, ascending
-// (sigma_1 = smin, sigma_N = smax). SPEC section 2. Requires N >= 2.
+// (sigma_1 = smin, sigma_N = smax). EDM eq. 5; docs/methods.md section 2. Requires N >= 2.
 std::vector<double> karras_sigmas(int64_t n, double sigma_min, double sigma_max, double rho);
 
 // iCT doubling curriculum (iCT section 3.4): K' = floor(K / (log2(floor(s1/s0)) + 1)),
@@ -37,7 +37,7 @@ torch::Tensor sample_indices(const std::vector<double>& probabilities, int64_t c
 torch::Tensor sample_lognormal(int64_t count, double p_mean, double p_std, at::Generator& generator,
                                std::optional<torch::Device> device = std::nullopt);
 
-// ECT mapping (ECT section 3, SPEC section 3): r(t) = max(0, t (1 - n(t) / q^e)), n(t) = 1 + k sigmoid(-b t)
+// ECT mapping (ECT section 3; docs/methods.md section 7): r(t) = max(0, t (1 - n(t) / q^e)), n(t) = 1 + k sigmoid(-b t)
 // ("sigmoid") or n = 1 ("const"); e = stage + 1 (the reference code: stage 0 is skipped because tuning starts from
 // a pretrained model) or e = stage (as the paper writes), chosen by `paper_exponent`.
 struct EctMapping {

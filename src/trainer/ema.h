@@ -1,10 +1,10 @@
 #pragma once
 // Exponential moving averages of the weights; samples and evaluations use them. Two rules:
-//  - fixed per-step beta (ECT 0.9999, iCT 0.99993; SPEC §2-3);
-//  - EDM's half-life in images with ramp-up (SPEC §4): beta = 0.5^(batch / h),
+//  - fixed per-step beta (ECT 0.9999, iCT 0.99993; docs/methods.md sections 6-8);
+//  - EDM's half-life in images with ramp-up (docs/methods.md section 3): beta = 0.5^(batch / h),
 //    h = min(half_life_images, ramp * images_seen) when ramp > 0;
-//  - EDM2's power-function profile of relative std power_std (trainer/phema.h): beta = (1 - batch / t)^(gamma + 1),
-//    t the images seen after the step.
+//  - EDM2's power-function profile of relative std power_std (trainer/phema.h, docs/methods.md section 13):
+//    beta = (1 - batch / t)^(gamma + 1), t the images seen after the step.
 // Several are kept at once; each is a full copy of the model with its own name ("0.9999", "hl0.5").
 #include "precond/model.h"
 

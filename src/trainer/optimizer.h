@@ -1,5 +1,5 @@
 #pragma once
-// The optimizers the papers use: Adam (EDM pretraining, SPEC §4) and RAdam (iCT and ECT, SPEC §2-3).
+// The optimizers the papers use: Adam (EDM pretraining) and RAdam (iCT and ECT): docs/methods.md sections 3, 6-8.
 // LibTorch has no RAdam, and both are written here the same way so that their state checkpoints by name and a
 // resumed run continues bitwise. The learning rate is passed per step (warm-up lives in the trainer).
 #include <torch/types.h>

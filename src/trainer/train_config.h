@@ -1,6 +1,6 @@
 #pragma once
 // The [train] section: optimizer, schedule, EMAs, precision, and how often to log, sample, evaluate and
-// checkpoint. Paper values are in configs/ (SPEC §2-4).
+// checkpoint. Paper values are in configs/ (docs/methods.md sections 3-8).
 #include "config/config.h"
 #include "core/device.h"
 #include "trainer/ema.h"
@@ -28,7 +28,7 @@ struct TrainConfig {
   double lr_decay_start = 0.0;      // fraction of train.steps at which the decay begins
   int64_t lr_decay_batches = 0;     // inverse_sqrt: EDM2's t_ref in batches (ECT ImageNet 2000, EDM2-64 35000)
   double grad_clip = 0.0;           // max global gradient norm; 0 = off
-  bool grad_nan_to_num = true;      // nan -> 0, +-inf -> +-1e5 (SPEC §3)
+  bool grad_nan_to_num = true;      // nan -> 0, +-inf -> +-1e5 (docs/methods.md sections 3, 7)
   std::vector<double> ema = {};     // fixed per-step betas
   std::vector<double> ema_halflife_mimg = {};  // EDM half-life rules
   double ema_rampup = 0.05;         // ramp ratio of the half-life rules; 0 = off

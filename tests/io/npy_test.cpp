@@ -1,4 +1,5 @@
 #include "core/error.h"
+#include "io/atomic_file.h"
 #include "io/npy.h"
 #include "io/zip.h"
 #include "../data/temp_dir.h"
@@ -139,15 +140,13 @@ TEST(Zip, DetectsBadOffsetsAndCrc) {
   EXPECT_THROW(onestep::ZipReader(std::string("short"), "s.zip"), Error);
 }
 
-// Writes files for a manual check that numpy reads them (run with --gtest_also_run_disabled_tests, then
-// python -c "import numpy as np; print(np.load('/tmp/onestep_numpy_check/a.npy'), dict(np.load(...npz)))").
-TEST(Npz, DISABLED_WriteFilesForNumpyCheck) {
-  const std::filesystem::path dir = "/tmp/onestep_numpy_check";
-  onestep::write_npy(dir / "f4.npy", torch::arange(6, torch::kFloat32).reshape({2, 3}) / 4);
-  onestep::write_npy(dir / "u1.npy", torch::tensor({0, 7, 255}, torch::kUInt8));
-  onestep::write_npy(dir / "i8.npy", torch::tensor({int64_t{-5}, int64_t{1} << 40}, torch::kInt64));
-  onestep::write_npy(dir / "i4.npy", torch::tensor({-3}, torch::kInt32));
-  onestep::write_npy(dir / "f8_scalar.npy", torch::tensor(2.5, torch::kFloat64));
-  onestep::write_npz(dir / "stats.npz", {{"mu", torch::tensor({1.0, 2.0}, torch::kFloat64)},
-                                         {"sigma", torch::eye(2, torch::kFloat64)}});
+// What onestep writes is byte for byte what numpy writes for the same arrays (the fixtures above, made by np.save and
+// np.savez), so numpy reads it as it reads its own files: the header dict, its padding to 64 bytes, the data. (A 1-D
+// shape is written "(4, )" where numpy writes "(4,)"; numpy parses both, and the round trip above covers them.)
+TEST(Npy, WritesTheBytesNumpyWrites) {
+  EXPECT_EQ(onestep::encode_npy(torch::arange(6, torch::kFloat32).reshape({2, 3}) * 0.5),
+            onestep::read_file_bytes(kFixtures / "f4_2x3.npy"));
+  const onestep::ZipReader savez(kFixtures / "savez.npz");
+  ASSERT_NE(savez.find("sigma.npy"), nullptr);
+  EXPECT_EQ(onestep::encode_npy(torch::eye(3, torch::kFloat64) * 2), savez.read(*savez.find("sigma.npy")));
 }

@@ -13,7 +13,7 @@ TEST(EvalConfig, DefaultsAndOverrides) {
   const auto defaults = onestep::EvalConfig::from_config(onestep::Json::object());
   EXPECT_EQ(defaults.metric, "fd-fmnist");
   EXPECT_EQ(defaults.steps, (std::vector<int64_t>{1, 2}));
-  EXPECT_DOUBLE_EQ(defaults.sigma_mid, 0.821);  // iCT/ECT CIFAR-10 (SPEC sections 2, 3)
+  EXPECT_DOUBLE_EQ(defaults.sigma_mid, 0.821);  // iCT/ECT CIFAR-10 (docs/methods.md section 4)
   const onestep::Json root = {{"eval", {{"metric", "fid"}, {"n", 50000}, {"every", 1000}, {"steps", {1}},
                                         {"detector", "inception-2015-12-05.pt"}, {"ref", "cifar10.npz"}}}};
   const auto c = onestep::EvalConfig::from_config(root);

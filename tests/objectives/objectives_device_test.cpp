@@ -2,7 +2,7 @@
 // device with a generator of that device, a full training step (loss, backward, optimizer step), and the EDM loss
 // against its closed form with draws replayed from the same generator state.
 #include "core/random.h"
-#include "objectives/methods.h"
+#include "objectives/edm.h"
 #include "objectives/objective.h"
 #include "schedules/schedules.h"
 #include "test_networks.h"

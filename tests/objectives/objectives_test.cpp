@@ -1,6 +1,9 @@
 #include "core/error.h"
-#include "objectives/methods.h"
+#include "objectives/consistency_training.h"
+#include "objectives/ect.h"
+#include "objectives/edm.h"
 #include "objectives/objective_util.h"
+#include "cpu_autocast.h"
 #include "test_networks.h"
 #include "trainer/optimizer.h"
 
@@ -565,4 +568,18 @@ TEST(BatchPosterior, CleanEstimateUsesClassesOnlyForConditionalModels) {
   const auto one_hot = torch::one_hot(batch.labels, 2).to(torch::kFloat32);
   EXPECT_NEAR(clean_estimate("batch_posterior", batch, x, t, torch::Tensor())[0][0].item<double>(), 0.455149, 1e-6);
   EXPECT_NEAR(clean_estimate("batch_posterior", batch, x, t, one_hot)[0][0].item<double>(), 0.059521, 1e-6);
+}
+
+// The batch posterior is a softmax-weighted mean of the rows: under bf16 autocast its matrix product would round the
+// rows to 8 bits of mantissa. It runs in float32 whatever the autocast state.
+TEST(BatchPosterior, IsFloat32UnderBf16Autocast) {
+  torch::manual_seed(5);
+  const auto y = torch::randn({6, 3});
+  const auto x = y + 0.5 * torch::randn({6, 3});
+  const auto t = torch::full({6}, 0.7f);
+  const auto expected = batch_posterior_mean(y, x, t, torch::Tensor());
+  CpuBf16Autocast autocast;
+  const auto got = batch_posterior_mean(y, x, t, torch::Tensor());
+  EXPECT_EQ(got.scalar_type(), torch::kFloat32);
+  EXPECT_TRUE(torch::equal(got, expected)) << (got - expected).abs().max().item<double>();
 }

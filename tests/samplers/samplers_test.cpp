@@ -1,6 +1,8 @@
 #include "../objectives/test_networks.h"
 #include "core/error.h"
+#include "data/formats.h"
 #include "samplers/sampler.h"
+#include "samplers/sampling_job.h"
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <gtest/gtest.h>
@@ -15,7 +17,7 @@ at::Generator cpu_generator(uint64_t seed) { return at::make_generator<at::CPUGe
 TEST(Samplers, HeunAndEulerMatchAnIndependentSolverAndConvergeToTheExactOdeSolution) {
   // Data N(mu, a^2) has the exact denoiser D(x, s) = mu + a^2/(a^2+s^2)(x - mu), and the probability-flow ODE maps
   // x_T to mu + a / sqrt(a^2 + T^2) (x_T - mu) at sigma = 0. Reference values from a float64 Python implementation
-  // of EDM algorithm 1 (written independently from the SPEC) for z = 1 and z = -2.
+  // of EDM algorithm 1 (written independently of this code) for z = 1 and z = -2.
   const double mu = 0.3, a = 0.5;
   auto net = std::make_shared<GaussianNetImpl>(mu, a, 0.5);
   Denoiser model(edm_precond(), net, points_model_config(2));
@@ -136,4 +138,70 @@ TEST(SamplerConfig, ReadsSectionAndRejectsBadValues) {
   EXPECT_THROW(SamplerConfig::from_config(Json{{"sample", {{"kind", "ddim"}}}}), Error);
   EXPECT_THROW(SamplerConfig::from_config(Json{{"sample", {{"sigmas", {0.8, 80.0}}}}}), Error);
   EXPECT_THROW(SamplerConfig::from_config(Json{{"sample", {{"stepz", 3}}}}), Error);
+}
+
+// The sampling job behind `sample`, `eval` and the training-time evaluation: batch k draws its latents, then its class
+// labels, then the sampler's fresh noise from one CPU generator, seeded with the job's seed for batch 0 and with
+// mix_seed(seed ^ 0xBA7C4, k) for batch k > 0. Replayed here by hand for a class-conditional model, 2 steps (so the
+// fresh noise is drawn), 10 samples in batches of 4 (the last one partial).
+TEST(SamplingJob, EachBatchDrawsLatentsLabelsAndNoiseFromItsOwnGenerator) {
+  auto net = std::make_shared<GaussianNetImpl>(0.3, 0.5, 0.5);
+  Denoiser model(edm_precond(), net, Json{{"arch", "mlp"}, {"in_dim", 2}, {"label_dim", 3}});
+  SamplerConfig two;
+  two.sigmas = {80.0, 0.821};
+  SamplingJob job;
+  job.n = 10;
+  job.batch = 4;
+  job.seed = 7;
+  std::vector<int64_t> starts;
+  std::vector<torch::Tensor> got;
+  const SampleRange range = run_sampling_job(model, two, job, nullptr, [&](int64_t start, const torch::Tensor& x) {
+    starts.push_back(start);
+    got.push_back(x);
+  });
+  EXPECT_EQ(range.begin, 0);
+  EXPECT_EQ(range.end, 10);
+  ASSERT_EQ(starts, (std::vector<int64_t>{0, 4, 8}));
+  for (int64_t k = 0; k < 3; ++k) {
+    SCOPED_TRACE(k);
+    const int64_t count = k < 2 ? 4 : 2;
+    auto g = cpu_generator(k == 0 ? 7 : mix_seed(7 ^ 0xBA7C4ULL, static_cast<uint64_t>(k)));
+    const auto z = at::randn({count, 2}, g);
+    const auto labels = at::randint(3, {count}, g);
+    const auto expected = run_sampler(model, two, z, g, labels);
+    EXPECT_TRUE(torch::equal(got[static_cast<size_t>(k)], expected));
+  }
+  // A fixed class draws no labels: the fresh noise comes right after the latents.
+  job.class_label = 2;
+  got.clear();
+  run_sampling_job(model, two, job, nullptr, [&](int64_t, const torch::Tensor& x) { got.push_back(x); });
+  auto g = cpu_generator(7);
+  const auto z = at::randn({4, 2}, g);
+  EXPECT_TRUE(torch::equal(got[0], run_sampler(model, two, z, g, torch::full({4}, 2, torch::kLong))));
+  // Given latents are used as they are, row for row.
+  job.latents = torch::randn({10, 2});
+  got.clear();
+  run_sampling_job(model, two, job, nullptr, [&](int64_t, const torch::Tensor& x) { got.push_back(x); });
+  auto g1 = cpu_generator(mix_seed(7 ^ 0xBA7C4ULL, 1));
+  EXPECT_TRUE(torch::equal(got[1], run_sampler(model, two, job.latents.slice(0, 4, 8), g1,
+                                               torch::full({4}, 2, torch::kLong))));
+}
+
+// The one steps -> sampler rule: 1 or 2 consistency steps from sigma_max (the second at sigma_mid); Heun and Euler
+// take the step count as their Karras levels. Anything else is refused with the way to ask for it.
+TEST(SamplingJob, StepsSetTheSamplersLevels) {
+  SamplerConfig from5;
+  from5.sigma_max = 5.0;
+  EXPECT_EQ(with_steps(from5, 1, 0.3).sigmas, (std::vector<double>{5.0}));
+  EXPECT_EQ(with_steps(from5, 2, 0.3).sigmas, (std::vector<double>{5.0, 0.3}));
+  try {
+    with_steps(from5, 3, 0.3);
+    ADD_FAILURE() << "3 consistency steps accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("sigmas"), std::string::npos) << e.what();
+  }
+  SamplerConfig heun = SamplerConfig::from_config(Json{{"sample", {{"kind", "heun"}}}});
+  EXPECT_EQ(with_steps(heun, 40, 0.0).steps, 40);
+  EXPECT_THROW(with_steps(heun, 1, 0.0), Error);
+  EXPECT_THROW(with_steps(from5, 2, 6.0), Error);  // sigma_mid above sigma_max: not decreasing
 }

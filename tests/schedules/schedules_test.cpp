@@ -1,4 +1,4 @@
-// Reference numbers computed once with Python's math module (float64) from the SPEC formulas.
+// Reference numbers computed once with Python's math module (float64) from the papers' formulas (docs/methods.md).
 #include "core/error.h"
 #include "schedules/schedules.h"
 

@@ -1,7 +1,10 @@
-// The original consistency training's EMA teacher (Song et al. 2023): the baseline that iCT replaced by the
-// current weights. The objective owns the teacher weights; the trainer checkpoints them via state_tensors().
+// The original consistency training's EMA teacher (Song et al. 2023, algorithm 3): the baseline that iCT replaced by
+// the current weights. The objective owns the teacher weights; the trainer checkpoints them via state_tensors().
+#include "objectives/ema_teacher.h"
+
 #include "core/error.h"
-#include "objectives/methods.h"
+
+#include <ATen/autocast_mode.h>
 
 namespace onestep {
 
@@ -22,8 +25,8 @@ torch::Tensor EmaTeacher::evaluate(Denoiser& model, const std::function<torch::T
   torch::NoGradGuard no_grad;
   // The swap writes through .data() (a view of the same storage with its own version counter): the student's
   // forward graph, recorded before, saved these parameters for its backward pass, and copying through the
-  // parameters themselves would bump their version and fail that backward ("modified by an inplace operation",
-  // issue 11). The student's values are back in place before this returns, so the saved tensors hold what the
+  // parameters themselves would bump their version and fail that backward ("modified by an inplace operation").
+  // The student's values are back in place before this returns, so the saved tensors hold what the
   // graph expects.
   auto params = model->parameters();
   require(weights_.size() == params.size(), "EMA teacher does not match the model's parameters");
@@ -35,8 +38,14 @@ torch::Tensor EmaTeacher::evaluate(Denoiser& model, const std::function<torch::T
     saved.push_back(storage.back().clone());
     storage.back().copy_(weights_[i].second);
   }
+  // Autocast (train.bf16) caches the low-precision copy of each weight keyed by the parameter, not by its values:
+  // after the swap the teacher's forward would run the student's cached copies, and after the swap back the
+  // student's next forward the teacher's (made under no_grad, so without a path to the weights). The cache is
+  // emptied at both swaps; the student's recorded graph keeps the copies it used.
+  at::autocast::clear_cache();
   auto put_back = [&] {
     for (size_t i = 0; i < storage.size(); ++i) storage[i].copy_(saved[i]);
+    at::autocast::clear_cache();
   };
   torch::Tensor out;
   try {
@@ -61,21 +70,6 @@ void EmaTeacher::load_state_tensors(const std::vector<std::pair<std::string, tor
     require(name.rfind("teacher.", 0) == 0, "unexpected objective state tensor '", name, "'");
     weights_.emplace_back(name.substr(8), t.clone());
   }
-}
-
-ConsistencyTrainingConfig ConsistencyTrainingConfig::defaults_for(const std::string& method) {
-  ConsistencyTrainingConfig c;
-  c.method = method;
-  if (method == "ct") {  // every iCT change reverted (SPEC section 2, "What iCT replaced")
-    c.curriculum = "sqrt";
-    c.s0 = 2;
-    c.s1 = 150;
-    c.index = "uniform";
-    c.metric = "l2";
-    c.weighting = "uniform";
-    c.teacher = "ema";
-  }
-  return c;
 }
 
 }  // namespace onestep

@@ -1,12 +1,30 @@
-// iCT (Song & Dhariwal 2023) and, with its switches reverted, the original consistency training (SPEC section 2).
+// iCT (Song & Dhariwal 2023) and, with its switches reverted, the original consistency training (Song et al. 2023):
+// docs/methods.md sections 5-6.
+#include "objectives/consistency_training.h"
+
 #include "core/error.h"
 #include "core/random.h"
-#include "objectives/methods.h"
 #include "objectives/objective_util.h"
+#include "schedules/schedules.h"
 
 #include <algorithm>
 
 namespace onestep {
+
+ConsistencyTrainingConfig ConsistencyTrainingConfig::defaults_for(const std::string& method) {
+  ConsistencyTrainingConfig c;
+  c.method = method;
+  if (method == "ct") {  // every change of iCT table 1 reverted
+    c.curriculum = "sqrt";
+    c.s0 = 2;
+    c.s1 = 150;
+    c.index = "uniform";
+    c.metric = "l2";
+    c.weighting = "uniform";
+    c.teacher = "ema";
+  }
+  return c;
+}
 
 ConsistencyTrainingObjective::ConsistencyTrainingObjective(ConsistencyTrainingConfig config,
                                                            std::vector<int64_t> sample_shape)
