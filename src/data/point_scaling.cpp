@@ -37,7 +37,7 @@ void refuse_dominated_spread(const torch::Tensor& x, const torch::Tensor& mean, 
   if (k > 5) which << ", ...";
   const std::string where = mode == "isotropic" ? "" : " of coordinate " + std::to_string(column);
   fail("data.normalize = ", mode, ": ", k, " of the ", n, " points (rows ", which.str(), ") hold ",
-       static_cast<int>(dominated * 100), "% of the spread", where,
+       std::lround(dominated * 100), "% of the spread", where,
        ", so the scale would squeeze every other point onto the mean: outliers? Remove them; if the tails are real, "
        "scale the points yourself robustly (by their median and median absolute deviation) and set "
        "data.normalize = none");

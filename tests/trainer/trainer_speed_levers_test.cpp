@@ -1,5 +1,6 @@
 // The trainer's speed levers (issue 16) keep the numbers: train.channels_last, train.cudnn_benchmark, and the
 // gradient norm's host synchronisation only at log steps.
+#include "core/device.h"
 #include "core/error.h"
 #include "io/safetensors.h"
 #include "trainer/trainer.h"
@@ -143,14 +144,11 @@ TEST(TrainerSpeedLevers, ChannelsLastResumesIntoAChannelsLastModel) {
 TEST(TrainerSpeedLevers, CudnnBenchmarkKeySetsTheFlagAndContradictsDeterministic) {
   Json root = image_root(false);
   root["train"]["cudnn_benchmark"] = true;
-  {
-    ImageRun on("bench-on", root);
-    EXPECT_TRUE(at::globalContext().benchmarkCuDNN());
-  }
-  {
-    ImageRun off("bench-off", image_root(false));  // every trainer sets the process-wide flag from its key
-    EXPECT_FALSE(at::globalContext().benchmarkCuDNN());
-  }
+  // The process-wide flag is set by the one call every command makes (core/device.h), from the run's key.
+  onestep::configure_process(onestep::TrainConfig::from_config(root).process_settings(0));
+  EXPECT_TRUE(at::globalContext().benchmarkCuDNN());
+  onestep::configure_process(onestep::TrainConfig::from_config(image_root(false)).process_settings(0));
+  EXPECT_FALSE(at::globalContext().benchmarkCuDNN());
   root["train"]["deterministic"] = true;
   try {
     onestep::TrainConfig::from_config(root);
