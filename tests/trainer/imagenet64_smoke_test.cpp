@@ -7,6 +7,7 @@
 #include "objectives/objective.h"
 #include "precond/model.h"
 #include "samplers/sampler.h"
+#include "samplers/sampling_job.h"
 #include "trainer/phema.h"
 #include "trainer/trainer.h"
 
