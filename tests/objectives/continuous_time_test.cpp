@@ -9,6 +9,7 @@
 #include "precond/meanflow.h"
 #include "precond/trigflow.h"
 #include "samplers/sampler.h"
+#include "gradient_checks.h"
 #include "test_networks.h"
 #include "trainer/optimizer.h"
 
@@ -77,13 +78,7 @@ double ct_train_step(Objective& objective, Denoiser& model, const Batch& batch, 
   auto g = ct_gen(30 + static_cast<uint64_t>(step));
   const LossOutput out = objective.compute_loss(model, batch, {step, 100, step * batch.x.size(0)}, g);
   out.loss.backward();
-  for (const auto& p : model->named_parameters()) {
-    SCOPED_TRACE(p.key());
-    EXPECT_TRUE(p.value().grad().defined());
-    if (!p.value().grad().defined()) continue;
-    EXPECT_TRUE(torch::isfinite(p.value().grad()).all().item<bool>());
-    EXPECT_GT(p.value().grad().abs().sum().item<double>(), 0.0);
-  }
+  onestep::testing::expect_every_parameter_has_a_finite_nonzero_gradient(model);
   optimizer->step(1e-3);
   return out.loss.item<double>();
 }

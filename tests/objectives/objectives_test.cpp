@@ -4,6 +4,7 @@
 #include "objectives/edm.h"
 #include "objectives/objective_util.h"
 #include "cpu_autocast.h"
+#include "gradient_checks.h"
 #include "test_networks.h"
 #include "trainer/optimizer.h"
 
@@ -51,13 +52,7 @@ double full_step(Objective& objective, Denoiser& model, const Batch& batch, cons
   const LossOutput out = objective.compute_loss(model, batch, progress, g);
   EXPECT_TRUE(out.loss.requires_grad());
   out.loss.backward();
-  for (const auto& p : model->named_parameters()) {
-    SCOPED_TRACE(p.key());
-    EXPECT_TRUE(p.value().grad().defined());
-    if (!p.value().grad().defined()) continue;
-    EXPECT_TRUE(torch::isfinite(p.value().grad()).all().item<bool>());
-    EXPECT_GT(p.value().grad().abs().sum().item<double>(), 0.0);
-  }
+  expect_every_parameter_has_a_finite_nonzero_gradient(model);
   optimizer->step(1e-3);
   objective.after_step(model, {progress.step + 1, progress.total_steps, progress.images_seen + batch.x.size(0)});
   for (const auto& p : model->named_parameters())
