@@ -1,4 +1,4 @@
-// One fuzz driver per reader of untrusted files (issue 12). Each takes arbitrary bytes and must either succeed or
+// One fuzz driver per reader of untrusted files. Each takes arbitrary bytes and must either succeed or
 // throw onestep::Error: anything else (a LibTorch error, std::bad_alloc, a crash, a hang) is a finding.
 // Readers that only take a path get the bytes through a per-process scratch file.
 #include "fuzz/targets.h"

@@ -206,7 +206,7 @@ int main(int argc, char** argv) {
     const auto shape = probe->sample_shape();
     const double forward_flops = 2.0 * double(onestep::forward_macs(probe));
     // Per image: forward + backward of the student (about 3 forwards) plus, for consistency objectives,
-    // the no-grad teacher forward (SPEC section 5).
+    // the no-grad teacher forward (docs/methods.md section 9).
     const double step_flops = forward_flops * (o.objective == "edm" ? 3.0 : 4.0);
     const double peak = measured_matmul_peak_flops(device);
     std::printf("device %s | model %s: %.2f GFLOP forward/image | matrix peak %.1f TFLOP/s (%s)\n",

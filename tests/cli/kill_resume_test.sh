@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# kill -9 of the real `onestep train` (issue 12), on a tiny 2-D points model:
+# kill -9 of the real `onestep train`, on a tiny 2-D points model:
 #   1. a kill during a checkpoint write (ONESTEP_FAULT_KILL_BEFORE_RENAME, see src/io/atomic_file.h) leaves
 #      ckpt-*.safetensors.tmp.<pid>; the next start removes it;
 #   2. a kill while writing the `latest` pointer, and kills at random moments;

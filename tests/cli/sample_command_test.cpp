@@ -121,7 +121,7 @@ TEST(SampleCommand, BadInputsGiveOneLineErrors) {
   fs::remove_all(dir);
 }
 
-// Issue 12 item 8: messages say what is wrong.
+// Messages say what is wrong.
 TEST(SampleCommand, MessagesSayWhatIsWrong) {
   const fs::path dir = temp_dir() / "messages";
   fs::create_directories(dir);

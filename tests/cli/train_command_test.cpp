@@ -145,7 +145,7 @@ TEST(TrainCommand, PeriodicEvaluationGoesIntoTheMetricsLog) {
   EXPECT_THAT(r.output, HasSubstr("--pr is for image metrics"));
 }
 
-// Issue 11: original CT with its EMA teacher crashed in the first backward pass ("modified by an inplace
+// Original CT with its EMA teacher once crashed in the first backward pass ("modified by an inplace
 // operation"). The trained model records its method, which the sampler's re-noising follows.
 TEST(TrainCommand, OriginalCtWithItsEmaTeacherTrainsAndRecordsItsMethod) {
   TempDir tmp;
@@ -158,14 +158,14 @@ TEST(TrainCommand, OriginalCtWithItsEmaTeacherTrainsAndRecordsItsMethod) {
   EXPECT_EQ(onestep::load_model(run_dir / "checkpoints" / "latest")->trained_with(), "ct");
   r = run("train --resume --steps 4 --run " + run_dir.string());  // the effective config reads back
   ASSERT_EQ(r.status, 0) << r.output;
-  // The issue's command line: an iCT preset switched to method = "ct" keeps iCT's curriculum, which "ct" refuses.
+  // The command line that crashed: an iCT preset switched to method = "ct" keeps iCT's curriculum, which "ct" refuses.
   r = run("train --config points-ict --set objective.method=ct --set objective.teacher=ema --steps 5 --run " +
           (tmp.path / "mixed").string());
   EXPECT_EQ(r.status, 1) << r.output;
   EXPECT_THAT(r.output, HasSubstr("objective.curriculum = \"doubling\" is not the original CT's"));
 }
 
-// Issue 11: --init from a checkpoint with EDM's augmentation mapping (as EDM's public CIFAR-10 one) trains, with a
+// --init from a checkpoint with EDM's augmentation mapping (as EDM's public CIFAR-10 one) trains, with a
 // one-line note of what was dropped; another architecture is refused, naming the tensors.
 TEST(TrainCommand, InitDropsTheAugmentationMappingWithANote) {
   TempDir tmp;
@@ -195,7 +195,7 @@ TEST(TrainCommand, InitDropsTheAugmentationMappingWithANote) {
   EXPECT_THAT(r.output, HasSubstr("shapes differ (checkpoint vs configured): 'model."));
 }
 
-// Issue 12 item 7: a new run that fails before its first step (model and data disagree, a batch larger than the
+// A new run that fails before its first step (model and data disagree, a batch larger than the
 // data) leaves no directory behind, so the corrected command needs no --force.
 TEST(TrainCommand, FailureBeforeTheFirstStepLeavesNoRunDirectory) {
   TempDir tmp;
@@ -208,7 +208,7 @@ TEST(TrainCommand, FailureBeforeTheFirstStepLeavesNoRunDirectory) {
   }
 }
 
-// Issue 12 item 8: labels for an unconditional model are an error, not silently ignored; a non-finite float says
+// Labels for an unconditional model are an error, not silently ignored; a non-finite float says
 // so as a number.
 TEST(TrainCommand, LabelsWithoutLabelDimAndNonFiniteFloatsAreNamed) {
   TempDir tmp;
@@ -344,7 +344,7 @@ TEST(TrainCommand, CpuWaitSleepReexecutesOnceAndTrainsSamplesEvaluates) {
   EXPECT_THAT(bad.output, HasSubstr("--cpu-wait"));
 }
 
-// Issue 12 item 9 through the CLI: labels from class folders are recorded in the run's config.toml, and a resume
+// Through the CLI: labels from class folders are recorded in the run's config.toml, and a resume
 // whose folders name other classes is refused (label k would change meaning).
 TEST(TrainCommand, ResumeRefusesClassFoldersThatChangedNames) {
   TempDir tmp;

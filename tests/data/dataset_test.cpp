@@ -12,7 +12,7 @@ using onestep::Json;
 using ::testing::HasSubstr;
 
 TEST(Conversion, FloatToImagesQuantizesAsFid) {
-  // clamp(x * 127.5 + 128, 0, 255) then truncation (SPEC section 6), computed by hand:
+  // clamp(x * 127.5 + 128, 0, 255) then truncation (docs/methods.md section 10), computed by hand:
   // -1 -> 0.5 -> 0; 1 -> 255.5 -> 255; 0 -> 128; -0.5 -> 64.25 -> 64; 0.3 -> 166.25 -> 166; 2 -> 255; -3 -> 0.
   torch::Tensor x = torch::tensor({-1.0f, 1.0f, 0.0f, -0.5f, 0.3f, 2.0f, -3.0f});
   torch::Tensor q = onestep::float_to_images(x);

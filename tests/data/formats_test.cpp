@@ -145,7 +145,7 @@ TEST(Points, ToyDistributionsDeterministicAndStandardized) {
   EXPECT_THROW(onestep::make_toy_points("spiral", 10, 0), Error);
 }
 
-// The hard suite of issue 13: raw coordinates (not standardized), each shape checked against its definition.
+// The hard suite: raw coordinates (not standardized), each shape checked against its definition.
 TEST(Points, HardSuiteHasItsShapesAtRawScales) {
   for (const char* name : {"thin-rings", "thin-spiral", "skewed-checkerboard", "mixed-widths"}) {
     torch::Tensor a = onestep::make_toy_points(name, 20000, 1);
@@ -212,7 +212,7 @@ TEST(Points, UserFilesNpyAndCsv) {
   EXPECT_THAT(error_of([&] { onestep::read_points_file(dir / "empty.csv"); }), HasSubstr("no points"));
 }
 
-// Issue 12 item 9: without dataset.json, the top-level folders are the classes in sorted order (EDM's
+// Without dataset.json, the top-level folders are the classes in sorted order (EDM's
 // dataset_tool); load_dataset checks the names a run recorded.
 TEST(ImageFolder, ClassSubfoldersGiveLabelsFromSortedNames) {
   TempDir dir("folder_classes");

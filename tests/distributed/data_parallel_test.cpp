@@ -1,4 +1,4 @@
-// Data parallel on c10d's Gloo backend, two real processes on localhost against one (issue 14's acceptance):
+// Data parallel on c10d's Gloo backend, two real processes on localhost against one:
 // the averaged gradient, 20 steps of weights, a 2-process checkpoint resumed by 1 process, a killed rank.
 // A tiny points-iCT configuration (dropout 0) keeps the whole suite to seconds.
 #include "distributed/processes.h"

@@ -57,7 +57,7 @@ TEST(PointsDensityImage, LogScaledCountsWithYUp) {
   EXPECT_THROW(onestep::points_density_image(torch::zeros({3, 3})), onestep::Error);
 }
 
-// Issue 12 item 8: a decode failure always gives a reason.
+// A decode failure always gives a reason.
 TEST(ImageIo, UndecodableImageGivesAReason) {
   TempDir dir("png_reason");
   onestep::write_png(dir / "a.png", torch::randint(0, 256, {3, 16, 16}, torch::kUInt8));

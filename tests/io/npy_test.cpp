@@ -73,7 +73,7 @@ TEST(Npy, RejectsCorruptInput) {
   EXPECT_THAT(error_of([] { onestep::read_npy("/nonexistent/a.npy"); }), HasSubstr("cannot open"));
 }
 
-// Issue 12 item 2: a header's shape is checked against the file size before anything is allocated; every
+// A header's shape is checked against the file size before anything is allocated; every
 // message names the file.
 TEST(Npy, ShapeIsCheckedAgainstTheDataBeforeAllocating) {
   const std::string good = onestep::encode_npy(torch::arange(8, torch::kFloat32));  // shape (8,), 32 bytes

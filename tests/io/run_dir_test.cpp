@@ -71,7 +71,7 @@ TEST(MetricsLog, AppendsOneJsonObjectPerLine) {
   fs::remove_all(dir);
 }
 
-// Issue 12 item 4: a kill during an atomic write leaves "<name>.tmp.<pid>"; resuming removes those of the run's
+// A kill during an atomic write leaves "<name>.tmp.<pid>"; resuming removes those of the run's
 // own files whose process is gone, and nothing else.
 TEST(RunDir, ResumeRemovesStaleTempFilesOfItsOwnPattern) {
   const fs::path root = fresh_dir("rundir_stale");
@@ -99,7 +99,7 @@ TEST(RunDir, ResumeRemovesStaleTempFilesOfItsOwnPattern) {
   fs::remove_all(root);
 }
 
-// Issue 12 item 5: on resume the log keeps the records up to the checkpoint's step, drops a torn last line, and
+// On resume the log keeps the records up to the checkpoint's step, drops a torn last line, and
 // appends after them.
 TEST(MetricsLog, TruncateAfterStepKeepsEachStepOnce) {
   const fs::path root = fresh_dir("metrics_truncate");

@@ -85,7 +85,7 @@ TEST(FeatureStats, ReadsFloat32StatsAndRejectsBadFiles) {
 
 }  // namespace
 
-// Issue 12 item 3: a statistics file whose sigma is no covariance is refused, naming the file.
+// A statistics file whose sigma is no covariance is refused, naming the file.
 TEST(FeatureStats, RejectsSigmaThatIsNotSymmetricPositiveSemiDefinite) {
   const auto dir = std::filesystem::temp_directory_path() / ("onestep_stats_psd_" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);

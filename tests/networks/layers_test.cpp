@@ -9,7 +9,8 @@
 using onestep::Conv2d;
 using onestep::Conv2dOptions;
 
-// [1,1] resampling is a 2x2 box average going down and nearest-neighbour going up (SPEC section 5).
+// [1,1] resampling is a 2x2 box average going down and nearest-neighbour going up (EDM's Conv2d with
+// resample_filter [1, 1]; docs/methods.md section 9).
 TEST(Layers, BoxFilterDownAndNearestUp) {
   auto x = torch::arange(16, torch::kFloat32).reshape({1, 1, 4, 4});
   Conv2d down(Conv2dOptions{1, 1, 0, true, false, true, false, {1, 1}, {}});

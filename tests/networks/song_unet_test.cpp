@@ -33,8 +33,8 @@ Json small_unet(const std::string& variant) {
 }
 }  // namespace
 
-// SPEC section 5: the unconditional DDPM++ CIFAR-10 network has exactly 55,732,739 parameters and costs about
-// 21.2 GMAC per image. Built on CPU, no forward pass.
+// The unconditional DDPM++ CIFAR-10 network has exactly 55,732,739 parameters and costs about 21.2 GMAC per image
+// (docs/methods.md section 9). Built on CPU, no forward pass.
 TEST(SongUNet, DdpmppCifar10CountsAndKeysMatchEdm) {
   torch::manual_seed(0);
   auto model = onestep::build_model(onestep::load_toml_file(onestep::resolve_preset("ddpmpp-cifar10")));

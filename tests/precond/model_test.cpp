@@ -119,7 +119,7 @@ TEST(Model, BuildRejectsUnknownPrecondKeys) {
   EXPECT_THAT(error_of([&] { onestep::build_model(root); }), HasSubstr("sigma_mni"));
 }
 
-// Issue 11: ECT starts from EDM's public CIFAR-10 checkpoint, whose network has EDM's augmentation conditioning
+// ECT starts from EDM's public CIFAR-10 checkpoint, whose network has EDM's augmentation conditioning
 // (augment_dim 9, model.map_augment.weight); ECT configures none and its loader drops that mapping
 // (require_all=False). Any other difference is refused, naming the tensors. A small synthetic checkpoint stands in.
 TEST(Model, InitDropsEdmsAugmentationMappingAndRefusesOtherMismatches) {
@@ -160,7 +160,7 @@ TEST(Model, InitDropsEdmsAugmentationMappingAndRefusesOtherMismatches) {
   std::filesystem::remove(path);
 }
 
-// Issue 12 item 1: the metadata is checked against the stored tensors before the network is built, and the build
+// The metadata is checked against the stored tensors before the network is built, and the build
 // never allocates more values than the file stores; each message names the wrong key.
 TEST(Model, MetadataThatContradictsTheStoredTensorsNamesTheKeyBeforeAllocating) {
   auto metadata_edit = [](const std::filesystem::path& source, const std::string& key, const Json& value) {

@@ -25,7 +25,7 @@ Json small_root(double sigma_min) {
 }
 }  // namespace
 
-// Values by hand for sigma = 1, sigma_data = 0.5, sigma_min = 0.002 (SPEC section 1).
+// Values by hand for sigma = 1, sigma_data = 0.5, sigma_min = 0.002 (docs/methods.md section 1).
 TEST(Precond, CoefficientsMatchHandValues) {
   onestep::PrecondConfig config;
   auto sigma = torch::tensor({1.0}, torch::kFloat64);

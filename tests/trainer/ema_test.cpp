@@ -16,7 +16,7 @@ TEST(Ema, NamesAndBetas) {
   EXPECT_EQ(fixed.name(), "0.99993");
   EXPECT_DOUBLE_EQ(fixed.beta_for(1024, 123456), 0.99993);
 
-  onestep::EmaRule edm;  // SPEC §4: half-life 0.5 Mimg, ramp 0.05
+  onestep::EmaRule edm;  // EDM (docs/methods.md section 3): half-life 0.5 Mimg, ramp 0.05
   edm.half_life = true;
   edm.half_life_mimg = 0.5;
   edm.ramp = 0.05;

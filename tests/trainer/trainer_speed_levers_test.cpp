@@ -1,4 +1,4 @@
-// The trainer's speed levers (issue 16) keep the numbers: train.channels_last, train.cudnn_benchmark, and the
+// The trainer's speed levers keep the numbers: train.channels_last, train.cudnn_benchmark, and the
 // gradient norm's host synchronisation only at log steps.
 #include "core/device.h"
 #include "core/error.h"
