@@ -76,29 +76,9 @@ int exit_code_of(int status) {
   return 1;
 }
 
-int run_launch(const LaunchOptions& options) {
-  require(options.nproc >= 1, "onestep launch: --nproc must be >= 1");
-  require(!options.command.empty(), "onestep launch: no command (onestep launch --nproc N -- train ...)");
-  require(options.command.front() != "launch", "onestep launch: the command cannot be launch itself");
-  require(options.master_port >= 0 && options.master_port <= 65535, "onestep launch: --master-port ",
-          options.master_port, " is not a TCP port");
-  const std::string executable = std::filesystem::read_symlink("/proc/self/exe").string();
-  const int port = options.master_port > 0 ? options.master_port : free_local_port();
-
-  std::vector<std::string> argv_strings{executable};
-  argv_strings.insert(argv_strings.end(), options.command.begin(), options.command.end());
-  std::vector<char*> argv;
-  for (auto& a : argv_strings) argv.push_back(a.data());
-  argv.push_back(nullptr);
-
-  std::fprintf(stderr, "onestep launch: %d processes, rendezvous at 127.0.0.1:%d\n", options.nproc, port);
-  std::fflush(stderr);
-  g_children.assign(static_cast<size_t>(options.nproc), -1);
-  const pid_t launcher = ::getpid();
-  // Installed before the first fork: a signal that arrives while the workers start is forwarded, not lost.
-  ::signal(SIGINT, forward_signal);
-  ::signal(SIGTERM, forward_signal);
-  // Each rank's environment is built before fork: between fork and exec only async-signal-safe calls.
+// The environment of each rank: the launcher's own, less the variables launch sets, plus RANK, WORLD_SIZE and the
+// rendezvous. Built before fork: between fork and exec only async-signal-safe calls.
+std::vector<std::vector<std::string>> rank_environments(int nproc, int port) {
   const std::vector<std::string> set_by_launch{"RANK",        "LOCAL_RANK",  "WORLD_SIZE",
                                                "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT",
                                                "TORCHELASTIC_USE_AGENT_STORE"};
@@ -108,15 +88,34 @@ int run_launch(const LaunchOptions& options) {
     const std::string key = entry.substr(0, entry.find('='));
     if (std::find(set_by_launch.begin(), set_by_launch.end(), key) == set_by_launch.end()) inherited.push_back(entry);
   }
-  for (int rank = 0; rank < options.nproc; ++rank) {
+  std::vector<std::vector<std::string>> environments;
+  for (int rank = 0; rank < nproc; ++rank) {
     std::vector<std::string> environment = inherited;
     for (const std::string& entry :
-         {"RANK=" + std::to_string(rank), "LOCAL_RANK=" + std::to_string(rank),
-          "WORLD_SIZE=" + std::to_string(options.nproc), "LOCAL_WORLD_SIZE=" + std::to_string(options.nproc),
-          std::string("MASTER_ADDR=127.0.0.1"), "MASTER_PORT=" + std::to_string(port)})
+         {"RANK=" + std::to_string(rank), "LOCAL_RANK=" + std::to_string(rank), "WORLD_SIZE=" + std::to_string(nproc),
+          "LOCAL_WORLD_SIZE=" + std::to_string(nproc), std::string("MASTER_ADDR=127.0.0.1"),
+          "MASTER_PORT=" + std::to_string(port)})
       environment.push_back(entry);
+    environments.push_back(std::move(environment));
+  }
+  return environments;
+}
+
+// Forks and execs one worker per environment, all in one process group (rank 0's pid names it), each killed when
+// the launcher dies; their pids go to g_children.
+void start_workers(const std::string& executable, std::vector<std::string> argv_strings,
+                   std::vector<std::vector<std::string>> environments) {
+  std::vector<char*> argv;
+  for (auto& a : argv_strings) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  g_children.assign(environments.size(), -1);
+  const pid_t launcher = ::getpid();
+  // Installed before the first fork: a signal that arrives while the workers start is forwarded, not lost.
+  ::signal(SIGINT, forward_signal);
+  ::signal(SIGTERM, forward_signal);
+  for (size_t rank = 0; rank < environments.size(); ++rank) {
     std::vector<char*> envp;
-    for (auto& e : environment) envp.push_back(e.data());
+    for (auto& e : environments[rank]) envp.push_back(e.data());
     envp.push_back(nullptr);
     const pid_t group = rank == 0 ? 0 : g_children.front();  // rank 0's pid names the workers' group
     const pid_t pid = ::fork();
@@ -131,11 +130,15 @@ int run_launch(const LaunchOptions& options) {
       ::_exit(127);
     }
     ::setpgid(pid, group == 0 ? pid : group);  // also here: whichever of the two runs first
-    g_children[static_cast<size_t>(rank)] = pid;
+    g_children[rank] = pid;
   }
+}
 
+// Waits for every worker. After the first failure the others get `grace` seconds to stop on their own, then
+// SIGTERM, then 5 s later SIGKILL. Returns the first failure's exit code (0 when all succeeded).
+int wait_for_workers(double grace) {
   using clock = std::chrono::steady_clock;
-  int running = options.nproc, first_failure = 0;
+  int running = static_cast<int>(g_children.size()), first_failure = 0;
   std::optional<clock::time_point> stop_at;
   bool terminated = false;
   while (running > 0) {
@@ -150,10 +153,9 @@ int run_launch(const LaunchOptions& options) {
       const int code = exit_code_of(status);
       if (code != 0 && first_failure == 0) {
         first_failure = code;
-        std::fprintf(stderr, "onestep launch: rank %zu %s; the other ranks get %.0f s to stop on their own\n",
-                     rank, describe(status).c_str(), options.grace);
-        stop_at = clock::now() +
-                  std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(options.grace));
+        std::fprintf(stderr, "onestep launch: rank %zu %s; the other ranks get %.0f s to stop on their own\n", rank,
+                     describe(status).c_str(), grace);
+        stop_at = clock::now() + std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(grace));
       }
       continue;
     }
@@ -167,6 +169,23 @@ int run_launch(const LaunchOptions& options) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   return first_failure;
+}
+
+int run_launch(const LaunchOptions& options) {
+  require(options.nproc >= 1, "onestep launch: --nproc must be >= 1");
+  require(!options.command.empty(), "onestep launch: no command (onestep launch --nproc N -- train ...)");
+  require(options.command.front() != "launch", "onestep launch: the command cannot be launch itself");
+  require(options.master_port >= 0 && options.master_port <= 65535, "onestep launch: --master-port ",
+          options.master_port, " is not a TCP port");
+  const std::string executable = std::filesystem::read_symlink("/proc/self/exe").string();
+  const int port = options.master_port > 0 ? options.master_port : free_local_port();
+  std::vector<std::string> argv{executable};
+  argv.insert(argv.end(), options.command.begin(), options.command.end());
+
+  std::fprintf(stderr, "onestep launch: %d processes, rendezvous at 127.0.0.1:%d\n", options.nproc, port);
+  std::fflush(stderr);
+  start_workers(executable, std::move(argv), rank_environments(options.nproc, port));
+  return wait_for_workers(options.grace);
 }
 
 }  // namespace

@@ -122,65 +122,56 @@ const torch::Tensor* SafetensorsContent::find(const std::string& name) const {
   return nullptr;
 }
 
-SafetensorsContent parse_safetensors(const std::string& bytes, const std::string& source_name) {
-  const std::string where = "safetensors '" + source_name + "'";
-  const uint64_t header_len = checked_header_length(bytes, bytes.size(), where);
-  const Json header = parse_header(bytes.substr(8, header_len), where);
-  const uint64_t data_size = bytes.size() - 8 - header_len;
-  const char* data = bytes.data() + 8 + header_len;
+namespace {
 
-  SafetensorsContent content;
-  std::vector<Entry> entries;
-  for (const auto& [name, info] : header.items()) {
-    if (name == "__metadata__") {
-      content.metadata = metadata_of(info, where);
-      continue;
-    }
-    const std::string what = where + ": tensor '" + name + "'";
-    require(info.is_object(), what, ": entry must be an object");
-    for (const auto& [key, value] : info.items()) {
-      (void)value;
-      require(key == "dtype" || key == "shape" || key == "data_offsets", what, ": unexpected field '", key, "'");
-    }
-    require(info.contains("dtype") && info["dtype"].is_string(), what, ": missing string field 'dtype'");
-    require(info.contains("shape") && info["shape"].is_array(), what, ": missing array field 'shape'");
-    require(info.contains("data_offsets") && info["data_offsets"].is_array() && info["data_offsets"].size() == 2,
-            what, ": 'data_offsets' must be [begin, end]");
-    Entry entry{name, dtype_by_name(info["dtype"].get<std::string>()), {}, 0, 0};
-    require(entry.dtype != nullptr, what, ": unknown dtype '", info["dtype"].get<std::string>(),
-            "' (supported: F32, F16, BF16, F64, I64, I32, U8, BOOL)");
-    require(static_cast<int64_t>(info["shape"].size()) <= kMaxDims, what, ": ", info["shape"].size(),
-            " dimensions (at most ", kMaxDims, ")");
-    // Overflow-safe: every partial product stays below data_size, which is a real allocation.
-    uint64_t numel = 1;
-    bool too_large = false;
-    for (const auto& dim_json : info["shape"]) {
-      const uint64_t dim = non_negative_int(dim_json, what + ": shape dimension");
-      require(dim <= static_cast<uint64_t>(std::numeric_limits<int64_t>::max()), what, ": shape dimension ", dim,
-              " is absurd");
-      entry.shape.push_back(static_cast<int64_t>(dim));
-      if (dim != 0 && numel > data_size / dim) too_large = true;
-      numel = too_large ? numel : numel * dim;
-    }
-    const bool has_zero = std::find(entry.shape.begin(), entry.shape.end(), 0) != entry.shape.end();
-    if (has_zero) {
-      numel = 0;
-      too_large = false;
-    }
-    require(!too_large && numel <= data_size / entry.dtype->size, what, ": shape ", info["shape"].dump(),
-            " needs more bytes than the file holds (", data_size, ")");
-    entry.begin = non_negative_int(info["data_offsets"][0], what + ": data_offsets");
-    entry.end = non_negative_int(info["data_offsets"][1], what + ": data_offsets");
-    require(entry.begin <= entry.end, what, ": data_offsets [", entry.begin, ", ", entry.end, "] are reversed");
-    require(entry.end <= data_size, what, ": data_offsets [", entry.begin, ", ", entry.end,
-            "] run past the end of the data (", data_size, " bytes)");
-    require(entry.end - entry.begin == numel * entry.dtype->size, what, ": shape ", info["shape"].dump(), " of ",
-            entry.dtype->name, " needs ", numel * entry.dtype->size, " bytes but data_offsets give ",
-            entry.end - entry.begin);
-    entries.push_back(std::move(entry));
+// The header entry of one tensor: its dtype, a shape whose bytes fit in the file, and data_offsets matching them.
+Entry parse_entry(const std::string& name, const Json& info, uint64_t data_size, const std::string& where) {
+  const std::string what = where + ": tensor '" + name + "'";
+  require(info.is_object(), what, ": entry must be an object");
+  for (const auto& [key, value] : info.items()) {
+    (void)value;
+    require(key == "dtype" || key == "shape" || key == "data_offsets", what, ": unexpected field '", key, "'");
   }
+  require(info.contains("dtype") && info["dtype"].is_string(), what, ": missing string field 'dtype'");
+  require(info.contains("shape") && info["shape"].is_array(), what, ": missing array field 'shape'");
+  require(info.contains("data_offsets") && info["data_offsets"].is_array() && info["data_offsets"].size() == 2, what,
+          ": 'data_offsets' must be [begin, end]");
+  Entry entry{name, dtype_by_name(info["dtype"].get<std::string>()), {}, 0, 0};
+  require(entry.dtype != nullptr, what, ": unknown dtype '", info["dtype"].get<std::string>(),
+          "' (supported: F32, F16, BF16, F64, I64, I32, U8, BOOL)");
+  require(static_cast<int64_t>(info["shape"].size()) <= kMaxDims, what, ": ", info["shape"].size(),
+          " dimensions (at most ", kMaxDims, ")");
+  // Overflow-safe: every partial product stays below data_size, which is a real allocation.
+  uint64_t numel = 1;
+  bool too_large = false;
+  for (const auto& dim_json : info["shape"]) {
+    const uint64_t dim = non_negative_int(dim_json, what + ": shape dimension");
+    require(dim <= static_cast<uint64_t>(std::numeric_limits<int64_t>::max()), what, ": shape dimension ", dim,
+            " is absurd");
+    entry.shape.push_back(static_cast<int64_t>(dim));
+    if (dim != 0 && numel > data_size / dim) too_large = true;
+    numel = too_large ? numel : numel * dim;
+  }
+  if (std::find(entry.shape.begin(), entry.shape.end(), 0) != entry.shape.end()) {
+    numel = 0;
+    too_large = false;
+  }
+  require(!too_large && numel <= data_size / entry.dtype->size, what, ": shape ", info["shape"].dump(),
+          " needs more bytes than the file holds (", data_size, ")");
+  entry.begin = non_negative_int(info["data_offsets"][0], what + ": data_offsets");
+  entry.end = non_negative_int(info["data_offsets"][1], what + ": data_offsets");
+  require(entry.begin <= entry.end, what, ": data_offsets [", entry.begin, ", ", entry.end, "] are reversed");
+  require(entry.end <= data_size, what, ": data_offsets [", entry.begin, ", ", entry.end,
+          "] run past the end of the data (", data_size, " bytes)");
+  require(entry.end - entry.begin == numel * entry.dtype->size, what, ": shape ", info["shape"].dump(), " of ",
+          entry.dtype->name, " needs ", numel * entry.dtype->size, " bytes but data_offsets give ",
+          entry.end - entry.begin);
+  return entry;
+}
 
-  // The data must be covered exactly once, in order: no overlaps (aliasing) and no holes (hidden bytes).
+// The data must be covered exactly once, in order: no overlaps (aliasing) and no holes (hidden bytes). Sorts
+// `entries` by offset.
+void check_coverage(std::vector<Entry>& entries, uint64_t data_size, const std::string& where) {
   std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
     return a.begin != b.begin ? a.begin < b.begin : a.end < b.end;
   });
@@ -193,18 +184,39 @@ SafetensorsContent parse_safetensors(const std::string& bytes, const std::string
     cursor = entry.end;
   }
   require(cursor == data_size, where, ": ", data_size - cursor, " trailing bytes after the last tensor");
+}
 
-  for (const auto& entry : entries) {
-    torch::Tensor tensor = torch::empty(entry.shape, torch::TensorOptions().dtype(entry.dtype->type));
-    const uint64_t n = entry.end - entry.begin;
-    if (n > 0) std::memcpy(tensor.data_ptr(), data + entry.begin, n);
-    if (entry.dtype->type == torch::kBool) {
-      const auto* raw = reinterpret_cast<const unsigned char*>(data + entry.begin);
-      for (uint64_t i = 0; i < n; ++i)
-        require(raw[i] <= 1, where, ": tensor '", entry.name, "' holds a BOOL byte that is neither 0 nor 1");
-    }
-    content.tensors.emplace_back(entry.name, std::move(tensor));
+torch::Tensor read_tensor(const Entry& entry, const char* data, const std::string& where) {
+  torch::Tensor tensor = torch::empty(entry.shape, torch::TensorOptions().dtype(entry.dtype->type));
+  const uint64_t n = entry.end - entry.begin;
+  if (n > 0) std::memcpy(tensor.data_ptr(), data + entry.begin, n);
+  if (entry.dtype->type == torch::kBool) {
+    const auto* raw = reinterpret_cast<const unsigned char*>(data + entry.begin);
+    for (uint64_t i = 0; i < n; ++i)
+      require(raw[i] <= 1, where, ": tensor '", entry.name, "' holds a BOOL byte that is neither 0 nor 1");
   }
+  return tensor;
+}
+
+}  // namespace
+
+SafetensorsContent parse_safetensors(const std::string& bytes, const std::string& source_name) {
+  const std::string where = "safetensors '" + source_name + "'";
+  const uint64_t header_len = checked_header_length(bytes, bytes.size(), where);
+  const Json header = parse_header(bytes.substr(8, header_len), where);
+  const uint64_t data_size = bytes.size() - 8 - header_len;
+  const char* data = bytes.data() + 8 + header_len;
+
+  SafetensorsContent content;
+  std::vector<Entry> entries;
+  for (const auto& [name, info] : header.items()) {
+    if (name == "__metadata__")
+      content.metadata = metadata_of(info, where);
+    else
+      entries.push_back(parse_entry(name, info, data_size, where));
+  }
+  check_coverage(entries, data_size, where);
+  for (const auto& entry : entries) content.tensors.emplace_back(entry.name, read_tensor(entry, data, where));
   return content;
 }
 

@@ -170,53 +170,72 @@ void SongUNetImpl::add(torch::nn::ModuleDict& dict, std::vector<Step>& steps, Ki
   steps.push_back({kind, name, std::move(module)});
 }
 
+namespace {
+// EDM's SongUNet initialization: xavier_uniform, with the last layer of each residual branch and the output conv
+// scaled down by 1e-5 and the attention qkv by sqrt(0.2) (edm/training/networks.py, class SongUNet).
+const InitSpec kSongUNetInit{"xavier_uniform", 1.0, 0.0};
+const InitSpec kSongUNetInitZero{"xavier_uniform", 1e-5, 0.0};
+const InitSpec kSongUNetInitAttn{"xavier_uniform", std::sqrt(0.2), 0.0};
+}  // namespace
+
+std::shared_ptr<torch::nn::Module> SongUNetImpl::make_block(int64_t cin, int64_t cout, bool up, bool down,
+                                                            bool attention) const {
+  UNetBlockOptions o;
+  o.emb_channels = config_.model_channels * config_.channel_mult_emb;
+  o.num_heads = 1;
+  o.dropout = config_.dropout;
+  o.skip_scale = std::sqrt(0.5);
+  o.eps = 1e-6;
+  o.resample_filter = config_.resample_filter;
+  o.resample_proj = true;
+  o.adaptive_scale = false;
+  o.init = kSongUNetInit;
+  o.init_zero = kSongUNetInitZero;
+  o.init_attn = kSongUNetInitAttn;
+  o.in_channels = cin;
+  o.out_channels = cout;
+  o.up = up;
+  o.down = down;
+  o.attention = attention;
+  return UNetBlock(o).ptr();
+}
+
+std::shared_ptr<torch::nn::Module> SongUNetImpl::make_conv(int64_t cin, int64_t cout, int64_t kernel, bool up,
+                                                           bool down, bool fused, bool zero_init) const {
+  return Conv2d(Conv2dOptions{cin, cout, kernel, true, up, down, fused, config_.resample_filter,
+                              zero_init ? kSongUNetInitZero : kSongUNetInit})
+      .ptr();
+}
+
+bool SongUNetImpl::has_attention(int64_t resolution) const {
+  const auto& r = config_.attn_resolutions;
+  return std::find(r.begin(), r.end(), resolution) != r.end();
+}
+
 SongUNetImpl::SongUNetImpl(const SongUNetConfig& config) : config_(config) {
+  build_mapping();
+  build_decoder(build_encoder());
+}
+
+void SongUNetImpl::build_mapping() {
   const auto& c = config_;
   const int64_t emb_channels = c.model_channels * c.channel_mult_emb;
   const int64_t noise_channels = c.model_channels * c.channel_mult_noise;
-  const InitSpec init{"xavier_uniform", 1.0, 0.0};
-  const InitSpec init_zero{"xavier_uniform", 1e-5, 0.0};
-  const InitSpec init_attn{"xavier_uniform", std::sqrt(0.2), 0.0};
-  UNetBlockOptions block;
-  block.emb_channels = emb_channels;
-  block.num_heads = 1;
-  block.dropout = c.dropout;
-  block.skip_scale = std::sqrt(0.5);
-  block.eps = 1e-6;
-  block.resample_filter = c.resample_filter;
-  block.resample_proj = true;
-  block.adaptive_scale = false;
-  block.init = init;
-  block.init_zero = init_zero;
-  block.init_attn = init_attn;
-  auto make_block = [&](int64_t cin, int64_t cout, bool up, bool down, bool attention) {
-    UNetBlockOptions o = block;
-    o.in_channels = cin;
-    o.out_channels = cout;
-    o.up = up;
-    o.down = down;
-    o.attention = attention;
-    return UNetBlock(o).ptr();
-  };
-  auto conv = [&](int64_t cin, int64_t cout, int64_t kernel, bool up, bool down, bool fused, const InitSpec& in) {
-    return Conv2d(Conv2dOptions{cin, cout, kernel, true, up, down, fused, c.resample_filter, in}).ptr();
-  };
-  auto has_attention = [&](int64_t res) {
-    return std::find(c.attn_resolutions.begin(), c.attn_resolutions.end(), res) != c.attn_resolutions.end();
-  };
-
-  // Mapping network.
   if (c.embedding_type == "positional")
     map_noise_positional_ = register_module("map_noise", PositionalEmbedding(noise_channels, c.max_positions, true));
   else
     map_noise_fourier_ = register_module("map_noise", FourierEmbedding(noise_channels, c.fourier_scale));
   const int64_t mapping_in = noise_channels * c.time_inputs;
-  if (c.label_dim) map_label_ = register_module("map_label", Linear(c.label_dim, mapping_in, true, init));
-  if (c.augment_dim) map_augment_ = register_module("map_augment", Linear(c.augment_dim, mapping_in, false, init));
-  map_layer0_ = register_module("map_layer0", Linear(mapping_in, emb_channels, true, init));
-  map_layer1_ = register_module("map_layer1", Linear(emb_channels, emb_channels, true, init));
+  if (c.label_dim) map_label_ = register_module("map_label", Linear(c.label_dim, mapping_in, true, kSongUNetInit));
+  if (c.augment_dim)
+    map_augment_ = register_module("map_augment", Linear(c.augment_dim, mapping_in, false, kSongUNetInit));
+  map_layer0_ = register_module("map_layer0", Linear(mapping_in, emb_channels, true, kSongUNetInit));
+  map_layer1_ = register_module("map_layer1", Linear(emb_channels, emb_channels, true, kSongUNetInit));
+}
 
-  // Encoder: every non-aux output is a skip connection for the decoder.
+// Every non-aux output of the encoder is a skip connection for the decoder.
+std::vector<int64_t> SongUNetImpl::build_encoder() {
+  const auto& c = config_;
   enc_ = register_module("enc", torch::nn::ModuleDict());
   std::vector<int64_t> skips;
   int64_t cout = c.img_channels, caux = c.img_channels;
@@ -226,18 +245,19 @@ SongUNetImpl::SongUNetImpl(const SongUNetConfig& config) : config_(config) {
     if (level == 0) {
       const int64_t cin = cout;
       cout = c.model_channels;
-      add(enc_, enc_steps_, Kind::Conv, prefix + "conv", conv(cin, cout, 3, false, false, false, init));
+      add(enc_, enc_steps_, Kind::Conv, prefix + "conv", make_conv(cin, cout, 3, false, false, false, false));
       skips.push_back(cout);
     } else {
       add(enc_, enc_steps_, Kind::Block, prefix + "down", make_block(cout, cout, false, true, false));
       skips.push_back(cout);
       if (c.encoder_type == "skip") {
         add(enc_, enc_steps_, Kind::AuxDown, prefix + "aux_down",
-            Conv2d(Conv2dOptions{caux, caux, 0, true, false, true, false, c.resample_filter, init}).ptr());
-        add(enc_, enc_steps_, Kind::AuxSkip, prefix + "aux_skip", conv(caux, cout, 1, false, false, false, init));
+            Conv2d(Conv2dOptions{caux, caux, 0, true, false, true, false, c.resample_filter, kSongUNetInit}).ptr());
+        add(enc_, enc_steps_, Kind::AuxSkip, prefix + "aux_skip", make_conv(caux, cout, 1, false, false, false, false));
       }
       if (c.encoder_type == "residual") {
-        add(enc_, enc_steps_, Kind::AuxResidual, prefix + "aux_residual", conv(caux, cout, 3, false, true, true, init));
+        add(enc_, enc_steps_, Kind::AuxResidual, prefix + "aux_residual",
+            make_conv(caux, cout, 3, false, true, true, false));
         caux = cout;
       }
     }
@@ -249,9 +269,13 @@ SongUNetImpl::SongUNetImpl(const SongUNetConfig& config) : config_(config) {
       skips.push_back(cout);
     }
   }
+  return skips;
+}
 
-  // Decoder.
+void SongUNetImpl::build_decoder(std::vector<int64_t> skips) {
+  const auto& c = config_;
   dec_ = register_module("dec", torch::nn::ModuleDict());
+  int64_t cout = skips.back();  // the encoder's last output
   const int64_t levels = static_cast<int64_t>(c.channel_mult.size());
   for (int64_t level = levels - 1; level >= 0; --level) {
     const int64_t res = c.img_resolution >> level;
@@ -272,10 +296,12 @@ SongUNetImpl::SongUNetImpl(const SongUNetConfig& config) : config_(config) {
     if (c.decoder_type == "skip" || level == 0) {
       if (c.decoder_type == "skip" && level < levels - 1)
         add(dec_, dec_steps_, Kind::AuxUp, prefix + "aux_up",
-            Conv2d(Conv2dOptions{c.img_channels, c.img_channels, 0, true, true, false, false, c.resample_filter, init})
+            Conv2d(Conv2dOptions{c.img_channels, c.img_channels, 0, true, true, false, false, c.resample_filter,
+                                 kSongUNetInit})
                 .ptr());
       add(dec_, dec_steps_, Kind::AuxNorm, prefix + "aux_norm", GroupNorm(cout, 1e-6).ptr());
-      add(dec_, dec_steps_, Kind::AuxConv, prefix + "aux_conv", conv(cout, c.img_channels, 3, false, false, false, init_zero));
+      add(dec_, dec_steps_, Kind::AuxConv, prefix + "aux_conv",
+          make_conv(cout, c.img_channels, 3, false, false, false, true));
     }
   }
 }

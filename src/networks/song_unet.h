@@ -68,6 +68,14 @@ class SongUNetImpl : public NetworkImpl {
   };
   void add(torch::nn::ModuleDict& dict, std::vector<Step>& steps, Kind kind, const std::string& name,
            std::shared_ptr<torch::nn::Module> module);
+  // The constructor's parts, in EDM's order (the parameter order of its state dict).
+  void build_mapping();
+  std::vector<int64_t> build_encoder();  // returns the channels of each skip connection, in order
+  void build_decoder(std::vector<int64_t> skips);
+  std::shared_ptr<torch::nn::Module> make_block(int64_t cin, int64_t cout, bool up, bool down, bool attention) const;
+  std::shared_ptr<torch::nn::Module> make_conv(int64_t cin, int64_t cout, int64_t kernel, bool up, bool down,
+                                               bool fused, bool zero_init) const;
+  bool has_attention(int64_t resolution) const;
 
   SongUNetConfig config_;
   torch::nn::ModuleHolder<PositionalEmbeddingImpl> map_noise_positional_{nullptr};
