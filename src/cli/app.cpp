@@ -31,9 +31,9 @@ Json load_config(const ConfigOptions& options, Json fallback) {
 Json recorded_run_config(const std::string& checkpoint) {
   std::filesystem::path path = checkpoint;
   if (!std::filesystem::is_regular_file(path)) return Json::object();
-  if (path.filename() == "latest") path = follow_checkpoint_pointer(path);
+  path = resolve_checkpoint_argument(path);
   const auto metadata = read_safetensors_metadata(path);
-  const auto found = metadata.find("onestep_config");
+  const auto found = metadata.find(checkpoint_layout::kRunConfigKey);
   if (found == metadata.end()) return Json::object();
   Json config = Json::parse(found->second, nullptr, /*allow_exceptions=*/false);
   require(config.is_object(), "checkpoint '", path.string(),

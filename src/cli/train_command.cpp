@@ -63,7 +63,7 @@ Json read_run_config(const TrainOptions& options) {
             "--resume continues with the run's own config.toml; drop --config/--set (--steps extends the run)");
     require(options.init.empty(), "--init starts a new run; it cannot be combined with --resume");
     require(std::filesystem::exists(options.run), "--resume: run '", options.run, "' does not exist");
-    root = load_toml_file(std::filesystem::path(options.run) / "config.toml");
+    root = load_toml_file(RunPaths{options.run}.config());
   } else {
     require(!options.config.config.empty(), "--config PRESET|FILE is required for a new run");
     root = load_config(options.config);
@@ -167,9 +167,9 @@ void save_final_model(RunDir& run, Trainer& trainer, const Json& effective) {
   // The file records which weights it holds, so that `sample --weights raw` on it is refused, not silently the EMA.
   const std::string weights =
       trainer.emas().empty() ? std::string(checkpoint_layout::kRawWeights) : trainer.emas().front().name();
-  save_model(run.root() / "model.safetensors", final_model,
+  save_model(run.model_path(), final_model,
              {{checkpoint_layout::kRunConfigKey, effective.dump()}, {checkpoint_layout::kModelWeightsKey, weights}});
-  std::fprintf(stderr, "done: %s/model.safetensors (%s), checkpoints in %s\n", run.root().c_str(),
+  std::fprintf(stderr, "done: %s (%s), checkpoints in %s\n", run.model_path().c_str(),
                trainer.emas().empty() ? "raw weights" : ("EMA " + trainer.emas().front().name()).c_str(),
                run.checkpoints().c_str());
 }
@@ -216,7 +216,7 @@ void run_train(const TrainOptions& options) {
   } catch (...) {
     const bool never_stepped = !trainer || trainer->step() == 0;
     if (main_rank && !options.resume && never_stepped && run_dir &&
-        !std::filesystem::exists(run_dir->checkpoints() / checkpoint_layout::kLatestPointer)) {
+        !std::filesystem::exists(run_dir->latest_pointer())) {
       trainer.reset();  // closes metrics.jsonl
       std::error_code ignored;
       std::filesystem::remove_all(run_dir->root(), ignored);

@@ -38,10 +38,24 @@ std::filesystem::path checkpoint_path(const std::filesystem::path& checkpoints_d
   return checkpoints_dir / name;
 }
 
+namespace {
+constexpr const char* kCheckpointPrefix = "ckpt-";  // checkpoint_path's format spells both
+constexpr const char* kCheckpointSuffix = ".safetensors";
+}  // namespace
+
 bool is_checkpoint_file_name(const std::string& file_name) {
-  const std::string suffix = ".safetensors";
-  return starts_with(file_name, "ckpt-") && file_name.size() > suffix.size() &&
+  const std::string prefix = kCheckpointPrefix, suffix = kCheckpointSuffix;
+  return starts_with(file_name, kCheckpointPrefix) && file_name.size() > prefix.size() + suffix.size() &&
          file_name.compare(file_name.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+std::optional<int64_t> checkpoint_step(const std::string& file_name) {
+  if (!is_checkpoint_file_name(file_name)) return std::nullopt;
+  const std::string prefix = kCheckpointPrefix, suffix = kCheckpointSuffix;
+  const std::string digits = file_name.substr(prefix.size(), file_name.size() - prefix.size() - suffix.size());
+  if (digits.empty() || digits.size() > 18 || digits.find_first_not_of("0123456789") != std::string::npos)
+    return std::nullopt;
+  return std::stoll(digits);
 }
 
 }  // namespace onestep::checkpoint_layout

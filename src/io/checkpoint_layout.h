@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -55,10 +56,16 @@ bool in_weight_set(const std::string& tensor_name, const std::string& prefix);
 // The EMA names a training state lists (empty when it lists none or is malformed).
 std::vector<std::string> ema_names(const Json& train_state);
 
-// checkpoints/ckpt-<step, 8 digits>.safetensors; the `latest` pointer file beside them names the newest.
-std::filesystem::path checkpoint_path(const std::filesystem::path& checkpoints_dir, int64_t step);
+// The files of a run directory that hold weights: <run>/model.safetensors (the model the finished run exports) and
+// <run>/checkpoints/ckpt-<step, 8 digits>.safetensors; the `latest` pointer file beside the checkpoints names the
+// newest.
+inline constexpr const char* kRunModelFile = "model.safetensors";
+inline constexpr const char* kCheckpointsDir = "checkpoints";
 inline constexpr const char* kLatestPointer = "latest";
+std::filesystem::path checkpoint_path(const std::filesystem::path& checkpoints_dir, int64_t step);
 // True for a file name the trainer writes as a checkpoint ("ckpt-*.safetensors").
 bool is_checkpoint_file_name(const std::string& file_name);
+// The step of a checkpoint file name ("ckpt-00001500.safetensors" -> 1500); nullopt for any other name.
+std::optional<int64_t> checkpoint_step(const std::string& file_name);
 
 }  // namespace onestep::checkpoint_layout

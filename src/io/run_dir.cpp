@@ -85,12 +85,13 @@ int RunDir::remove_stale_temp_files() const {
       if (fs::remove(entry.path(), ec)) ++removed;
     }
   };
-  sweep(root_, [](const std::string& stem) {
-    return stem == "config.toml" || stem == "metrics.jsonl" || stem == "model.safetensors";
+  sweep(root_, [this](const std::string& stem) {
+    for (const auto& file : {config_path(), metrics_path(), model_path()})
+      if (stem == file.filename().string()) return true;
+    return false;
   });
   sweep(checkpoints(), [](const std::string& stem) {
-    return stem == "latest" || (stem.rfind("ckpt-", 0) == 0 && stem.size() > 17 &&
-                                stem.compare(stem.size() - 12, 12, ".safetensors") == 0);
+    return stem == checkpoint_layout::kLatestPointer || checkpoint_layout::is_checkpoint_file_name(stem);
   });
   return removed;
 }
@@ -142,6 +143,11 @@ std::filesystem::path follow_checkpoint_pointer(const std::filesystem::path& poi
   const std::filesystem::path path = pointer.parent_path() / name;
   require(std::filesystem::exists(path), pointer.string(), " names ", name, ", which does not exist");
   return path;
+}
+
+std::filesystem::path resolve_checkpoint_argument(const std::filesystem::path& path) {
+  const bool pointer = path.filename() == checkpoint_layout::kLatestPointer && std::filesystem::is_regular_file(path);
+  return pointer ? follow_checkpoint_pointer(path) : path;
 }
 
 }  // namespace onestep

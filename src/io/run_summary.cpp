@@ -55,35 +55,62 @@ std::string utc_time(double unix_seconds) {
 }  // namespace
 
 bool is_run_directory(const fs::path& dir) {
-  return fs::is_directory(dir) && (fs::exists(dir / "config.toml") || fs::exists(dir / "metrics.jsonl"));
+  const RunPaths run{dir};
+  return fs::is_directory(dir) && (fs::exists(run.config()) || fs::exists(run.metrics()));
 }
 
-RunSummary summarize_run(const fs::path& dir) {
-  require(fs::exists(dir), "runs: '", dir.string(), "' does not exist");
-  require(is_run_directory(dir), "runs: '", dir.string(), "' is not a run directory (no config.toml or metrics.jsonl)");
-  RunSummary s;
-  s.root = dir;
-  if (fs::exists(dir / "config.toml")) {
-    s.config = load_toml_file(dir / "config.toml");
-    if (s.config.contains("train") && s.config["train"].contains("steps") &&
-        s.config["train"]["steps"].is_number_integer())
-      s.steps_planned = s.config["train"]["steps"].get<int64_t>();
-  }
+namespace {
 
-  std::ifstream metrics(dir / "metrics.jsonl");
-  std::string line;
+// Tracks the train/resume sessions of metrics.jsonl. wall_s counts from the start of each train/resume invocation,
+// so time - wall_s is that start: another start (or, without time, a drop of wall_s) is another session.
+// Consecutive lines of one session agree on their start to clock drift (microseconds); a resumed session starts at
+// least a process start-up later.
+struct SessionClock {
   double session_wall = 0, previous_wall = -1, previous_start = 0;
-  while (std::getline(metrics, line)) {
-    if (line.empty()) continue;
-    Json record;
-    try {
-      record = Json::parse(line);
-    } catch (const Json::exception&) {
-      ++s.unreadable_lines;
+  void add(const Json& record, RunSummary& s) {
+    if (!record.contains("wall_s") || !record["wall_s"].is_number()) return;
+    const double wall = record["wall_s"].get<double>();
+    const bool timed = record.contains("time") && record["time"].is_number();
+    const double start = timed ? record["time"].get<double>() - wall : 0.0;
+    const bool new_session =
+        previous_wall < 0 || wall < previous_wall || (timed && std::abs(start - previous_start) > 0.05);
+    if (new_session) {
+      s.wall_seconds += session_wall;
+      ++s.sessions;
+    }
+    session_wall = previous_wall = wall;
+    previous_start = start;
+  }
+};
+
+// The quality metrics of one record (fd_*step, fid_*step, swd_*step): last and best values.
+void add_metrics(const Json& record, int64_t step, RunSummary& s) {
+  for (const auto& [key, value] : record.items()) {
+    if (!is_quality_metric(key) || !value.is_number()) continue;
+    const double v = value.get<double>();
+    auto it = std::find_if(s.metrics.begin(), s.metrics.end(), [&](const auto& m) { return m.key == key; });
+    if (it == s.metrics.end()) {
+      s.metrics.push_back({key, v, v, step, step});
       continue;
     }
+    it->last = v;
+    it->last_step = step;
+    if (v < it->best) {
+      it->best = v;
+      it->best_step = step;
+    }
+  }
+}
+
+void read_metrics_log(const fs::path& path, RunSummary& s) {
+  std::ifstream metrics(path);
+  std::string line;
+  SessionClock clock;
+  while (std::getline(metrics, line)) {
+    if (line.empty()) continue;
+    const Json record = Json::parse(line, nullptr, /*allow_exceptions=*/false);
     if (!record.is_object() || !record.contains("step") || !record["step"].is_number_integer()) {
-      ++s.unreadable_lines;
+      ++s.unreadable_lines;  // a torn last line of a killed run, or not a record at all
       continue;
     }
     const int64_t step = record["step"].get<int64_t>();
@@ -92,22 +119,7 @@ RunSummary summarize_run(const fs::path& dir) {
       ++s.nonfinite_lines;
       continue;
     }
-    // wall_s counts from the start of each train/resume invocation, so time - wall_s is that start: another
-    // start (or, without time, a drop of wall_s) is another session. Consecutive lines of one session agree on
-    // their start to clock drift (microseconds); a resumed session starts at least a process start-up later.
-    if (record.contains("wall_s") && record["wall_s"].is_number()) {
-      const double wall = record["wall_s"].get<double>();
-      const bool timed = record.contains("time") && record["time"].is_number();
-      const double start = timed ? record["time"].get<double>() - wall : 0.0;
-      const bool new_session =
-          previous_wall < 0 || wall < previous_wall || (timed && std::abs(start - previous_start) > 0.05);
-      if (new_session) {
-        s.wall_seconds += session_wall;
-        ++s.sessions;
-      }
-      session_wall = previous_wall = wall;
-      previous_start = start;
-    }
+    clock.add(record, s);
     if (record.contains("time") && record["time"].is_number()) s.last_logged_unix = record["time"].get<double>();
     if (record.contains("loss") && record["loss"].is_number()) {
       s.last_loss = record["loss"].get<double>();
@@ -117,54 +129,60 @@ RunSummary summarize_run(const fs::path& dir) {
       s.images_per_s = record["images_per_s"].get<double>();
     if (record.contains("images_seen") && record["images_seen"].is_number_integer())
       s.images_seen = record["images_seen"].get<int64_t>();
-    for (const auto& [key, value] : record.items()) {
-      if (!is_quality_metric(key) || !value.is_number()) continue;
-      const double v = value.get<double>();
-      auto it = std::find_if(s.metrics.begin(), s.metrics.end(), [&](const auto& m) { return m.key == key; });
-      if (it == s.metrics.end()) {
-        s.metrics.push_back({key, v, v, step, step});
-        continue;
-      }
-      it->last = v;
-      it->last_step = step;
-      if (v < it->best) {
-        it->best = v;
-        it->best_step = step;
-      }
-    }
+    add_metrics(record, step, s);
   }
-  s.wall_seconds += session_wall;
+  s.wall_seconds += clock.session_wall;
+}
 
-  if (fs::is_directory(dir / "checkpoints")) {
-    for (const auto& entry : fs::directory_iterator(dir / "checkpoints")) {
-      const std::string name = entry.path().filename().string();
-      if (name.rfind("ckpt-", 0) == 0 && entry.path().extension() == ".safetensors") s.checkpoints.push_back(name);
-    }
-    std::sort(s.checkpoints.begin(), s.checkpoints.end());
-    if (fs::exists(dir / "checkpoints" / "latest")) {
-      try {
-        s.latest_checkpoint = follow_checkpoint_pointer(dir / "checkpoints" / "latest").filename().string();
-      } catch (const Error&) {
-        s.latest_checkpoint = "(stale pointer)";
-      }
-    }
-    // ckpt-<8 digits>.safetensors: a run resumed past its log still counts its checkpointed steps.
-    if (!s.checkpoints.empty()) {
-      try {
-        s.steps_done = std::max<int64_t>(s.steps_done, std::stoll(s.checkpoints.back().substr(5, 8)));
-      } catch (const std::exception&) {
-      }
+// The checkpoint files, the one `latest` names, and the step of the newest: a run resumed past its log still
+// counts its checkpointed steps.
+void read_checkpoints(const RunPaths& run, RunSummary& s) {
+  if (!fs::is_directory(run.checkpoints())) return;
+  for (const auto& entry : fs::directory_iterator(run.checkpoints())) {
+    const std::string name = entry.path().filename().string();
+    if (checkpoint_layout::is_checkpoint_file_name(name)) s.checkpoints.push_back(name);
+  }
+  std::sort(s.checkpoints.begin(), s.checkpoints.end());
+  if (fs::exists(run.latest_pointer())) {
+    try {
+      s.latest_checkpoint = follow_checkpoint_pointer(run.latest_pointer()).filename().string();
+    } catch (const Error&) {
+      s.latest_checkpoint = "(stale pointer)";
     }
   }
-  s.has_model = fs::exists(dir / "model.safetensors");
-  if (fs::is_directory(dir / "samples")) {
-    std::vector<std::string> samples;
-    for (const auto& entry : fs::directory_iterator(dir / "samples"))
-      if (entry.is_regular_file()) samples.push_back(entry.path().filename().string());
-    std::sort(samples.begin(), samples.end());
-    s.sample_files = static_cast<int64_t>(samples.size());
-    if (!samples.empty()) s.last_sample = samples.back();
+  if (!s.checkpoints.empty())
+    if (const auto step = checkpoint_layout::checkpoint_step(s.checkpoints.back()))
+      s.steps_done = std::max(s.steps_done, *step);
+}
+
+void read_samples(const fs::path& dir, RunSummary& s) {
+  if (!fs::is_directory(dir)) return;
+  std::vector<std::string> samples;
+  for (const auto& entry : fs::directory_iterator(dir))
+    if (entry.is_regular_file()) samples.push_back(entry.path().filename().string());
+  std::sort(samples.begin(), samples.end());
+  s.sample_files = static_cast<int64_t>(samples.size());
+  if (!samples.empty()) s.last_sample = samples.back();
+}
+
+}  // namespace
+
+RunSummary summarize_run(const fs::path& dir) {
+  require(fs::exists(dir), "runs: '", dir.string(), "' does not exist");
+  require(is_run_directory(dir), "runs: '", dir.string(), "' is not a run directory (no config.toml or metrics.jsonl)");
+  const RunPaths run{dir};
+  RunSummary s;
+  s.root = dir;
+  if (fs::exists(run.config())) {
+    s.config = load_toml_file(run.config());
+    if (s.config.contains("train") && s.config["train"].contains("steps") &&
+        s.config["train"]["steps"].is_number_integer())
+      s.steps_planned = s.config["train"]["steps"].get<int64_t>();
   }
+  read_metrics_log(run.metrics(), s);
+  read_checkpoints(run, s);
+  s.has_model = fs::exists(run.model());
+  read_samples(run.samples(), s);
   return s;
 }
 

@@ -216,9 +216,7 @@ void assign_weight_set(Denoiser& model, const SafetensorsContent& content, const
 Denoiser load_model(const std::filesystem::path& requested_path, const std::string& weights) {
   require(!std::filesystem::is_directory(requested_path), "'", requested_path.string(),
           "' is a directory, not a model file (a run directory? give DIR/model.safetensors or DIR/checkpoints/latest)");
-  const bool pointer =
-      requested_path.filename() == layout::kLatestPointer && std::filesystem::is_regular_file(requested_path);
-  const std::filesystem::path path = pointer ? follow_checkpoint_pointer(requested_path) : requested_path;
+  const std::filesystem::path path = resolve_checkpoint_argument(requested_path);
   const SafetensorsContent content = load_safetensors(path);
   const std::string where = "checkpoint '" + path.string() + "'";
   const Json root = model_description(content, where);

@@ -119,7 +119,7 @@ fs::path TrainingCheckpoints::write(TrainingState& state, int world_size) {
   metadata[layout::kTrainStateKey] = counters_json(state, world_size).dump();
   metadata[layout::kRunConfigKey] = config_.dump();
   save_safetensors(path, state_tensors(state), metadata);
-  write_text_atomically(run_.checkpoints() / layout::kLatestPointer, path.filename().string() + "\n");
+  write_text_atomically(run_.latest_pointer(), path.filename().string() + "\n");
   remove_old(path);
   return path;
 }
@@ -136,7 +136,7 @@ void TrainingCheckpoints::remove_old(const fs::path& keep_this) {
 }
 
 fs::path TrainingCheckpoints::latest() const {
-  const fs::path pointer = run_.checkpoints() / layout::kLatestPointer;
+  const fs::path pointer = run_.latest_pointer();
   require(fs::exists(pointer), "run '", run_.root().string(), "' has no checkpoint to resume from (no ",
           pointer.string(), ")");
   return follow_checkpoint_pointer(pointer);

@@ -3,6 +3,7 @@
 // reads every weight set of it back.
 #include "io/checkpoint_layout.h"
 #include "io/safetensors.h"
+#include "io/run_dir.h"
 #include "objectives/objective.h"
 #include "trainer/trainer.h"
 
@@ -86,6 +87,20 @@ TEST(CheckpointLayout, NamesEveryTrainingStateTensorOnce) {
   EXPECT_FALSE(layout::is_checkpoint_file_name("ckpt-00000042.safetensors.tmp"));
   EXPECT_EQ(layout::ema_names(Json{{"emas", {"a", "b"}}}), (std::vector<std::string>{"a", "b"}));
   EXPECT_TRUE(layout::ema_names(Json::object()).empty());
+}
+
+// The step a checkpoint's file name carries (`onestep runs` counts a run's steps with it) is checkpoint_path's
+// inverse; other files of the checkpoints folder have none. RunDir and the readers of a run name its files alike.
+TEST(CheckpointLayout, CheckpointStepIsTheInverseOfCheckpointPath) {
+  for (int64_t step : {0LL, 42LL, 1500LL, 99999999LL, 123456789LL})
+    EXPECT_EQ(layout::checkpoint_step(layout::checkpoint_path("c", step).filename().string()), step) << step;
+  for (const char* name : {"latest", "ckpt-.safetensors", "ckpt-12ab.safetensors", "ckpt-00000042.safetensors.tmp.7",
+                           "model.safetensors", "ckpt--0000042.safetensors"})
+    EXPECT_EQ(layout::checkpoint_step(name), std::nullopt) << name;
+  const onestep::RunPaths run{"runs/x"};
+  EXPECT_EQ(run.model(), fs::path("runs/x/model.safetensors"));
+  EXPECT_EQ(run.latest_pointer(), fs::path("runs/x/checkpoints/latest"));
+  EXPECT_EQ(layout::checkpoint_path(run.checkpoints(), 7), fs::path("runs/x/checkpoints/ckpt-00000007.safetensors"));
 }
 
 // Original CT keeps its EMA teacher as objective state: every weight set of its checkpoints must load without it.
