@@ -22,6 +22,10 @@ class Tensor;
 
 namespace onestep {
 
+// Deterministic 64-bit mixing (the splitmix64 finalizer over a * golden-ratio + b + a constant) that derives the seed
+// of a generator from (seed, epoch, step, batch index, ...): nearby inputs give unrelated seeds.
+uint64_t mix_seed(uint64_t a, uint64_t b);
+
 // A new generator of `device` (CPU or CUDA), seeded with `seed`.
 at::Generator make_generator(const c10::Device& device, uint64_t seed);
 

@@ -47,7 +47,4 @@ torch::Tensor resize_images(const torch::Tensor& images, int64_t resolution);
 // Indices of the first `count` items of a permutation of [0, n) seeded from seed (sorted ascending).
 torch::Tensor subset_indices(int64_t n, int64_t count, uint64_t seed);
 
-// Deterministic 64-bit mixing (splitmix64) used to derive generator seeds from (seed, epoch, ...).
-uint64_t mix_seed(uint64_t a, uint64_t b);
-
 }  // namespace onestep

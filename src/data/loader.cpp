@@ -4,6 +4,7 @@
 #include "data/dataset.h"
 
 #include "core/error.h"
+#include "core/random.h"
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>

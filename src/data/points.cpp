@@ -2,6 +2,7 @@
 #include "data/formats.h"
 
 #include "core/error.h"
+#include "core/random.h"
 
 #include <ATen/CPUGeneratorImpl.h>
 #include "io/npy.h"

@@ -2,18 +2,11 @@
 #include "data/formats.h"
 
 #include "core/error.h"
+#include "core/random.h"
 
 #include <ATen/CPUGeneratorImpl.h>
 
 namespace onestep {
-
-uint64_t mix_seed(uint64_t a, uint64_t b) {
-  // splitmix64 finalizer over a combination of both words: nearby inputs give unrelated outputs.
-  uint64_t z = a * 0x9E3779B97F4A7C15ULL + b + 0x632BE59BD9B4E019ULL;
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-  return z ^ (z >> 31);
-}
 
 torch::Tensor pad_images(const torch::Tensor& images, int64_t resolution) {
   require(images.dim() == 4, "pad: expected images [N, C, H, W], got shape ", images.sizes());

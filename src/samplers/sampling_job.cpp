@@ -2,7 +2,6 @@
 
 #include "core/error.h"
 #include "core/random.h"
-#include "data/formats.h"
 
 #include <algorithm>
 

@@ -3,7 +3,6 @@
 #include "core/random.h"
 #include "distributed/communicator.h"
 #include "distributed/gradient_averager.h"
-#include "data/formats.h"
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Context.h>

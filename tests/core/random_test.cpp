@@ -145,7 +145,7 @@ TEST(RandomDraws, CudaGeneratorsDrawOnCudaAndRefuseCpuDraws) {
 }
 
 TEST(RandomDraws, ObjectiveAndSamplerSourcesDrawOnlyThroughTheHelpers) {
-  // A raw at::/torch:: draw in these files would bypass the device check (issue: a CUDA generator handed to a CPU
+  // A raw at::/torch:: draw in these files would bypass the device check (once, a CUDA generator handed to a CPU
   // kernel stopped every CUDA run at step 1).
   const std::filesystem::path src = std::filesystem::path(ONESTEP_SOURCE_DIR) / "src";
   const std::regex raw_draw(R"((at|torch)::(randn|rand|randint|multinomial|randperm|bernoulli|normal)\()");
@@ -184,4 +184,19 @@ TEST(Tf32, OffByDefaultAsInTheReferenceTrainingLoopsAndAllowedByTheKey) {
   EXPECT_FALSE(at::globalContext().allowTF32CuDNN());
   EXPECT_EQ(at::globalContext().float32Precision(at::Float32Backend::CUDA, at::Float32Op::MATMUL),
             at::Float32Precision::IEEE);
+}
+
+// mix_seed(a, b) is the splitmix64 finalizer of a * 0x9E3779B97F4A7C15 + b + 0x632BE59BD9B4E019 (mod 2^64). With a = 1
+// and b chosen to cancel the added constant, its argument is k * 0x9E3779B97F4A7C15, the k-th state of Vigna's
+// splitmix64 generator seeded with 0, whose published first outputs are 0xE220A8397B1DCDAF and 0x6E789E6AA1B965F4.
+// The other literals were computed once with Python integers masked to 64 bits (the same three multiply-xorshift
+// rounds), not with this code.
+TEST(MixSeed, IsTheSplitmix64FinalizerOfTheCombinedWords) {
+  constexpr uint64_t kGolden = 0x9E3779B97F4A7C15ULL, kOffset = 0x632BE59BD9B4E019ULL;
+  EXPECT_EQ(mix_seed(1, 0 - kOffset), 0xE220A8397B1DCDAFULL);                // splitmix64(seed 0), output 1
+  EXPECT_EQ(mix_seed(1, kGolden - kOffset), 0x6E789E6AA1B965F4ULL);          // output 2
+  EXPECT_EQ(mix_seed(0, 0), 0x6DB6CA64564DAEAAULL);                          // the finalizer(kOffset)
+  EXPECT_EQ(mix_seed(7 ^ 0xBA7C4ULL, 1), 0x340BDBC260A32207ULL);             // batch 1 of seed 7 (sampling_job)
+  EXPECT_EQ(mix_seed(~uint64_t{0}, 2), 0xF06CAAEF80CC5827ULL);               // wraps mod 2^64
+  EXPECT_NE(mix_seed(1, 2), mix_seed(2, 1));                                 // not symmetric in its words
 }

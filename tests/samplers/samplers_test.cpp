@@ -1,6 +1,6 @@
 #include "../objectives/test_networks.h"
 #include "core/error.h"
-#include "data/formats.h"
+#include "core/random.h"
 #include "samplers/sampler.h"
 #include "samplers/sampling_job.h"
 
