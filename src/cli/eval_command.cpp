@@ -220,7 +220,7 @@ void run_points_eval(const EvalOptions& o, const Json& root, const EvalConfig& c
                                            static_cast<uint64_t>(config.seed + s),
                                            stage_label(steps, "SWD", config.seed + s), communicator);
       values.push_back(points_distance(points, reference));
-      std::printf("%lld-step SWD (%s), seed %lld: %.4f\n", static_cast<long long>(steps), sampler.kind.c_str(),
+      std::printf("%lld-step SWD (%s), seed %lld: %.4f\n", static_cast<long long>(steps), enum_name(sampler.kind),
                   static_cast<long long>(config.seed + s), values.back());
       append_json(o, Json{{"metric", "swd"}, {"steps", steps}, {"seed", config.seed + s}, {"n", config.n},
                           {"value", values.back()}});

@@ -58,8 +58,6 @@ int64_t edm2_reference_count(const Edm2UNetConfig& c) {
   }
 }
 
-std::string scalings_name(Scalings s) { return s == Scalings::Edm ? "edm" : "consistency"; }
-
 void print_info(const std::string& source, Denoiser& model) {
   std::ostringstream out;
   out << "source: " << source << "\n";
@@ -80,7 +78,7 @@ void print_info(const std::string& source, Denoiser& model) {
   out << cost;
   const auto& p = model->precond();
   out << "precond: sigma_data " << p.sigma_data << ", sigma_min " << p.sigma_min << ", train scalings "
-      << scalings_name(p.train_scalings) << ", sample scalings " << scalings_name(p.sample_scalings) << "\n";
+      << enum_name(p.train_scalings) << ", sample scalings " << enum_name(p.sample_scalings) << "\n";
   if (!model->point_scaling().is_identity()) out << "points: " << model->point_scaling().describe() << "\n";
   std::cout << out.str();
 }

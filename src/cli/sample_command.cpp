@@ -68,12 +68,12 @@ SamplerConfig sampler_config(const SampleOptions& o, const Json& recorded_root) 
       fail("sample: checkpoint '", o.ckpt, "' records an invalid [sample] section: ", e.what());
     }
   }
-  const bool recorded_consistency = recorded.kind == "consistency";
+  const bool recorded_consistency = recorded.kind == SamplerKind::Consistency;
   SamplerConfig c = recorded;
-  c.kind = o.sampler.empty() ? recorded.kind : o.sampler;
+  if (!o.sampler.empty()) c.kind = parse_enum<SamplerKind>(o.sampler, "sample: --sampler");
   if (o.float32) c.float64 = false;
-  if (!o.renoise.empty()) c.renoise = o.renoise;
-  if (c.kind != "consistency") {
+  if (!o.renoise.empty()) c.renoise = parse_enum<Renoise>(o.renoise, "sample: --renoise");
+  if (c.kind != SamplerKind::Consistency) {
     require(o.sigmas.empty(), "sample: --sigmas is for the consistency sampler; heun/euler take --steps");
     c.sigma_max = o.sigma_max_given ? o.sigma_max : recorded_consistency ? 80.0 : recorded.sigma_max;
     return with_steps(c, o.steps != 0 ? o.steps : recorded_consistency ? 18 : recorded.steps, 0.0);
@@ -99,8 +99,8 @@ SamplerConfig sampler_config(const SampleOptions& o, const Json& recorded_root) 
 // "consistency, sigmas 5, 0.821" / "heun, 40 levels from 80": what the note about recorded settings names.
 std::string describe_sampler(const SamplerConfig& c) {
   std::ostringstream out;
-  out << c.kind;
-  if (c.kind == "consistency") {
+  out << enum_name(c.kind);
+  if (c.kind == SamplerKind::Consistency) {
     out << ", sigmas";
     for (size_t i = 0; i < c.sigmas.size(); ++i) out << (i ? ", " : " ") << c.sigmas[i];
   } else {
@@ -142,12 +142,12 @@ void print_notes(const SampleOptions& o, const SamplerConfig& config, bool recor
   if (recorded)
     std::cerr << "note: sampling " << describe_sampler(config) << " (what the command line leaves open is the [sample] "
               << "section recorded with " << o.ckpt << ")\n";
-  if (config.kind != "consistency" || config.sigmas.size() <= 1 || config.renoise != "auto") return;
+  if (config.kind != SamplerKind::Consistency || config.sigmas.size() <= 1 || config.renoise != Renoise::Auto) return;
   if (model.trained_with().empty())
     std::cerr << "note: " << o.ckpt << " records no training method; re-noising as iCT, sqrt(s^2 - sigma_min^2) z "
               << "(--renoise ect for ECT checkpoints)\n";
   else
-    std::cerr << "note: re-noising as " << resolved_renoise(config, model) << " (the model was trained with "
+    std::cerr << "note: re-noising as " << enum_name(resolved_renoise(config, model)) << " (the model was trained with "
               << model.trained_with() << "; --renoise to choose)\n";
 }
 

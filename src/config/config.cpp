@@ -253,18 +253,23 @@ double SectionReader::get_float(const std::string& key, double fallback) {
 
 std::string SectionReader::get_string(const std::string& key, const std::string& fallback,
                                       std::initializer_list<const char*> choices) {
+  return get_choice(key, fallback, std::vector<std::string>(choices.begin(), choices.end()));
+}
+
+std::string SectionReader::get_choice(const std::string& key, const std::string& fallback,
+                                      const std::vector<std::string>& choices) {
   const Json* v = find(key);
   std::string value = fallback;
   if (v) {
     require(v->is_string(), "config: ", name(key), " must be a string, got ", type_name(*v), " ", shown(*v));
     value = v->get<std::string>();
   }
-  if (choices.size() > 0) {
+  if (!choices.empty()) {
     std::string list;
     bool ok = false;
-    for (const char* c : choices) {
+    for (const std::string& c : choices) {
       ok = ok || value == c;
-      list += (list.empty() ? "" : ", ") + std::string(c);
+      list += (list.empty() ? "" : ", ") + c;
     }
     require(ok, "config: ", name(key), " must be one of ", list, " (got '", value, "')");
   }

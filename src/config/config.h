@@ -3,6 +3,8 @@
 // SectionReader, through which each component parses its own section into a typed struct. Every reader
 // rejects unknown keys (naming the valid ones), ill-typed values and values outside their choices, so a typo
 // never silently falls back to a default.
+#include "config/enum_names.h"
+
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
@@ -49,6 +51,11 @@ class SectionReader {
   double get_float(const std::string& key, double fallback);
   std::string get_string(const std::string& key, const std::string& fallback,
                          std::initializer_list<const char*> choices = {});
+  // A choice parsed into its enum (config/enum_names.h): the errors of get_string with the table's spellings.
+  template <typename E>
+  E get_enum(const std::string& key, E fallback) {
+    return *enum_from_name<E>(get_choice(key, enum_name(fallback), enum_names<E>()));
+  }
   std::vector<int64_t> get_ints(const std::string& key, const std::vector<int64_t>& fallback);
   std::vector<double> get_floats(const std::string& key, const std::vector<double>& fallback);
   std::vector<std::string> get_strings(const std::string& key, const std::vector<std::string>& fallback);
@@ -60,6 +67,7 @@ class SectionReader {
 
  private:
   const Json* find(const std::string& key);
+  std::string get_choice(const std::string& key, const std::string& fallback, const std::vector<std::string>& choices);
   std::string name(const std::string& key) const { return section_ + "." + key; }
   Json section_json_;
   std::string section_;

@@ -27,7 +27,7 @@ LossOutput EctObjective::compute_loss(Denoiser& model, const Batch& batch, const
 
   const torch::Tensor x_t = y + t.reshape(shape) * eps;
   // The papers' target input y + r eps, or the same Euler step with the batch's posterior mean (objective_util.h).
-  const bool batch_posterior = config_.target_estimate == "batch_posterior";
+  const bool batch_posterior = config_.target_estimate == TargetEstimate::BatchPosterior;
   const torch::Tensor denoised = clean_estimate(config_.target_estimate, batch, x_t, t, labels);
   const torch::Tensor x_r = batch_posterior ? euler_step_to(x_t, denoised, t, r) : y + r.reshape(shape) * eps;
 
@@ -47,11 +47,14 @@ LossOutput EctObjective::compute_loss(Denoiser& model, const Batch& batch, const
   dropout.restore();
 
   torch::Tensor weight;
-  if (config_.weighting == "snrpk") {  // ECT ImageNet (loss.py snrplusk_wt): SNR(t) + 1 / sigma_data^2
-    const double sd = model->precond().sigma_data;
-    weight = (t.square() + sd * sd) / (t * sd).square();
-  } else {
-    weight = config_.weighting == "inverse_dt" ? 1.0 / (t - r) : 1.0 / (t - r).square();
+  switch (config_.weighting) {
+    case EctWeighting::SnrPlusK: {  // ECT ImageNet (loss.py snrplusk_wt): SNR(t) + 1 / sigma_data^2
+      const double sd = model->precond().sigma_data;
+      weight = (t.square() + sd * sd) / (t * sd).square();
+      break;
+    }
+    case EctWeighting::InverseDt: weight = 1.0 / (t - r); break;
+    case EctWeighting::InverseDtSquared: weight = 1.0 / (t - r).square(); break;
   }
   const torch::Tensor distance = pseudo_huber_per_sample(student - teacher, config_.huber_c);
   const torch::Tensor loss = (weight * distance).mean();
@@ -66,14 +69,15 @@ Json EctObjective::to_json() const {
   Json j{{"method", "ect"},
          {"p_mean", config_.p_mean},
          {"p_std", config_.p_std},
-         {"mapping", m.kind},
+         {"mapping", enum_name(m.kind)},
          {"q", m.q},
          {"stage_length", m.stage_length},
-         {"stage_exponent", m.paper_exponent ? "stage" : "stage_plus_one"},
+         {"stage_exponent",
+          enum_name(m.paper_exponent ? EctStageExponent::Stage : EctStageExponent::StagePlusOne)},
          {"huber_c", config_.huber_c},
-         {"weighting", config_.weighting},
-         {"target_estimate", config_.target_estimate}};
-  if (m.kind == "sigmoid") {  // the const mapping has n(t) = 1 and reads neither
+         {"weighting", enum_name(config_.weighting)},
+         {"target_estimate", enum_name(config_.target_estimate)}};
+  if (m.kind == EctMappingKind::Sigmoid) {  // the const mapping has n(t) = 1 and reads neither
     j["k"] = m.k;
     j["b"] = m.b;
   }

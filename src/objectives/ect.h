@@ -2,11 +2,28 @@
 // ECT (Geng et al. 2024): consistency tuning with a continuous t and a shrinking dt = t - r (docs/methods.md
 // section 7).
 #include "objectives/objective.h"
+#include "objectives/objective_util.h"
 #include "schedules/schedules.h"
 
 #include <string>
 
 namespace onestep {
+
+// objective.weighting of ECT (EctObjectiveConfig::weighting says what each is).
+enum class EctWeighting { InverseDt, InverseDtSquared, SnrPlusK };
+template <>
+struct EnumTable<EctWeighting> {
+  static constexpr EnumNames<EctWeighting, 3> names{{{EctWeighting::InverseDt, "inverse_dt"},
+                                                     {EctWeighting::InverseDtSquared, "inverse_dt_squared"},
+                                                     {EctWeighting::SnrPlusK, "snrpk"}}};
+};
+// objective.stage_exponent: e in q^e of the mapping (EctMapping::paper_exponent).
+enum class EctStageExponent { StagePlusOne, Stage };
+template <>
+struct EnumTable<EctStageExponent> {
+  static constexpr EnumNames<EctStageExponent, 2> names{
+      {{EctStageExponent::StagePlusOne, "stage_plus_one"}, {EctStageExponent::Stage, "stage"}}};
+};
 
 // ECT (Geng et al. 2024): continuous t, r = mapping(t, stage), weight 1/(t - r) (or its square), pseudo-Huber with c.
 struct EctObjectiveConfig {
@@ -18,9 +35,9 @@ struct EctObjectiveConfig {
   // does for the plain norm (c = 0); 1 / (t - r) would leave it ~ (t - r) |df/dt|^2, shrinking where dt is small.
   // snrpk: ECT's ImageNet-64 weight (t^2 + sigma_data^2) / (t sigma_data)^2 = 1/t^2 + 1/sigma_data^2 (locuslab/ect
   // branch imgnet, training/loss.py snrplusk_wt), there without any 1 / (t - r) factor (docs/methods.md section 14).
-  std::string weighting = "inverse_dt";
+  EctWeighting weighting = EctWeighting::InverseDt;
   // single_sample (the paper: y + r eps) | batch_posterior (objective_util.h; not in the paper)
-  std::string target_estimate = "single_sample";
+  TargetEstimate target_estimate = TargetEstimate::SingleSample;
 };
 class EctObjective : public Objective {
  public:

@@ -39,7 +39,7 @@ Json EdmObjective::to_json() const {
   return Json{{"method", "edm"},
               {"p_mean", config_.p_mean},
               {"p_std", config_.p_std},
-              {"target_estimate", config_.target_estimate}};
+              {"target_estimate", enum_name(config_.target_estimate)}};
 }
 
 }  // namespace onestep

@@ -1,6 +1,7 @@
 #pragma once
 // EDM's diffusion pretraining loss (EDM section 5; docs/methods.md section 3).
 #include "objectives/objective.h"
+#include "objectives/objective_util.h"
 
 #include <string>
 
@@ -14,7 +15,7 @@ torch::Tensor edm_loss_weight(const torch::Tensor& sigma, double sigma_data);
 struct EdmObjectiveConfig {
   double p_mean = -1.2, p_std = 1.2;
   // single_sample (EDM: the target is y) | batch_posterior (E[y | x] over the batch; objective_util.h)
-  std::string target_estimate = "single_sample";
+  TargetEstimate target_estimate = TargetEstimate::SingleSample;
 };
 class EdmObjective : public Objective {
  public:

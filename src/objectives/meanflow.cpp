@@ -62,7 +62,7 @@ Json MeanFlowObjective::to_json() const {
   const auto& c = config_;
   Json j{{"method", "meanflow"}, {"p_mean_t", c.p_mean_t}, {"p_std_t", c.p_std_t},  {"p_mean_r", c.p_mean_r},
          {"p_std_r", c.p_std_r}, {"ratio", c.ratio},        {"norm_p", c.norm_p},    {"norm_eps", c.norm_eps},
-         {"time_pairs", c.time_pairs == MeanFlowTimePairs::SortThenTie ? "sort_then_tie" : "tie_then_clamp"},
+         {"time_pairs", enum_name(c.time_pairs)},
          {"jvp", jvp_method_name(c.jvp.method)}};
   if (c.jvp.method == JvpMethod::FiniteDifference) j["fd_step"] = c.jvp.fd_step;
   return j;
@@ -78,10 +78,7 @@ std::unique_ptr<Objective> build_meanflow_objective(SectionReader& reader, const
   c.p_mean_r = reader.get_float("p_mean_r", c.p_mean_r);
   c.p_std_r = reader.get_float("p_std_r", c.p_std_r);
   c.ratio = reader.get_float("ratio", c.ratio);
-  c.time_pairs = reader.get_string("time_pairs", "tie_then_clamp", {"tie_then_clamp", "sort_then_tie"}) ==
-                         "sort_then_tie"
-                     ? MeanFlowTimePairs::SortThenTie
-                     : MeanFlowTimePairs::TieThenClamp;
+  c.time_pairs = reader.get_enum("time_pairs", c.time_pairs);
   c.norm_p = reader.get_float("norm_p", c.norm_p);
   c.norm_eps = reader.get_float("norm_eps", c.norm_eps);
   c.jvp = read_jvp_options(reader);

@@ -14,6 +14,11 @@ namespace onestep {
 // SortThenTie ("v0", the paper's): t, r = max, min of the two, then r = t with probability 1 - ratio.
 // TieThenClamp ("v1", py-meanflow's default): r = t with probability 1 - ratio, then r = min(t, r).
 enum class MeanFlowTimePairs { SortThenTie, TieThenClamp };
+template <>
+struct EnumTable<MeanFlowTimePairs> {  // objective.time_pairs
+  static constexpr EnumNames<MeanFlowTimePairs, 2> names{
+      {{MeanFlowTimePairs::TieThenClamp, "tie_then_clamp"}, {MeanFlowTimePairs::SortThenTie, "sort_then_tie"}}};
+};
 
 struct MeanFlowConfig {
   // Logit-normal t = sigmoid(N(p_mean_t, p_std_t^2)), r likewise: py-meanflow's defaults and CIFAR-10 run

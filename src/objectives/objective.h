@@ -13,6 +13,19 @@
 
 namespace onestep {
 
+// objective.method, the loss to train with.
+enum class ObjectiveMethod { Edm, Ct, Ict, Ect, MeanFlow, Sct, Scd };
+template <>
+struct EnumTable<ObjectiveMethod> {
+  static constexpr EnumNames<ObjectiveMethod, 7> names{{{ObjectiveMethod::Edm, "edm"},
+                                                        {ObjectiveMethod::Ct, "ct"},
+                                                        {ObjectiveMethod::Ict, "ict"},
+                                                        {ObjectiveMethod::Ect, "ect"},
+                                                        {ObjectiveMethod::MeanFlow, "meanflow"},
+                                                        {ObjectiveMethod::Sct, "sct"},
+                                                        {ObjectiveMethod::Scd, "scd"}}};
+};
+
 // Where training stands; everything a schedule may depend on.
 struct TrainProgress {
   int64_t step = 0;          // optimizer steps done before this one (k)

@@ -19,14 +19,22 @@ void refuse_unread(const SectionReader& reader, const std::string& key, const st
 
 // Original CT fixes the choices iCT changed. Its effective configuration spells them out, so the fixed value is
 // accepted; any other is refused.
-std::string fixed_ct_choice(SectionReader& reader, const std::string& key, const std::string& value) {
-  const std::string got = reader.get_string(key, value);
-  require(got == value, "objective.", key, " = \"", got, "\" is not the original CT's (method \"ct\" always uses ",
-          key, " = \"", value, "\"); to combine CT and iCT choices, use method = \"ict\" and set ", key);
-  return got;
+template <typename E>
+E fixed_ct_choice(SectionReader& reader, const std::string& key, E value) {
+  const std::string want = enum_name(value);
+  const std::string got = reader.get_string(key, want);
+  require(got == want, "objective.", key, " = \"", got, "\" is not the original CT's (method \"ct\" always uses ",
+          key, " = \"", want, "\"); to combine CT and iCT choices, use method = \"ict\" and set ", key);
+  return value;
 }
 
-std::unique_ptr<Objective> build_consistency_training(SectionReader& reader, const std::string& method,
+// The iCT / CT choices (iCT table 1): fixed to the original's for method "ct", free for "ict".
+template <typename E>
+E ct_choice(SectionReader& reader, ObjectiveMethod method, const std::string& key, E fallback) {
+  return method == ObjectiveMethod::Ct ? fixed_ct_choice(reader, key, fallback) : reader.get_enum(key, fallback);
+}
+
+std::unique_ptr<Objective> build_consistency_training(SectionReader& reader, ObjectiveMethod method,
                                                       const Denoiser& model) {
   auto c = ConsistencyTrainingConfig::defaults_for(method);
   c.sigma_min = reader.get_float("sigma_min", model->precond().sigma_min);
@@ -34,36 +42,27 @@ std::unique_ptr<Objective> build_consistency_training(SectionReader& reader, con
   c.rho = reader.get_float("rho", c.rho);
   c.s0 = reader.get_int("s0", c.s0);
   c.s1 = reader.get_int("s1", c.s1);
-  if (method == "ct") {
-    c.curriculum = fixed_ct_choice(reader, "curriculum", c.curriculum);
-    c.index = fixed_ct_choice(reader, "index", c.index);
-    c.metric = fixed_ct_choice(reader, "metric", c.metric);
-    c.weighting = fixed_ct_choice(reader, "weighting", c.weighting);
-    c.teacher = fixed_ct_choice(reader, "teacher", c.teacher);
-    c.target_estimate = fixed_ct_choice(reader, "target_estimate", c.target_estimate);
-  } else {
-    c.curriculum = reader.get_string("curriculum", c.curriculum, {"doubling", "sqrt"});
-    c.index = reader.get_string("index", c.index, {"lognormal", "uniform"});
-    c.metric = reader.get_string("metric", c.metric, {"pseudo_huber", "l2"});
-    c.weighting = reader.get_string("weighting", c.weighting, {"inverse_dt", "uniform"});
-    c.teacher = reader.get_string("teacher", c.teacher, {"current", "ema"});
-    c.target_estimate = reader.get_string("target_estimate", c.target_estimate, {"single_sample", "batch_posterior"});
-  }
-  const std::string by = "by method \"" + method + "\"";
-  if (c.index == "lognormal") {
+  c.curriculum = ct_choice(reader, method, "curriculum", c.curriculum);
+  c.index = ct_choice(reader, method, "index", c.index);
+  c.metric = ct_choice(reader, method, "metric", c.metric);
+  c.weighting = ct_choice(reader, method, "weighting", c.weighting);
+  c.teacher = ct_choice(reader, method, "teacher", c.teacher);
+  c.target_estimate = ct_choice(reader, method, "target_estimate", c.target_estimate);
+  const std::string by = "by method \"" + std::string(enum_name(method)) + "\"";
+  if (c.index == CtIndex::LogNormal) {
     c.p_mean = reader.get_float("p_mean", c.p_mean);
     c.p_std = reader.get_float("p_std", c.p_std);
   } else {
     refuse_unread(reader, "p_mean", by + " with index = \"uniform\" (only the lognormal index uses it)");
     refuse_unread(reader, "p_std", by + " with index = \"uniform\" (only the lognormal index uses it)");
   }
-  if (c.metric == "pseudo_huber")
+  if (c.metric == CtMetric::PseudoHuber)
     c.huber_c = reader.get_float("huber_c", c.huber_c);
   else
     refuse_unread(reader, "huber_c", by + " with metric = \"l2\" (only the pseudo-Huber metric uses it)");
-  if (c.teacher == "ema") {
+  if (c.teacher == CtTeacher::Ema) {
     c.mu0 = reader.get_float("mu0", c.mu0);
-    c.teacher_decay = reader.get_string("teacher_decay", c.teacher_decay, {"paper", "code"});
+    c.teacher_decay = reader.get_enum("teacher_decay", c.teacher_decay);
   } else {
     refuse_unread(reader, "mu0", by + " with teacher = \"current\" (only the EMA teacher uses it)");
     refuse_unread(reader, "teacher_decay", by + " with teacher = \"current\" (only the EMA teacher uses it)");
@@ -75,51 +74,60 @@ std::unique_ptr<Objective> build_consistency_training(SectionReader& reader, con
   return std::make_unique<ConsistencyTrainingObjective>(c, model->sample_shape());
 }
 
+std::unique_ptr<Objective> build_edm(SectionReader& reader) {
+  EdmObjectiveConfig c;
+  c.p_mean = reader.get_float("p_mean", c.p_mean);
+  c.p_std = reader.get_float("p_std", c.p_std);
+  c.target_estimate = reader.get_enum("target_estimate", c.target_estimate);
+  require(c.p_std > 0, "objective.p_std must be > 0");
+  return std::make_unique<EdmObjective>(c);
+}
+
+std::unique_ptr<Objective> build_ect(SectionReader& reader) {
+  EctObjectiveConfig c;
+  c.p_mean = reader.get_float("p_mean", c.p_mean);
+  c.p_std = reader.get_float("p_std", c.p_std);
+  c.mapping.kind = reader.get_enum("mapping", c.mapping.kind);
+  if (c.mapping.kind == EctMappingKind::Sigmoid) {
+    c.mapping.k = reader.get_float("k", c.mapping.k);
+    c.mapping.b = reader.get_float("b", c.mapping.b);
+  } else {
+    refuse_unread(reader, "k", "with mapping = \"const\" (n(t) = 1; only the sigmoid mapping uses k and b)");
+    refuse_unread(reader, "b", "with mapping = \"const\" (n(t) = 1; only the sigmoid mapping uses k and b)");
+  }
+  c.mapping.q = reader.get_float("q", c.mapping.q);
+  c.mapping.stage_length = reader.get_int("stage_length", c.mapping.stage_length);
+  c.mapping.paper_exponent =
+      reader.get_enum("stage_exponent", EctStageExponent::StagePlusOne) == EctStageExponent::Stage;
+  c.huber_c = reader.get_float("huber_c", c.huber_c);
+  c.weighting = reader.get_enum("weighting", c.weighting);
+  c.target_estimate = reader.get_enum("target_estimate", c.target_estimate);
+  require(c.p_std > 0, "objective.p_std must be > 0");
+  require(c.mapping.q > 1, "objective.q must be > 1");
+  require(c.mapping.stage_length > 0, "objective.stage_length must be > 0 (images per stage)");
+  require(c.huber_c >= 0, "objective.huber_c must be >= 0");
+  return std::make_unique<EctObjective>(c);
+}
+
+std::unique_ptr<Objective> build_method(SectionReader& reader, ObjectiveMethod method, const Denoiser& model) {
+  switch (method) {
+    case ObjectiveMethod::MeanFlow: return build_meanflow_objective(reader, model);  // objectives/meanflow.h
+    case ObjectiveMethod::Sct:
+    case ObjectiveMethod::Scd: return build_scm_objective(reader, method, model);  // objectives/scm.h
+    case ObjectiveMethod::Edm: return build_edm(reader);
+    case ObjectiveMethod::Ect: return build_ect(reader);
+    case ObjectiveMethod::Ct:
+    case ObjectiveMethod::Ict: return build_consistency_training(reader, method, model);
+  }
+  fail("objective.method: unhandled method ", enum_name(method));
+}
+
 }  // namespace
 
 std::unique_ptr<Objective> build_objective(const Json& root, const Denoiser& model) {
   SectionReader reader(root, "objective");
-  const std::string method =
-      reader.get_string("method", "ict", {"edm", "ct", "ict", "ect", "meanflow", "sct", "scd"});
-  std::unique_ptr<Objective> objective;
-  if (method == "meanflow") {
-    objective = build_meanflow_objective(reader, model);  // objectives/meanflow.h
-  } else if (method == "sct" || method == "scd") {
-    objective = build_scm_objective(reader, method, model);  // objectives/scm.h
-  } else if (method == "edm") {
-    EdmObjectiveConfig c;
-    c.p_mean = reader.get_float("p_mean", c.p_mean);
-    c.p_std = reader.get_float("p_std", c.p_std);
-    c.target_estimate = reader.get_string("target_estimate", c.target_estimate, {"single_sample", "batch_posterior"});
-    require(c.p_std > 0, "objective.p_std must be > 0");
-    objective = std::make_unique<EdmObjective>(c);
-  } else if (method == "ect") {
-    EctObjectiveConfig c;
-    c.p_mean = reader.get_float("p_mean", c.p_mean);
-    c.p_std = reader.get_float("p_std", c.p_std);
-    c.mapping.kind = reader.get_string("mapping", c.mapping.kind, {"sigmoid", "const"});
-    if (c.mapping.kind == "sigmoid") {
-      c.mapping.k = reader.get_float("k", c.mapping.k);
-      c.mapping.b = reader.get_float("b", c.mapping.b);
-    } else {
-      refuse_unread(reader, "k", "with mapping = \"const\" (n(t) = 1; only the sigmoid mapping uses k and b)");
-      refuse_unread(reader, "b", "with mapping = \"const\" (n(t) = 1; only the sigmoid mapping uses k and b)");
-    }
-    c.mapping.q = reader.get_float("q", c.mapping.q);
-    c.mapping.stage_length = reader.get_int("stage_length", c.mapping.stage_length);
-    c.mapping.paper_exponent =
-        reader.get_string("stage_exponent", "stage_plus_one", {"stage_plus_one", "stage"}) == "stage";
-    c.huber_c = reader.get_float("huber_c", c.huber_c);
-    c.weighting = reader.get_string("weighting", c.weighting, {"inverse_dt", "inverse_dt_squared", "snrpk"});
-    c.target_estimate = reader.get_string("target_estimate", c.target_estimate, {"single_sample", "batch_posterior"});
-    require(c.p_std > 0, "objective.p_std must be > 0");
-    require(c.mapping.q > 1, "objective.q must be > 1");
-    require(c.mapping.stage_length > 0, "objective.stage_length must be > 0 (images per stage)");
-    require(c.huber_c >= 0, "objective.huber_c must be >= 0");
-    objective = std::make_unique<EctObjective>(c);
-  } else {
-    objective = build_consistency_training(reader, method, model);
-  }
+  const ObjectiveMethod method = reader.get_enum("method", ObjectiveMethod::Ict);
+  std::unique_ptr<Objective> objective = build_method(reader, method, model);
   // A key of another method: say whose it is (finish() would call it unknown).
   const std::vector<std::pair<std::string, std::string>> owners = {
       {"sigma_min", "ct, ict"}, {"sigma_max", "ct, ict"},     {"rho", "ct, ict"},        {"curriculum", "ct, ict"},
@@ -129,8 +137,8 @@ std::unique_ptr<Objective> build_objective(const Json& root, const Denoiser& mod
       {"k", "ect"},             {"b", "ect"},                 {"q", "ect"},              {"stage_length", "ect"},
       {"stage_exponent", "ect"}};
   for (const auto& [key, methods] : owners)
-    require(!reader.has(key) || reader.was_read(key), "objective.", key, " is not read by method \"", method,
-            "\" (a key of ", methods, "); remove it");
+    require(!reader.has(key) || reader.was_read(key), "objective.", key, " is not read by method \"",
+            enum_name(method), "\" (a key of ", methods, "); remove it");
   reader.finish();
   return objective;
 }

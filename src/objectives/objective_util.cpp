@@ -74,9 +74,9 @@ torch::Tensor batch_posterior_mean(const torch::Tensor& y, const torch::Tensor& 
   return torch::softmax(logits, 1).mm(ys).to(y.scalar_type()).reshape(y.sizes());
 }
 
-torch::Tensor clean_estimate(const std::string& target_estimate, const Batch& batch, const torch::Tensor& x_t,
+torch::Tensor clean_estimate(TargetEstimate target_estimate, const Batch& batch, const torch::Tensor& x_t,
                              const torch::Tensor& t, const torch::Tensor& one_hot) {
-  if (target_estimate != "batch_posterior") return batch.x;
+  if (target_estimate != TargetEstimate::BatchPosterior) return batch.x;
   return batch_posterior_mean(batch.x, x_t, t, one_hot.defined() ? batch.labels : torch::Tensor());
 }
 

@@ -1,6 +1,7 @@
 #pragma once
 // Pieces shared by the objectives: the per-sample distance metrics, the shared dropout state of student and
 // teacher, and class-label encoding.
+#include "config/enum_names.h"
 #include "data/dataset.h"
 #include "precond/model.h"
 
@@ -11,6 +12,14 @@
 #include <vector>
 
 namespace onestep {
+
+// objective.target_estimate: the clean point a pair's target starts from (clean_estimate below).
+enum class TargetEstimate { SingleSample, BatchPosterior };
+template <>
+struct EnumTable<TargetEstimate> {
+  static constexpr EnumNames<TargetEstimate, 2> names{
+      {{TargetEstimate::SingleSample, "single_sample"}, {TargetEstimate::BatchPosterior, "batch_posterior"}}};
+};
 
 // Squared L2 over everything but the batch dimension: [B, ...] -> [B].
 torch::Tensor squared_l2_per_sample(const torch::Tensor& diff);
@@ -53,7 +62,7 @@ torch::Tensor batch_posterior_mean(const torch::Tensor& y, const torch::Tensor& 
 // The clean-point estimate of a pair's target under objective.target_estimate: the batch's own rows y
 // ("single_sample", the papers') or batch_posterior_mean of them given x_t ("batch_posterior"), over rows of the same
 // class when the model is class-conditional (one_hot defined, as one_hot_labels gives it).
-torch::Tensor clean_estimate(const std::string& target_estimate, const Batch& batch, const torch::Tensor& x_t,
+torch::Tensor clean_estimate(TargetEstimate target_estimate, const Batch& batch, const torch::Tensor& x_t,
                              const torch::Tensor& t, const torch::Tensor& one_hot);
 // x_r = D + (r / t) (x_t - D), broadcast over the sample dimensions; [B, ...].
 torch::Tensor euler_step_to(const torch::Tensor& x_t, const torch::Tensor& denoised, const torch::Tensor& t,

@@ -105,24 +105,24 @@ Json ScmObjective::to_json() const {
   const auto& c = config_;
   Json j{{"method", name()},           {"p_mean", c.p_mean},       {"p_std", c.p_std},
          {"tangent_warmup", c.tangent_warmup}, {"tangent_c", c.tangent_c},
-         {"tangent_norm", c.tangent_norm == TangentNorm::Rms ? "rms" : "l2"},
+         {"tangent_norm", enum_name(c.tangent_norm)},
          {"prior_weighting", c.prior_weighting}, {"jvp", jvp_method_name(c.jvp.method)}};
   if (c.jvp.method == JvpMethod::FiniteDifference) j["fd_step"] = c.jvp.fd_step;
   if (c.distillation) j["teacher"] = c.teacher;
   return j;
 }
 
-std::unique_ptr<Objective> build_scm_objective(SectionReader& reader, const std::string& method,
+std::unique_ptr<Objective> build_scm_objective(SectionReader& reader, ObjectiveMethod method,
                                                const Denoiser& model) {
-  require(is_trigflow(model->precond().parameterization), "objective.method = \"", method,
+  require(is_trigflow(model->precond().parameterization), "objective.method = \"", enum_name(method),
           "\" needs a TrigFlow model: set precond.parameterization = \"trigflow\" (or \"trigflow_edm\")");
   ScmConfig c;
-  c.distillation = method == "scd";
+  c.distillation = method == ObjectiveMethod::Scd;
   c.p_mean = reader.get_float("p_mean", c.p_mean);
   c.p_std = reader.get_float("p_std", c.p_std);
   c.tangent_warmup = reader.get_int("tangent_warmup", c.tangent_warmup);
   c.tangent_c = reader.get_float("tangent_c", c.tangent_c);
-  c.tangent_norm = reader.get_string("tangent_norm", "rms", {"rms", "l2"}) == "l2" ? TangentNorm::L2 : TangentNorm::Rms;
+  c.tangent_norm = reader.get_enum("tangent_norm", TangentNorm::Rms);
   c.prior_weighting = reader.get_bool("prior_weighting", c.prior_weighting);
   c.jvp = read_jvp_options(reader);
   if (c.distillation) {

@@ -15,6 +15,10 @@ namespace onestep {
 // ||g|| in the tangent normalisation g / (||g|| + c): the paper writes the L2 norm (algorithm 1); FastGen divides
 // it by sqrt(d) (g_norm_spatial_invariance = True, sCM.py:272-275) so that c means the same at every resolution.
 enum class TangentNorm { Rms, L2 };
+template <>
+struct EnumTable<TangentNorm> {
+  static constexpr EnumNames<TangentNorm, 2> names{{{TangentNorm::Rms, "rms"}, {TangentNorm::L2, "l2"}}};
+};
 
 struct ScmConfig {
   bool distillation = false;  // sCD (teacher velocity) instead of sCT (x0 and z's velocity)
@@ -57,6 +61,6 @@ ScmLoss scm_loss(DenoiserImpl& model, const torch::Tensor& x0, const torch::Tens
                  const torch::Tensor& dxdt, double warmup, const torch::Tensor& labels, const ScmConfig& config);
 
 // Reads the sCT / sCD keys of [objective] (objective_factory.cpp calls it for method = "sct" | "scd").
-std::unique_ptr<Objective> build_scm_objective(SectionReader& reader, const std::string& method, const Denoiser& model);
+std::unique_ptr<Objective> build_scm_objective(SectionReader& reader, ObjectiveMethod method, const Denoiser& model);
 
 }  // namespace onestep

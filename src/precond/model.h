@@ -19,6 +19,10 @@ namespace onestep {
 // Edm: c_skip = sd^2/(s^2+sd^2), c_out = s*sd/sqrt(s^2+sd^2).
 // Consistency: c_skip = sd^2/((s-smin)^2+sd^2), c_out = (s-smin)*sd/sqrt(s^2+sd^2), so f(x, sigma_min) == x exactly.
 enum class Scalings { Edm, Consistency };
+template <>
+struct EnumTable<Scalings> {  // precond.train_scalings, precond.sample_scalings
+  static constexpr EnumNames<Scalings, 2> names{{{Scalings::Edm, "edm"}, {Scalings::Consistency, "consistency"}}};
+};
 
 // What the network's output means (docs/continuous-time.md). Edm: the denoiser D = c_skip x + c_out F(c_in x,
 // c_noise) (EDM, CT, iCT, ECT). TrigFlow: F(x_t / sigma_data, t) with the consistency function
@@ -29,7 +33,14 @@ enum class Scalings { Edm, Consistency };
 // (sCD from onestep's EDM teachers). MeanFlow: the average velocity u(z_t, r, t) = F(z_t, (t, t - r)) on a
 // two-time-input network (Geng et al. 2025; src/precond/meanflow.h).
 enum class Parameterization { Edm, TrigFlow, TrigFlowEdm, MeanFlow };
-const char* parameterization_name(Parameterization p);
+template <>
+struct EnumTable<Parameterization> {  // precond.parameterization
+  static constexpr EnumNames<Parameterization, 4> names{{{Parameterization::Edm, "edm"},
+                                                         {Parameterization::TrigFlow, "trigflow"},
+                                                         {Parameterization::TrigFlowEdm, "trigflow_edm"},
+                                                         {Parameterization::MeanFlow, "meanflow"}}};
+};
+inline const char* parameterization_name(Parameterization p) { return enum_name(p); }
 inline bool is_trigflow(Parameterization p) {
   return p == Parameterization::TrigFlow || p == Parameterization::TrigFlowEdm;
 }

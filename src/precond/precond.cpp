@@ -2,39 +2,15 @@
 #include "precond/model.h"
 
 namespace onestep {
-namespace {
-
-Scalings parse_scalings(SectionReader& reader, const std::string& key, Scalings fallback) {
-  const std::string value =
-      reader.get_string(key, fallback == Scalings::Edm ? "edm" : "consistency", {"edm", "consistency"});
-  return value == "edm" ? Scalings::Edm : Scalings::Consistency;
-}
-
-const char* scalings_name(Scalings s) { return s == Scalings::Edm ? "edm" : "consistency"; }
-
-}  // namespace
-
-const char* parameterization_name(Parameterization p) {
-  switch (p) {
-    case Parameterization::TrigFlow: return "trigflow";
-    case Parameterization::TrigFlowEdm: return "trigflow_edm";
-    case Parameterization::MeanFlow: return "meanflow";
-    default: return "edm";
-  }
-}
 
 PrecondConfig PrecondConfig::from_config(const Json& root) {
   SectionReader r(root, "precond");
   PrecondConfig c;
   c.sigma_data = r.get_float("sigma_data", c.sigma_data);
   c.sigma_min = r.get_float("sigma_min", c.sigma_min);
-  c.train_scalings = parse_scalings(r, "train_scalings", c.train_scalings);
-  c.sample_scalings = parse_scalings(r, "sample_scalings", c.sample_scalings);
-  const std::string p = r.get_string("parameterization", "edm", {"edm", "trigflow", "trigflow_edm", "meanflow"});
-  c.parameterization = p == "trigflow"       ? Parameterization::TrigFlow
-                       : p == "trigflow_edm" ? Parameterization::TrigFlowEdm
-                       : p == "meanflow"     ? Parameterization::MeanFlow
-                                             : Parameterization::Edm;
+  c.train_scalings = r.get_enum("train_scalings", c.train_scalings);
+  c.sample_scalings = r.get_enum("sample_scalings", c.sample_scalings);
+  c.parameterization = r.get_enum("parameterization", c.parameterization);
   r.finish();
   require(c.sigma_data > 0, "config: precond.sigma_data must be > 0, got ", c.sigma_data);
   require(c.sigma_min > 0, "config: precond.sigma_min must be > 0, got ", c.sigma_min);
@@ -44,8 +20,8 @@ PrecondConfig PrecondConfig::from_config(const Json& root) {
 Json PrecondConfig::to_json() const {
   Json j{{"sigma_data", sigma_data},
          {"sigma_min", sigma_min},
-         {"train_scalings", scalings_name(train_scalings)},
-         {"sample_scalings", scalings_name(sample_scalings)}};
+         {"train_scalings", enum_name(train_scalings)},
+         {"sample_scalings", enum_name(sample_scalings)}};
   // Absent for EDM models, as in the files written before the key existed.
   if (parameterization != Parameterization::Edm) j["parameterization"] = parameterization_name(parameterization);
   return j;

@@ -10,9 +10,11 @@
 
 namespace onestep {
 
-std::string resolved_renoise(const SamplerConfig& config, const DenoiserImpl& model) {
-  if (config.renoise != "auto") return config.renoise;
-  return model.trained_with() == "ect" ? "ect" : "ict";
+Renoise resolved_renoise(const SamplerConfig& config, const DenoiserImpl& model) {
+  if (config.renoise != Renoise::Auto) return config.renoise;
+  // The rules are named for the methods that use them: ECT's for a model trained with "ect", CM's for any other
+  // (ict, ct, edm, or a converted file that records none).
+  return enum_from_name<Renoise>(model.trained_with()) == Renoise::Ect ? Renoise::Ect : Renoise::Ict;
 }
 
 torch::Tensor run_consistency_sampler(Denoiser& model, const SamplerConfig& config, const torch::Tensor& latents,
@@ -21,7 +23,7 @@ torch::Tensor run_consistency_sampler(Denoiser& model, const SamplerConfig& conf
   const double sigma_min = model->precond().sigma_min;
   const auto dtype = config.float64 ? torch::kFloat64 : torch::kFloat32;
   const int64_t n = latents.size(0);
-  const bool ect_renoise = resolved_renoise(config, *model) == "ect";
+  const bool ect_renoise = resolved_renoise(config, *model) == Renoise::Ect;
   auto denoise = [&](const torch::Tensor& x, double sigma) {
     auto s = torch::full({n}, sigma, torch::TensorOptions().dtype(torch::kFloat32).device(x.device()));
     return model->forward(x.to(torch::kFloat32), s, model->precond().sample_scalings, class_labels).to(dtype);

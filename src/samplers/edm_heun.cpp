@@ -16,7 +16,7 @@ std::vector<double> edm_sampler_steps(const SamplerConfig& config) {
 
 torch::Tensor run_edm_sampler(Denoiser& model, const SamplerConfig& config, const torch::Tensor& latents,
                               const torch::Tensor& class_labels) {
-  require(config.kind == "heun" || config.kind == "euler", "unknown sampler '", config.kind, "'");
+  require(config.kind != SamplerKind::Consistency, "run_edm_sampler: the consistency sampler is not an ODE solver");
   const auto dtype = config.float64 ? torch::kFloat64 : torch::kFloat32;
   const int64_t n = latents.size(0);
   auto denoise = [&](const torch::Tensor& x, double sigma) {
@@ -28,7 +28,7 @@ torch::Tensor run_edm_sampler(Denoiser& model, const SamplerConfig& config, cons
   for (size_t i = 0; i + 1 < t.size(); ++i) {
     const torch::Tensor d = (x - denoise(x, t[i])) / t[i];
     torch::Tensor next = x + (t[i + 1] - t[i]) * d;
-    if (config.kind == "heun" && t[i + 1] > 0) {
+    if (config.kind == SamplerKind::Heun && t[i + 1] > 0) {
       const torch::Tensor d2 = (next - denoise(next, t[i + 1])) / t[i + 1];
       next = x + (t[i + 1] - t[i]) * (0.5 * d + 0.5 * d2);
     }

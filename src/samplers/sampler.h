@@ -10,8 +10,22 @@
 
 namespace onestep {
 
+// sample.kind: the consistency sampler (or the few-step sampler of a TrigFlow / MeanFlow model), EDM's Heun or Euler.
+enum class SamplerKind { Consistency, Heun, Euler };
+template <>
+struct EnumTable<SamplerKind> {
+  static constexpr EnumNames<SamplerKind, 3> names{
+      {{SamplerKind::Consistency, "consistency"}, {SamplerKind::Heun, "heun"}, {SamplerKind::Euler, "euler"}}};
+};
+// sample.renoise (SamplerConfig::renoise says what each is).
+enum class Renoise { Auto, Ict, Ect };
+template <>
+struct EnumTable<Renoise> {
+  static constexpr EnumNames<Renoise, 3> names{{{Renoise::Auto, "auto"}, {Renoise::Ict, "ict"}, {Renoise::Ect, "ect"}}};
+};
+
 struct SamplerConfig {
-  std::string kind = "consistency";        // consistency | heun | euler
+  SamplerKind kind = SamplerKind::Consistency;
   std::vector<double> sigmas = {80.0};     // consistency: the sigmas visited (80 = 1 step; {80, 0.821} = 2 steps)
   int64_t steps = 18;                      // heun / euler: number of Karras levels
   double sigma_min = 0.002, sigma_max = 80.0, rho = 7.0;
@@ -22,14 +36,14 @@ struct SamplerConfig {
   // "ict": a = sqrt(s^2 - sigma_min^2) (CM algorithm 1, iCT); "ect": a = s (ECT's generator_fn,
   // ct_training_loop.py:96); "auto": as the method the model was trained with (DenoiserImpl::trained_with: "ect" ->
   // ect, else ict).
-  std::string renoise = "auto";
+  Renoise renoise = Renoise::Auto;
   static SamplerConfig from_config(const Json& root);  // reads [sample]
   Json to_json() const;
   void validate() const;  // throws onestep::Error naming the bad value
 };
 
-// The re-noising rule `config` gives for `model`: "ict" or "ect" (resolves "auto").
-std::string resolved_renoise(const SamplerConfig& config, const DenoiserImpl& model);
+// The re-noising rule `config` gives for `model`: Ict or Ect (resolves Auto).
+Renoise resolved_renoise(const SamplerConfig& config, const DenoiserImpl& model);
 
 // latents: standard normal [N, ...sample_shape]; `generator` drives the fresh noise of multistep sampling.
 // Returns x in data space (images in about [-1, 1], not yet quantized). Runs under no_grad, in eval mode.

@@ -18,7 +18,7 @@ namespace {
 // The few-step sampler of the model's parameterization (kind "consistency"); the EDM ODE samplers otherwise.
 torch::Tensor dispatch_sampler(Denoiser& model, const SamplerConfig& config, const torch::Tensor& latents,
                                at::Generator& generator, const torch::Tensor& labels) {
-  if (config.kind != "consistency") return run_edm_sampler(model, config, latents, labels);
+  if (config.kind != SamplerKind::Consistency) return run_edm_sampler(model, config, latents, labels);
   switch (model->precond().parameterization) {
     case Parameterization::TrigFlow:
     case Parameterization::TrigFlowEdm: return run_trigflow_sampler(model, config, latents, generator, labels);

@@ -1,6 +1,8 @@
 #pragma once
 // Noise-level grids, discretization curricula and noise/index distributions of iCT, original CT, ECT and EDM
 // (docs/methods.md sections 2-7). Pure functions of their arguments, so each is testable against hand-computed values.
+#include "config/enum_names.h"
+
 #include <torch/types.h>
 
 #include <cstdint>
@@ -40,8 +42,14 @@ torch::Tensor sample_lognormal(int64_t count, double p_mean, double p_std, at::G
 // ECT mapping (ECT section 3; docs/methods.md section 7): r(t) = max(0, t (1 - n(t) / q^e)), n(t) = 1 + k sigmoid(-b t)
 // ("sigmoid") or n = 1 ("const"); e = stage + 1 (the reference code: stage 0 is skipped because tuning starts from
 // a pretrained model) or e = stage (as the paper writes), chosen by `paper_exponent`.
+enum class EctMappingKind { Sigmoid, Const };
+template <>
+struct EnumTable<EctMappingKind> {
+  static constexpr EnumNames<EctMappingKind, 2> names{
+      {{EctMappingKind::Sigmoid, "sigmoid"}, {EctMappingKind::Const, "const"}}};
+};
 struct EctMapping {
-  std::string kind = "sigmoid";  // sigmoid | const
+  EctMappingKind kind = EctMappingKind::Sigmoid;  // objective.mapping
   double k = 8.0, b = 1.0, q = 2.0;
   int64_t stage_length = 3200000;  // images per stage
   bool paper_exponent = false;     // true: q^stage; false: q^(stage+1)

@@ -105,12 +105,14 @@ void RAdam::apply(std::vector<torch::Tensor>& params, std::vector<torch::Tensor>
   }
 }
 
-std::unique_ptr<Optimizer> make_optimizer(const std::string& kind,
+std::unique_ptr<Optimizer> make_optimizer(OptimizerKind kind,
                                           std::vector<std::pair<std::string, torch::Tensor>> params,
                                           AdamHyper hyper) {
-  if (kind == "adam") return std::make_unique<Adam>(std::move(params), hyper);
-  if (kind == "radam") return std::make_unique<RAdam>(std::move(params), hyper);
-  fail("train.optimizer: unknown optimizer '", kind, "' (choices: radam, adam)");
+  switch (kind) {
+    case OptimizerKind::Adam: return std::make_unique<Adam>(std::move(params), hyper);
+    case OptimizerKind::RAdam: return std::make_unique<RAdam>(std::move(params), hyper);
+  }
+  fail("train.optimizer: unhandled optimizer ", enum_name(kind));
 }
 
 }  // namespace onestep

@@ -2,6 +2,8 @@
 // The optimizers the papers use: Adam (EDM pretraining) and RAdam (iCT and ECT): docs/methods.md sections 3, 6-8.
 // LibTorch has no RAdam, and both are written here the same way so that their state checkpoints by name and a
 // resumed run continues bitwise. The learning rate is passed per step (warm-up lives in the trainer).
+#include "config/enum_names.h"
+
 #include <torch/types.h>
 
 #include <functional>
@@ -71,7 +73,14 @@ class RAdam : public Optimizer {
              std::vector<torch::Tensor>& exp_avg_sq, int64_t t, double lr) override;
 };
 
-std::unique_ptr<Optimizer> make_optimizer(const std::string& kind,
+// train.optimizer.
+enum class OptimizerKind { RAdam, Adam };
+template <>
+struct EnumTable<OptimizerKind> {
+  static constexpr EnumNames<OptimizerKind, 2> names{{{OptimizerKind::RAdam, "radam"}, {OptimizerKind::Adam, "adam"}}};
+};
+
+std::unique_ptr<Optimizer> make_optimizer(OptimizerKind kind,
                                           std::vector<std::pair<std::string, torch::Tensor>> params,
                                           AdamHyper hyper);
 

@@ -35,17 +35,17 @@ double TrainConfig::lr_factor(int64_t step, int64_t images_seen) const {
   // EDM ramps with the images seen before the step (its very first step has lr 0).
   if (warmup_mimg > 0) factor = std::min(factor, static_cast<double>(images_seen) / (warmup_mimg * 1e6));
   if (warmup_steps > 0) factor = std::min(factor, static_cast<double>(step + 1) / static_cast<double>(warmup_steps));
-  if (lr_decay == "inverse_sqrt") {
+  if (lr_decay == LrDecay::InverseSqrt) {
     // EDM2's learning_rate_schedule (training_loop.py; ECT's ImageNet loop the same): alpha_ref / sqrt(max(t / t_ref,
     // 1)) with t the images seen before the step and t_ref = lr_decay_batches batches (EDM2 paper Eq. 15).
     const double t_ref = static_cast<double>(lr_decay_batches) * static_cast<double>(batch);
     factor /= std::sqrt(std::max(static_cast<double>(images_seen) / t_ref, 1.0));
-  } else if (lr_decay != "none") {
+  } else if (lr_decay != LrDecay::None) {
     // Progress p through the decay window [start, steps): 0 at its first step, 1 at train.steps (never reached,
     // so the last step still moves the weights).
     const double start = std::floor(lr_decay_start * static_cast<double>(steps));
     const double p = std::clamp((static_cast<double>(step) - start) / (static_cast<double>(steps) - start), 0.0, 1.0);
-    factor *= lr_decay == "cosine" ? 0.5 * (1.0 + std::cos(std::numbers::pi * p)) : 1.0 - p;
+    factor *= lr_decay == LrDecay::Cosine ? 0.5 * (1.0 + std::cos(std::numbers::pi * p)) : 1.0 - p;
   }
   return factor;
 }
@@ -57,7 +57,7 @@ TrainConfig TrainConfig::from_config(const Json& root) {
   c.batch = r.get_int("batch", c.batch);
   c.batch_per_gpu = r.get_int("batch_per_gpu", c.batch_per_gpu);
   c.lr = r.get_float("lr", c.lr);
-  c.optimizer = r.get_string("optimizer", c.optimizer, {"radam", "adam"});
+  c.optimizer = r.get_enum("optimizer", c.optimizer);
   const auto betas = r.get_floats("betas", {c.hyper.beta1, c.hyper.beta2});
   require(betas.size() == 2, "train.betas: expected two values [beta1, beta2], got ", betas.size());
   c.hyper.beta1 = betas[0];
@@ -66,7 +66,7 @@ TrainConfig TrainConfig::from_config(const Json& root) {
   c.hyper.weight_decay = r.get_float("weight_decay", c.hyper.weight_decay);
   c.warmup_mimg = r.get_float("warmup_mimg", c.warmup_mimg);
   c.warmup_steps = r.get_int("warmup_steps", c.warmup_steps);
-  c.lr_decay = r.get_string("lr_decay", c.lr_decay, {"none", "cosine", "linear", "inverse_sqrt"});
+  c.lr_decay = r.get_enum("lr_decay", c.lr_decay);
   c.lr_decay_batches = r.get_int("lr_decay_batches", c.lr_decay_batches);
   c.lr_decay_start = r.get_float("lr_decay_start", c.lr_decay_start);
   c.grad_clip = r.get_float("grad_clip", c.grad_clip);
@@ -100,7 +100,7 @@ TrainConfig TrainConfig::from_config(const Json& root) {
           c.batch_per_gpu);
   require(c.lr > 0, "train.lr must be > 0, got ", c.lr);
   require(c.warmup_mimg >= 0 && c.warmup_steps >= 0, "train.warmup_mimg / warmup_steps must be >= 0");
-  require(c.lr_decay != "inverse_sqrt" || c.lr_decay_batches > 0,
+  require(c.lr_decay != LrDecay::InverseSqrt || c.lr_decay_batches > 0,
           "train.lr_decay = \"inverse_sqrt\" needs train.lr_decay_batches > 0 (EDM2's t_ref in batches)");
   require(c.lr_decay_start >= 0 && c.lr_decay_start < 1, "train.lr_decay_start must be in [0, 1), got ",
           c.lr_decay_start);
@@ -144,13 +144,13 @@ Json TrainConfig::to_json() const {
               {"batch", batch},
               {"batch_per_gpu", batch_per_gpu},
               {"lr", lr},
-              {"optimizer", optimizer},
+              {"optimizer", enum_name(optimizer)},
               {"betas", {hyper.beta1, hyper.beta2}},
               {"eps", hyper.eps},
               {"weight_decay", hyper.weight_decay},
               {"warmup_mimg", warmup_mimg},
               {"warmup_steps", warmup_steps},
-              {"lr_decay", lr_decay},
+              {"lr_decay", enum_name(lr_decay)},
               {"lr_decay_start", lr_decay_start},
               {"lr_decay_batches", lr_decay_batches},
               {"grad_clip", grad_clip},

@@ -11,6 +11,16 @@
 
 namespace onestep {
 
+// train.lr_decay (TrainConfig::lr_decay says what each is).
+enum class LrDecay { None, Cosine, Linear, InverseSqrt };
+template <>
+struct EnumTable<LrDecay> {
+  static constexpr EnumNames<LrDecay, 4> names{{{LrDecay::None, "none"},
+                                                {LrDecay::Cosine, "cosine"},
+                                                {LrDecay::Linear, "linear"},
+                                                {LrDecay::InverseSqrt, "inverse_sqrt"}}};
+};
+
 struct TrainConfig {
   int64_t steps = 1000;             // K, total optimizer steps
   int64_t batch = 128;              // the global batch (all processes of a data-parallel run together)
@@ -18,13 +28,14 @@ struct TrainConfig {
                                     // process's slice (batch / processes) runs in ceil(slice / batch_per_gpu)
                                     // micro-batches before the one gradient average and optimizer step. 0 = off
   double lr = 1e-4;
-  std::string optimizer = "radam";  // radam | adam
+  OptimizerKind optimizer = OptimizerKind::RAdam;
   AdamHyper hyper;                  // betas = [0.9, 0.999], eps, weight_decay
   double warmup_mimg = 0.0;         // linear LR warm-up over this many Mimg (EDM: 10); 0 = off
   int64_t warmup_steps = 0;         // or over this many steps; 0 = off
-  std::string lr_decay = "none";    // none | cosine | linear: LR to 0 at train.steps (none of the papers decays;
-                                    // a small network's fine structure settles with it, docs/points-suite.md);
-                                    // inverse_sqrt: EDM2's 1 / sqrt(max(images / (lr_decay_batches * batch), 1))
+  LrDecay lr_decay = LrDecay::None;  // none | cosine | linear: LR to 0 at train.steps (none of the papers
+                                    // decays; a small network's fine structure settles with it,
+                                    // docs/points-suite.md); inverse_sqrt: EDM2's
+                                    // 1 / sqrt(max(images / (lr_decay_batches * batch), 1))
   double lr_decay_start = 0.0;      // fraction of train.steps at which the decay begins
   int64_t lr_decay_batches = 0;     // inverse_sqrt: EDM2's t_ref in batches (ECT ImageNet 2000, EDM2-64 35000)
   double grad_clip = 0.0;           // max global gradient norm; 0 = off

@@ -67,6 +67,32 @@ TEST(Config, SectionReaderRejectsWrongTypesAndChoices) {
   EXPECT_DOUBLE_EQ(reader.get_float("e", 0), 2.0);  // an integer is a valid number
 }
 
+// A choice parsed into an enum (config/enum_names.h) refuses what get_string with the same choices refuses, with
+// the same one-line message, and writes the configuration's spelling back.
+namespace {
+enum class Fruit { Apple, Pear };
+}  // namespace
+template <>
+struct onestep::EnumTable<Fruit> {
+  static constexpr onestep::EnumNames<Fruit, 2> names{{{Fruit::Apple, "apple"}, {Fruit::Pear, "pear"}}};
+};
+
+TEST(Config, GetEnumParsesTheTableAndErrsAsGetStringDoes) {
+  Json root = onestep::parse_toml("[m]\na = 'pear'\nb = 'plum'\nc = 3\n", "t");
+  onestep::SectionReader reader(root, "m");
+  EXPECT_EQ(reader.get_enum("a", Fruit::Apple), Fruit::Pear);
+  EXPECT_EQ(reader.get_enum("absent", Fruit::Pear), Fruit::Pear);
+  const std::string enum_error = error_of([&] { reader.get_enum("b", Fruit::Apple); });
+  EXPECT_EQ(enum_error, "config: m.b must be one of apple, pear (got 'plum')");
+  EXPECT_EQ(enum_error, error_of([&] { reader.get_string("b", "apple", {"apple", "pear"}); }));
+  EXPECT_THAT(error_of([&] { reader.get_enum("c", Fruit::Apple); }), HasSubstr("m.c must be a string"));
+  EXPECT_STREQ(onestep::enum_name(Fruit::Pear), "pear");
+  EXPECT_EQ(onestep::enum_from_name<Fruit>("apple"), Fruit::Apple);
+  EXPECT_EQ(onestep::enum_from_name<Fruit>("Apple"), std::nullopt);  // spellings are exact
+  EXPECT_EQ(error_of([] { onestep::parse_enum<Fruit>("fig", "--fruit"); }),
+            "--fruit must be one of apple, pear (got 'fig')");
+}
+
 TEST(Config, UnknownSectionIsRejected) {
   Json root = onestep::parse_toml("[modle]\na = 1\n", "t");
   EXPECT_THAT(error_of([&] { onestep::check_sections(root, {"model", "train"}); }),

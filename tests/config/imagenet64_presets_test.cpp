@@ -30,7 +30,7 @@ TEST(ImageNet64Presets, EctSIsTheReferenceScript) {
   EXPECT_EQ(train.steps * train.batch, 12800000);
   EXPECT_EQ(root["objective"]["stage_length"], 500 * 6400);
   EXPECT_EQ(train.steps * train.batch / root["objective"]["stage_length"].get<int64_t>(), 4);
-  EXPECT_EQ(train.optimizer, "adam");
+  EXPECT_EQ(train.optimizer, onestep::OptimizerKind::Adam);
   EXPECT_DOUBLE_EQ(train.hyper.beta2, 0.99);
   // learning_rate_schedule(ref_lr=1e-3, ref_batches=2000): constant to 256k images, then 1 / sqrt(images / 256k).
   EXPECT_DOUBLE_EQ(train.lr_factor(0, 256000), 1.0);

@@ -100,7 +100,7 @@ TEST(Presets, CifarCtIsTheConsistencyModelsReferenceRun) {
   const auto train = onestep::TrainConfig::from_config(root);
   EXPECT_EQ(train.steps, 800000);
   EXPECT_EQ(train.batch, 512);
-  EXPECT_EQ(train.optimizer, "radam");
+  EXPECT_EQ(train.optimizer, onestep::OptimizerKind::RAdam);
   EXPECT_DOUBLE_EQ(train.lr, 4e-4);
   ASSERT_EQ(train.ema.size(), 1u);
   EXPECT_DOUBLE_EQ(train.ema[0], 0.9999);

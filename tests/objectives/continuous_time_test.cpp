@@ -74,7 +74,7 @@ double ct_train_step(Objective& objective, Denoiser& model, const Batch& batch, 
     p.value().mutable_grad() = torch::Tensor();
     params.emplace_back(p.key(), p.value());
   }
-  auto optimizer = make_optimizer("radam", params, {});
+  auto optimizer = make_optimizer(OptimizerKind::RAdam, params, {});
   auto g = ct_gen(30 + static_cast<uint64_t>(step));
   const LossOutput out = objective.compute_loss(model, batch, {step, 100, step * batch.x.size(0)}, g);
   out.loss.backward();

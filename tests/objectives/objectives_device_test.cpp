@@ -42,7 +42,7 @@ TEST_P(ObjectiveOnDevice, FullStepRunsOnTheTestDeviceAndIsReproducibleFromTheGen
   auto objective = build_objective(root, model);
   std::vector<std::pair<std::string, torch::Tensor>> params;
   for (auto& item : model->named_parameters()) params.emplace_back(item.key(), item.value());
-  auto optimizer = make_optimizer("radam", params, AdamHyper{});
+  auto optimizer = make_optimizer(OptimizerKind::RAdam, params, AdamHyper{});
   std::vector<torch::Tensor> before;
   for (auto& p : model->parameters()) before.push_back(p.detach().clone());
 

@@ -46,7 +46,7 @@ double full_step(Objective& objective, Denoiser& model, const Batch& batch, cons
   for (auto& p : model->parameters()) p.mutable_grad() = torch::Tensor();
   std::vector<std::pair<std::string, torch::Tensor>> params;
   for (auto& p : model->named_parameters()) params.emplace_back(p.key(), p.value());
-  auto optimizer = make_optimizer("radam", params, {});
+  auto optimizer = make_optimizer(OptimizerKind::RAdam, params, {});
   const auto before = snapshot(model);
   auto g = gen(seed);
   const LossOutput out = objective.compute_loss(model, batch, progress, g);
@@ -204,7 +204,7 @@ TEST(EdmObjective, LossWeightAndLossMatchTheFormula) {
 TEST(EdmObjective, BatchPosteriorTargetReplacesTheCleanSample) {
   auto model = zero_model(2);
   EdmObjectiveConfig config;
-  config.target_estimate = "batch_posterior";
+  config.target_estimate = TargetEstimate::BatchPosterior;
   EdmObjective objective(config);
   Batch batch{torch::tensor({{0.2f, -0.4f}, {0.9f, 0.1f}, {-1.0f, 0.5f}, {0.25f, -0.3f}}), {}};
   auto g = gen(5);
@@ -239,13 +239,13 @@ TEST(IctObjective, StudentAndTeacherShareTheDropoutMask) {
   // Two adjacent levels 1 and 1 + 2^-23 (one float32 ulp): student and teacher inputs nearly equal, so with a shared
   // mask the squared-L2 loss is ~0; with independent dropout masks it would be O(1).
   auto model = dropout_model(4);
-  auto c = ConsistencyTrainingConfig::defaults_for("ict");
+  auto c = ConsistencyTrainingConfig::defaults_for(ObjectiveMethod::Ict);
   c.sigma_min = 1.0;
   c.sigma_max = 1.0 + std::ldexp(1.0, -23);
   c.s0 = 1;
   c.s1 = 1;
-  c.metric = "l2";
-  c.weighting = "uniform";
+  c.metric = CtMetric::L2;
+  c.weighting = CtWeighting::Uniform;
   ConsistencyTrainingObjective objective(c, {4});
   Batch batch{torch::randn({16, 4}), {}};
   auto g = gen(1);
@@ -256,7 +256,7 @@ TEST(IctObjective, StudentAndTeacherShareTheDropoutMask) {
 
 TEST(IctObjective, LambdaIsInverseLevelGapAndLossIsPseudoHuber) {
   auto model = zero_model(3);
-  auto c = ConsistencyTrainingConfig::defaults_for("ict");
+  auto c = ConsistencyTrainingConfig::defaults_for(ObjectiveMethod::Ict);
   c.s0 = 1;
   c.s1 = 1;  // N = 2: the only pair is (sigma_min, sigma_max)
   ConsistencyTrainingObjective objective(c, {3});
@@ -508,7 +508,7 @@ TEST(EctObjective, BatchPosteriorTargetIsThePosteriorMeanOverTheBatch) {
   auto model = zero_model(2);
   EctObjectiveConfig c;
   c.mapping.paper_exponent = true;
-  c.target_estimate = "batch_posterior";
+  c.target_estimate = TargetEstimate::BatchPosterior;
   EctObjective objective(c);
   Batch batch{torch::tensor({{0.5f, -0.5f}, {0.1f, 0.7f}, {-0.3f, 0.2f}}), {}};
   auto g = gen(9);
@@ -523,7 +523,7 @@ TEST(EctObjective, BatchPosteriorTargetIsThePosteriorMeanOverTheBatch) {
       ((c_skip * x - posterior_by_hand(x, y, t)).square().sum(1).sqrt() / t).mean().item<double>();
   EXPECT_NEAR(out.loss.item<double>(), expected, 1e-4 * expected);
   // The single-sample target (the paper's) gives a different loss from the same draws.
-  c.target_estimate = "single_sample";
+  c.target_estimate = TargetEstimate::SingleSample;
   EctObjective paper(c);
   auto g3 = gen(9);
   EXPECT_GT(std::abs(paper.compute_loss(model, batch, {0, 10, 0}, g3).loss.item<double>() - expected), 1e-3 * expected);
@@ -559,10 +559,11 @@ TEST(BatchPosterior, CleanEstimateUsesClassesOnlyForConditionalModels) {
   const auto x = torch::tensor({{0.2f, 0.0f}, {1.0f, 1.0f}, {3.0f, 0.001f}});
   const auto t = torch::tensor({1.0f, 0.5f, 0.01f});
   const Batch batch{y, torch::tensor({0, 1, 0}, torch::kInt64)};
-  EXPECT_TRUE(torch::equal(clean_estimate("single_sample", batch, x, t, torch::Tensor()), y));
+  EXPECT_TRUE(torch::equal(clean_estimate(TargetEstimate::SingleSample, batch, x, t, torch::Tensor()), y));
   const auto one_hot = torch::one_hot(batch.labels, 2).to(torch::kFloat32);
-  EXPECT_NEAR(clean_estimate("batch_posterior", batch, x, t, torch::Tensor())[0][0].item<double>(), 0.455149, 1e-6);
-  EXPECT_NEAR(clean_estimate("batch_posterior", batch, x, t, one_hot)[0][0].item<double>(), 0.059521, 1e-6);
+  const auto posterior = TargetEstimate::BatchPosterior;
+  EXPECT_NEAR(clean_estimate(posterior, batch, x, t, torch::Tensor())[0][0].item<double>(), 0.455149, 1e-6);
+  EXPECT_NEAR(clean_estimate(posterior, batch, x, t, one_hot)[0][0].item<double>(), 0.059521, 1e-6);
 }
 
 // The batch posterior is a softmax-weighted mean of the rows: under bf16 autocast its matrix product would round the

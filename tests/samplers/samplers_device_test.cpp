@@ -17,7 +17,7 @@ TEST(SamplersOnDevice, HeunMatchesTheIndependentSolverOnTheTestDevice) {
   Denoiser model(edm_precond(), std::make_shared<GaussianNetImpl>(0.3, 0.5, 0.5), points_model_config(2));
   model->to(device);
   SamplerConfig heun;
-  heun.kind = "heun";
+  heun.kind = SamplerKind::Heun;
   heun.steps = 18;
   auto generator = make_generator(device, 0);
   const auto x = run_sampler(model, heun, torch::tensor({{1.0f, -2.0f}}).to(device), generator);

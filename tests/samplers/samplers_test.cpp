@@ -23,7 +23,7 @@ TEST(Samplers, HeunAndEulerMatchAnIndependentSolverAndConvergeToTheExactOdeSolut
   Denoiser model(edm_precond(), net, points_model_config(2));
   const auto z = torch::tensor({{1.0f, -2.0f}});
   SamplerConfig heun;
-  heun.kind = "heun";
+  heun.kind = SamplerKind::Heun;
   heun.steps = 18;
   auto g = cpu_generator(0);
   auto x = run_sampler(model, heun, z, g);
@@ -36,7 +36,7 @@ TEST(Samplers, HeunAndEulerMatchAnIndependentSolverAndConvergeToTheExactOdeSolut
   EXPECT_NEAR(x[0][0].item<double>(), 0.7981152712811139, 5e-4);  // exact ODE solution
   EXPECT_NEAR(x[0][1].item<double>(), -0.7018554327021651, 5e-4);
   SamplerConfig euler;
-  euler.kind = "euler";
+  euler.kind = SamplerKind::Euler;
   euler.steps = 18;
   x = run_sampler(model, euler, z, g);
   EXPECT_NEAR(x[0][0].item<double>(), 0.7214450685214475, 1e-4);
@@ -71,11 +71,11 @@ TEST(Samplers, TwoStepInjectsNoiseWithStdSqrtSigmaSquaredMinusSigmaMinSquared) {
   EXPECT_NEAR(std_x, std::sqrt(0.821 * 0.821 - 0.09), 0.01);
 }
 
-// Issue 11: ECT's sampler re-noises with x + t_mid z (ct_training_loop.py:96), iCT's with
+// ECT's sampler re-noises with x + t_mid z (ct_training_loop.py:96), iCT's with
 // sqrt(t_mid^2 - sigma_min^2) z.
 // The rule follows the method the model was trained with unless [sample].renoise names one.
 TEST(Samplers, TwoStepRenoisingFollowsTheTrainingMethodOrTheChosenRule) {
-  auto renoise_std = [](const std::string& trained_with, const std::string& renoise) {
+  auto renoise_std = [](const std::string& trained_with, Renoise renoise) {
     auto net = std::make_shared<ZeroNetImpl>();
     Denoiser model(edm_precond(0.3), net, points_model_config(2));
     model->set_trained_with(trained_with);
@@ -88,14 +88,14 @@ TEST(Samplers, TwoStepRenoisingFollowsTheTrainingMethodOrTheChosenRule) {
     return (net->last_input / c_in).std().item<double>();
   };
   const double ict = std::sqrt(0.821 * 0.821 - 0.09), ect = 0.821;  // 0.7637 vs 0.821
-  EXPECT_NEAR(renoise_std("ect", "auto"), ect, 0.01);
-  EXPECT_NEAR(renoise_std("ict", "auto"), ict, 0.01);
-  EXPECT_NEAR(renoise_std("ct", "auto"), ict, 0.01);
-  EXPECT_NEAR(renoise_std("", "auto"), ict, 0.01);  // unknown (a converted file): CM algorithm 1
-  EXPECT_NEAR(renoise_std("ect", "ict"), ict, 0.01);
-  EXPECT_NEAR(renoise_std("ict", "ect"), ect, 0.01);
-  EXPECT_EQ(SamplerConfig::from_config(Json{{"sample", {{"renoise", "ect"}}}}).renoise, "ect");
-  EXPECT_EQ(SamplerConfig{}.renoise, "auto");
+  EXPECT_NEAR(renoise_std("ect", Renoise::Auto), ect, 0.01);
+  EXPECT_NEAR(renoise_std("ict", Renoise::Auto), ict, 0.01);
+  EXPECT_NEAR(renoise_std("ct", Renoise::Auto), ict, 0.01);
+  EXPECT_NEAR(renoise_std("", Renoise::Auto), ict, 0.01);  // unknown (a converted file): CM algorithm 1
+  EXPECT_NEAR(renoise_std("ect", Renoise::Ict), ict, 0.01);
+  EXPECT_NEAR(renoise_std("ict", Renoise::Ect), ect, 0.01);
+  EXPECT_EQ(SamplerConfig::from_config(Json{{"sample", {{"renoise", "ect"}}}}).renoise, Renoise::Ect);
+  EXPECT_EQ(SamplerConfig{}.renoise, Renoise::Auto);
   EXPECT_THROW(SamplerConfig::from_config(Json{{"sample", {{"renoise", "sqrt"}}}}), Error);
 }
 
@@ -123,7 +123,7 @@ TEST(SamplerConfig, ArithmeticIsFloat64ByDefault) {
   auto net = std::make_shared<GaussianNetImpl>(0.3, 0.5, 0.5);
   Denoiser model(edm_precond(), net, points_model_config(2));
   SamplerConfig heun;
-  heun.kind = "heun";
+  heun.kind = SamplerKind::Heun;
   auto g = cpu_generator(0);
   const auto x = run_sampler(model, heun, torch::tensor({{1.0f, -2.0f}}), g);
   EXPECT_NEAR(x[0][0].item<double>(), 0.8256460446122926, 2e-6);
@@ -132,7 +132,7 @@ TEST(SamplerConfig, ArithmeticIsFloat64ByDefault) {
 
 TEST(SamplerConfig, ReadsSectionAndRejectsBadValues) {
   auto c = SamplerConfig::from_config(Json{{"sample", {{"kind", "heun"}, {"steps", 40}}}});
-  EXPECT_EQ(c.kind, "heun");
+  EXPECT_EQ(c.kind, SamplerKind::Heun);
   EXPECT_EQ(c.steps, 40);
   EXPECT_EQ(c.to_json()["sigmas"], Json::array({80.0}));
   EXPECT_THROW(SamplerConfig::from_config(Json{{"sample", {{"kind", "ddim"}}}}), Error);

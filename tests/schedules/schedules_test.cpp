@@ -82,7 +82,7 @@ TEST(EctMapping, SigmoidConstAndPaperExponent) {
   EXPECT_NEAR(paper.r(1.0, 2), 0.2121171572600098, 1e-14);
   EXPECT_EQ(paper.r(80.0, 0), 0.0);  // stage 0 of the paper: r = 0, plain diffusion
   EctMapping c = m;
-  c.kind = "const";
+  c.kind = EctMappingKind::Const;
   EXPECT_NEAR(c.r(2.0, 3), 1.875, 1e-14);
   EXPECT_NEAR(c.r(1.0, 0), 0.5, 1e-14);
   // Tensor version agrees with the scalar one.

@@ -370,13 +370,13 @@ TEST(TrainConfig, LrDecayCosineAndLinearToZeroAtTheLastStep) {
   onestep::TrainConfig c;
   c.steps = 100;
   EXPECT_DOUBLE_EQ(c.lr_factor(99, 0), 1.0);  // "none"
-  c.lr_decay = "linear";
-  c.lr_decay_start = 0.6;                     // decay over steps 60..99, p = (step - 60) / 40
+  c.lr_decay = onestep::LrDecay::Linear;
+  c.lr_decay_start = 0.6;  // decay over steps 60..99, p = (step - 60) / 40
   EXPECT_DOUBLE_EQ(c.lr_factor(59, 0), 1.0);
   EXPECT_DOUBLE_EQ(c.lr_factor(60, 0), 1.0);
   EXPECT_DOUBLE_EQ(c.lr_factor(70, 0), 0.75);
   EXPECT_NEAR(c.lr_factor(99, 0), 0.025, 1e-15);
-  c.lr_decay = "cosine";                      // 0.5 (1 + cos(pi p)): p = 1/4 -> 0.853553..., p = 1/2 -> 0.5
+  c.lr_decay = onestep::LrDecay::Cosine;  // 0.5 (1 + cos(pi p)): p = 1/4 -> 0.853553..., p = 1/2 -> 0.5
   EXPECT_NEAR(c.lr_factor(70, 0), 0.8535533905932737, 1e-15);
   EXPECT_NEAR(c.lr_factor(80, 0), 0.5, 1e-15);
   EXPECT_NEAR(c.lr_factor(99, 0), 0.001541333133436018, 1e-15);  // p = 39/40
@@ -392,7 +392,7 @@ TEST(TrainConfig, LrDecayCosineAndLinearToZeroAtTheLastStep) {
   root["train"]["lr_decay"] = "cosine";
   root["train"]["lr_decay_start"] = 0.5;
   const auto parsed = onestep::TrainConfig::from_config(root);
-  EXPECT_EQ(parsed.lr_decay, "cosine");
+  EXPECT_EQ(parsed.lr_decay, onestep::LrDecay::Cosine);
   EXPECT_DOUBLE_EQ(parsed.lr_decay_start, 0.5);
   EXPECT_EQ(parsed.to_json().at("lr_decay"), "cosine");
 }
