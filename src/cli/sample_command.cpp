@@ -219,8 +219,6 @@ void run(const SampleOptions& o) {
   require(o.batch >= 1, "sample: --batch must be >= 1, got ", o.batch);
   // --n 0 is not "the default" (64, or all --latents): only leaving --n out is.
   require(!o.n_given || o.n >= 1, "sample: --n must be >= 1 (or omitted for the default), got ", o.n);
-  require(o.sampler.empty() || o.sampler == "consistency" || o.sampler == "heun" || o.sampler == "euler",
-          "sample: --sampler must be consistency, heun or euler, got '", o.sampler, "'");
   const Json recorded = recorded_run_config(o.ckpt);
   const SamplerConfig config = sampler_config(o, recorded);
   // On the CPU, hundreds of small parallel regions per second (a 2-D MLP at 79 evaluations): spinning OpenMP threads

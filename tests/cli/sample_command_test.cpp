@@ -136,6 +136,9 @@ TEST(SampleCommand, MessagesSayWhatIsWrong) {
   r = run_onestep("sample --ckpt " + model + " --sigma-max nan --out " + out);
   EXPECT_EQ(r.status, 1) << r.output;
   EXPECT_THAT(r.output, HasSubstr("sample.sigmas must be positive and finite, got nan"));
+  r = run_onestep("sample --ckpt " + model + " --sampler rk4 --out " + out);
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("sample: --sampler must be one of consistency, heun, euler (got 'rk4')"));
 }
 
 // A point model trained on scaled data (data.normalize) samples in the data's own units: the same weights with
