@@ -182,7 +182,7 @@ torch::Tensor Edm2BlockImpl::forward(const torch::Tensor& input, const torch::Te
   torch::Tensor y = conv_res0_->forward(mp_silu(x));
   torch::Tensor c = emb_linear_->forward(emb, emb_gain_) + 1;
   y = mp_silu(y * c.unsqueeze(2).unsqueeze(3).to(y.dtype()));
-  if (is_training() && dropout_ > 0) y = torch::dropout(y, dropout_, true);
+  if (is_training() && dropout_ > 0) y = onestep::dropout(y, dropout_, true);
   y = conv_res1_->forward(y);
   if (decoder_ && conv_skip_) x = conv_skip_->forward(x);
   x = mp_sum(x, y, res_balance_);

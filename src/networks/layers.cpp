@@ -8,6 +8,7 @@ namespace onestep {
 
 namespace {
 thread_local ParameterBudget* active_budget = nullptr;
+thread_local DropoutMasks* active_masks = nullptr;
 }  // namespace
 
 ParameterBudget::ParameterBudget(int64_t max_values, std::string reason)
@@ -52,14 +53,16 @@ LinearImpl::LinearImpl(int64_t in_features_, int64_t out_features_, bool with_bi
 }
 
 torch::Tensor LinearImpl::forward(const torch::Tensor& x) {
-  torch::Tensor y = torch::matmul(x, weight.to(x.dtype()).t());
-  return bias.defined() ? y + bias.to(x.dtype()) : y;
+  // One addmm with the bias (torch::linear) rather than a matmul and a broadcast add: one op and one temporary less
+  // forward, and the bias gradient comes out of the same backward; equal to the two ops to float rounding.
+  return torch::linear(x, weight.to(x.dtype()), bias.defined() ? bias.to(x.dtype()) : torch::Tensor());
 }
 
 namespace {
 using Ints = std::vector<int64_t>;
-torch::Tensor conv(const torch::Tensor& x, const torch::Tensor& w, int64_t stride, int64_t padding, int64_t groups = 1) {
-  return torch::conv2d(x, w, torch::Tensor(), Ints{stride, stride}, Ints{padding, padding}, Ints{1, 1}, groups);
+torch::Tensor conv(const torch::Tensor& x, const torch::Tensor& w, int64_t stride, int64_t padding, int64_t groups = 1,
+                   const torch::Tensor& bias = torch::Tensor()) {
+  return torch::conv2d(x, w, bias, Ints{stride, stride}, Ints{padding, padding}, Ints{1, 1}, groups);
 }
 torch::Tensor conv_transpose(const torch::Tensor& x, const torch::Tensor& w, int64_t stride, int64_t padding,
                              int64_t groups) {
@@ -95,23 +98,26 @@ torch::Tensor Conv2dImpl::forward(const torch::Tensor& input) {
   const auto& o = options_;
   torch::Tensor w = weight.defined() ? weight.to(x.dtype()) : torch::Tensor();
   torch::Tensor f = resample_filter.defined() ? resample_filter.to(x.dtype()) : torch::Tensor();
+  // The bias goes into the convolution that ends the layer (the library adds it to the output tile and reduces its
+  // gradient in the same backward): one broadcast add and its gradient's reduction less over the activations than
+  // adding it afterwards, equal to that to float rounding. After the fused down-sampling filter it stays separate.
+  const torch::Tensor b = bias.defined() ? bias.to(x.dtype()) : torch::Tensor();
   const int64_t w_pad = w.defined() ? w.size(-1) / 2 : 0;
   const int64_t f_pad = f.defined() ? (f.size(-1) - 1) / 2 : 0;
   if (o.fused && o.up && w.defined()) {
     x = conv_transpose(x, f.mul(4).tile({o.in_channels, 1, 1, 1}), 2, std::max<int64_t>(f_pad - w_pad, 0),
                        o.in_channels);
-    x = conv(x, w, 1, std::max<int64_t>(w_pad - f_pad, 0));
-  } else if (o.fused && o.down && w.defined()) {
+    return conv(x, w, 1, std::max<int64_t>(w_pad - f_pad, 0), 1, b);
+  }
+  if (o.fused && o.down && w.defined()) {
     x = conv(x, w, 1, w_pad + f_pad);
     x = conv(x, f.tile({o.out_channels, 1, 1, 1}), 2, 0, o.out_channels);
-  } else {
-    if (o.up)
-      x = conv_transpose(x, f.mul(4).tile({o.in_channels, 1, 1, 1}), 2, f_pad, o.in_channels);
-    if (o.down) x = conv(x, f.tile({o.in_channels, 1, 1, 1}), 2, f_pad, o.in_channels);
-    if (w.defined()) x = conv(x, w, 1, w_pad);
+    return b.defined() ? x + b.reshape({1, -1, 1, 1}) : x;
   }
-  if (bias.defined()) x = x + bias.to(x.dtype()).reshape({1, -1, 1, 1});
-  return x;
+  if (o.up) x = conv_transpose(x, f.mul(4).tile({o.in_channels, 1, 1, 1}), 2, f_pad, o.in_channels);
+  if (o.down) x = conv(x, f.tile({o.in_channels, 1, 1, 1}), 2, f_pad, o.in_channels);
+  if (w.defined()) return conv(x, w, 1, w_pad, 1, b);
+  return b.defined() ? x + b.reshape({1, -1, 1, 1}) : x;
 }
 
 int64_t Conv2dImpl::macs(int64_t& res) const {
@@ -135,6 +141,47 @@ int64_t Conv2dImpl::macs(int64_t& res) const {
   }
   total += conv * res * res;
   return total;
+}
+
+torch::Tensor dropout(const torch::Tensor& x, double p, bool training) {
+  if (!training || p == 0) return x;
+  DropoutMasks* masks = active_masks;
+  if (masks == nullptr) return torch::dropout(x, p, training);
+  if (!x.device().is_cpu() || p >= 1) {
+    masks->missed();
+    return torch::dropout(x, p, training);
+  }
+  torch::Tensor mask = masks->next_mask(x.sizes());
+  if (!mask.defined()) {  // ATen's CPU composite (aten/src/ATen/native/Dropout.cpp): the same draws, in order
+    mask = at::empty_like(x);
+    mask.bernoulli_(1 - p);
+    mask.div_(1 - p);
+    masks->keep(mask);
+  }
+  return x * mask;
+}
+
+DropoutMasks::DropoutMasks() : previous_(active_masks) { active_masks = this; }
+
+DropoutMasks::~DropoutMasks() { active_masks = previous_; }
+
+bool DropoutMasks::replay(const torch::Tensor& rows) {
+  if (!complete_) return false;
+  replaying_ = true;
+  rows_ = rows;
+  next_ = 0;
+  return true;
+}
+
+torch::Tensor DropoutMasks::next_mask(at::IntArrayRef sizes) {
+  if (!replaying_) return torch::Tensor();
+  // A second pass runs the same network on the same rows (or a subset): the same layers in the same order.
+  TORCH_INTERNAL_ASSERT(next_ < masks_.size(), "dropout replay: more dropout layers than the first pass ran");
+  torch::Tensor mask = masks_[next_++];
+  if (rows_.defined()) mask = mask.index_select(0, rows_);
+  TORCH_INTERNAL_ASSERT(mask.sizes() == sizes, "dropout replay: a mask of shape ", mask.sizes(), " for an input of ",
+                        sizes);
+  return mask;
 }
 
 GroupNormImpl::GroupNormImpl(int64_t channels, double eps_, int64_t max_groups, int64_t min_channels_per_group)

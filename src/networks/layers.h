@@ -76,6 +76,40 @@ class Conv2dImpl : public torch::nn::Module {
 };
 TORCH_MODULE(Conv2d);
 
+// Dropout, y = x * bernoulli(1 - p) / (1 - p), whose masks one forward pass can hand to a second pass over the same
+// rows. The consistency objectives' teacher must see the student's mask (iCT/ECT: "the same random state",
+// docs/methods.md sections 6-7); drawing it again from a rewound generator costs as much as the first draw, and
+// ATen's CPU Bernoulli sampler is serial: 11% of an ECT step of the demo UNet at dropout 0.1 (bench/RESULTS.md),
+// where a kept mask costs nothing. On the CPU the draw is ATen's own composite (empty_like, bernoulli_(1 - p),
+// div_(1 - p), mul), so the result is bitwise torch::dropout's; elsewhere torch::dropout runs (CUDA's fused kernel
+// draws differently) and nothing is kept.
+torch::Tensor dropout(const torch::Tensor& x, double p, bool training);
+
+// While one lives (on this thread; the newest replaces the previous until destroyed), dropout() keeps the masks it
+// draws; after replay(), the dropout() calls take the kept masks in order instead of drawing.
+class DropoutMasks {
+ public:
+  DropoutMasks();
+  ~DropoutMasks();
+  DropoutMasks(const DropoutMasks&) = delete;
+  DropoutMasks& operator=(const DropoutMasks&) = delete;
+  // Switches to replaying: each later dropout() call takes the next kept mask, only its rows `rows` (int64 [n]) when
+  // defined (a second pass over a subset of the batch). False, and nothing switched, when a draw was not kept
+  // (a device other than the CPU): the caller then replays the generator instead.
+  bool replay(const torch::Tensor& rows = torch::Tensor());
+  // Called by dropout(): the mask for an input of `sizes` in the current mode, or undefined when not replaying.
+  torch::Tensor next_mask(at::IntArrayRef sizes);
+  void keep(torch::Tensor mask) { masks_.push_back(std::move(mask)); }
+  void missed() { complete_ = false; }
+
+ private:
+  DropoutMasks* previous_;
+  std::vector<torch::Tensor> masks_;
+  torch::Tensor rows_;
+  size_t next_ = 0;
+  bool replaying_ = false, complete_ = true;
+};
+
 // groups = min(32, channels / 4), as EDM's GroupNorm(min_channels_per_group=4).
 class GroupNormImpl : public torch::nn::Module {
  public:

@@ -120,7 +120,7 @@ torch::Tensor MlpImpl::forward(const torch::Tensor& x, const torch::Tensor& nois
   torch::Tensor h = input->forward(encode_input(x, config_.input_frequencies));
   for (const auto& layer : *layers) {
     h = torch::silu(layer->as<LinearImpl>()->forward(h + emb));
-    h = torch::dropout(h, config_.dropout, is_training());
+    h = onestep::dropout(h, config_.dropout, is_training());
   }
   return output->forward(h);
 }

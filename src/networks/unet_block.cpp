@@ -37,7 +37,7 @@ torch::Tensor UNetBlockImpl::forward(const torch::Tensor& input, const torch::Te
   } else {
     x = torch::silu(norm1->forward(x + params));
   }
-  x = conv1->forward(torch::dropout(x, o.dropout, is_training()));
+  x = conv1->forward(onestep::dropout(x, o.dropout, is_training()));
   x = x + (skip ? skip->forward(input) : input);
   x = x * o.skip_scale;
 

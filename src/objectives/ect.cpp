@@ -34,16 +34,7 @@ LossOutput EctObjective::compute_loss(Denoiser& model, const Batch& batch, const
   SharedDropoutState dropout(y.device());
   const torch::Tensor student = model->forward(x_t, t, scalings, labels);
   dropout.rewind();
-  torch::Tensor teacher;
-  {
-    torch::NoGradGuard no_grad;
-    // r == 0 means the target is the clean image (its estimate); evaluate those rows at a harmless sigma and
-    // replace them.
-    const torch::Tensor r_safe = torch::where(r > 0, r, torch::ones_like(r));
-    teacher = model->forward(x_r, r_safe, scalings, labels);
-    teacher = torch::nan_to_num(teacher);
-    teacher = torch::where(at_zero, denoised, teacher).detach();
-  }
+  const torch::Tensor teacher = consistency_target(model, x_r, r, scalings, labels, denoised, dropout);
   dropout.restore();
 
   torch::Tensor weight;

@@ -3,8 +3,10 @@
 #include "core/error.h"
 
 #include <ATen/Context.h>
+#include <c10/core/InferenceMode.h>
 #include <c10/core/impl/LocalDispatchKeySet.h>
 
+#include <atomic>
 #include <cmath>
 #include <limits>
 
@@ -47,6 +49,42 @@ void SharedDropoutState::rewind() {
 void SharedDropoutState::restore() {
   std::lock_guard<std::mutex> lock(generator_.mutex());
   if (after_student_.defined()) generator_.set_state(after_student_);
+}
+
+namespace {
+std::atomic<bool> row_subset_enabled{true};
+}  // namespace
+
+void set_consistency_target_row_subset(bool enabled) { row_subset_enabled = enabled; }
+
+torch::Tensor consistency_target(Denoiser& model, const torch::Tensor& x_r, const torch::Tensor& r, Scalings scalings,
+                                 const torch::Tensor& labels, const torch::Tensor& clean, SharedDropoutState& dropout) {
+  torch::NoGradGuard no_grad;
+  if (row_subset_enabled && x_r.device().is_cpu() && !labels.defined()) {
+    const torch::Tensor rows = torch::nonzero(r > 0).reshape({-1});
+    const int64_t n = rows.size(0);
+    const bool all = n == r.size(0);
+    if (dropout.replay_masks(all ? torch::Tensor() : rows)) {
+      torch::Tensor target = clean.detach().clone(at::MemoryFormat::Preserve);
+      if (n == 0) return target;  // no row needs the teacher (as the reference skips it when r.max() = 0)
+      torch::Tensor teacher;
+      {
+        // No autograd bookkeeping at all (version counters, views); the result is copied out of inference mode.
+        c10::InferenceMode inference;
+        teacher = all ? model->forward(x_r, r, scalings, labels)
+                      : model->forward(x_r.index_select(0, rows), r.index_select(0, rows), scalings, labels);
+        teacher = torch::nan_to_num(teacher);
+      }
+      return all ? target.copy_(teacher) : target.index_copy_(0, rows, teacher);
+    }
+  }
+  std::vector<int64_t> shape(static_cast<size_t>(x_r.dim()), 1);
+  shape[0] = x_r.size(0);
+  // r == 0 means the target is the clean image (its estimate); evaluate those rows at a harmless sigma and replace
+  // them.
+  const torch::Tensor r_safe = torch::where(r > 0, r, torch::ones_like(r));
+  const torch::Tensor teacher = torch::nan_to_num(model->forward(x_r, r_safe, scalings, labels));
+  return torch::where((r == 0).reshape(shape), clean, teacher).detach();
 }
 
 Json stat_value(const torch::Tensor& scalar) { return scalar.detach().to(torch::kCPU).item<double>(); }

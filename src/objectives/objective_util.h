@@ -3,6 +3,7 @@
 // teacher, and class-label encoding.
 #include "config/enum_names.h"
 #include "data/dataset.h"
+#include "networks/layers.h"
 #include "precond/model.h"
 
 #include <ATen/core/Generator.h>
@@ -36,16 +37,36 @@ torch::Tensor one_hot_labels(const Denoiser& model, const Batch& batch);
 // global default generator of the model's device, so we snapshot that state before the student forward and put
 // it back before the teacher forward; afterwards the state is left where the student forward left it, so the
 // stream advances as if only one forward had drawn from it.
+// On the CPU the student's masks are also kept (networks/layers.h, DropoutMasks): replay_masks() hands them to a
+// teacher forward over the same rows or a subset of them, which then draws nothing.
 class SharedDropoutState {
  public:
   explicit SharedDropoutState(const torch::Device& device);
   void rewind();   // before the teacher forward
   void restore();  // after the teacher forward: continue from where the student left the stream
+  // After rewind(): the teacher's dropout layers take the student's kept masks (rows `rows` of them when defined).
+  // False when a mask was not kept (not the CPU): the rewound generator then gives the teacher the same masks, over
+  // the whole batch only.
+  bool replay_masks(const torch::Tensor& rows = torch::Tensor()) { return masks_.replay(rows); }
 
  private:
   at::Generator generator_;
   torch::Tensor start_, after_student_;
+  DropoutMasks masks_;
 };
+
+// The consistency target D(x_r, r) under no_grad, nan_to_num'ed, with `clean` (the clean-image estimate) in the rows
+// where r = 0 (ECT: the target at r = 0 is the data point itself, docs/methods.md section 7). Call between the
+// student forward and dropout.restore(), after dropout.rewind(). Unconditional models on the CPU evaluate only the rows
+// with r > 0 (at ECT's first stages most rows have r = 0: 81% at stage 0 with lnN(-1.1, 2^2) and the sigmoid
+// mapping), under inference mode, with the student's dropout masks of those rows; equal to the whole-batch forward
+// to float rounding. Elsewhere (CUDA: no host sync, fixed shapes for cuDNN; class labels, whose label dropout draws
+// per row) the whole batch, rows with r = 0 evaluated at r = 1 and replaced.
+torch::Tensor consistency_target(Denoiser& model, const torch::Tensor& x_r, const torch::Tensor& r, Scalings scalings,
+                                 const torch::Tensor& labels, const torch::Tensor& clean, SharedDropoutState& dropout);
+// Whether consistency_target may evaluate a subset of rows (default true); false gives the whole-batch forward
+// everywhere, for tests and benchmarks that compare the two.
+void set_consistency_target_row_subset(bool enabled);
 
 Json stat_value(const torch::Tensor& scalar);
 

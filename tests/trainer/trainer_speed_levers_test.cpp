@@ -2,7 +2,9 @@
 // gradient norm's host synchronisation only at log steps.
 #include "core/device.h"
 #include "core/error.h"
+#include "core/random.h"
 #include "io/safetensors.h"
+#include "objectives/objective_util.h"
 #include "trainer/trainer.h"
 
 #include <gtest/gtest.h>
@@ -12,6 +14,8 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <optional>
+#include <tuple>
 #include <unistd.h>
 
 #include "test_device.h"
@@ -186,4 +190,79 @@ TEST(TrainerSpeedLevers, BenchmarksCanTrainWithoutTheEndOfRunCheckpoint) {
   ImageRun normal("final-checkpoint", image_root(false));
   normal.trainer->train(2);
   EXPECT_EQ(normal.trainer->latest_checkpoint().filename(), "ckpt-00000002.safetensors");
+}
+
+namespace {
+
+// The ECT teacher on the rows with r > 0 only, with the student's kept dropout masks (objectives/objective_util.h),
+// against the whole-batch teacher that draws its masks again from the rewound generator.
+struct RowSubsetOff {
+  RowSubsetOff() { onestep::set_consistency_target_row_subset(false); }
+  ~RowSubsetOff() { onestep::set_consistency_target_row_subset(true); }
+};
+
+Json dropout_ect_root() {
+  Json root = image_root(false);
+  root["model"]["dropout"] = 0.1;
+  root["train"]["batch"] = 8;
+  root["train"]["device"] = "cpu";  // the row subset is a CPU path
+  return root;
+}
+
+}  // namespace
+
+TEST(TrainerSpeedLevers, EctTeacherOnTheRowsThatNeedItGivesTheSameLossAndGradients) {
+  const Json root = dropout_ect_root();
+  torch::manual_seed(0);
+  auto model = onestep::build_model(root);
+  model->train();
+  auto objective = onestep::build_objective(root, model);
+  torch::manual_seed(4);
+  const onestep::Batch batch{torch::rand({8, 3, 8, 8}) * 2 - 1, {}};
+  auto loss_and_gradients = [&](bool subset, int64_t images_seen) {
+    std::optional<RowSubsetOff> off;
+    if (!subset) off.emplace();
+    for (auto& p : model->parameters()) p.mutable_grad() = torch::Tensor();
+    torch::manual_seed(8);  // the dropout masks
+    auto generator = onestep::make_generator(torch::kCPU, 9);
+    const auto out = objective->compute_loss(model, batch, {0, 100, images_seen}, generator);
+    out.loss.backward();
+    std::vector<torch::Tensor> grads;
+    for (auto& p : model->parameters()) grads.push_back(p.grad().clone());
+    const auto after = torch::rand({1});  // where each path leaves the dropout generator
+    return std::tuple{out.loss.item<double>(), grads, out.stats, after};
+  };
+  // Stage 0 (81% of the rows at r = 0) and stage 1 (58%), where the subset differs from the batch.
+  for (const int64_t images_seen : {int64_t{0}, int64_t{3200000}}) {
+    const auto [loss, grads, stats, after] = loss_and_gradients(false, images_seen);
+    const auto [loss2, grads2, stats2, after2] = loss_and_gradients(true, images_seen);
+    const double zero = stats.at("frac_r_zero").get<double>();
+    EXPECT_GT(zero, 0.0) << images_seen;
+    EXPECT_LT(zero, 1.0) << images_seen;  // both kinds of rows in this batch
+    EXPECT_NEAR(loss2, loss, 1e-6 * std::abs(loss)) << images_seen;
+    ASSERT_EQ(grads.size(), grads2.size());
+    for (size_t i = 0; i < grads.size(); ++i)
+      EXPECT_TRUE(torch::allclose(grads2[i], grads[i], 1e-4, 1e-6)) << images_seen << " parameter " << i;
+    EXPECT_TRUE(torch::equal(after, after2)) << images_seen;  // the stream continues where the student left it
+  }
+}
+
+TEST(TrainerSpeedLevers, EctTeacherRowSubsetTrainsTheSameWeights) {
+  const Json root = dropout_ect_root();
+  auto run = [&](bool subset, const std::string& name) {
+    std::optional<RowSubsetOff> off;
+    if (!subset) off.emplace();
+    auto r = std::make_unique<ImageRun>(name, root);
+    torch::manual_seed(21);
+    r->trainer->train(3);
+    return r;
+  };
+  auto whole = run(false, "whole-teacher"), subset = run(true, "row-teacher");
+  const auto losses = logged_losses(whole->dir), losses2 = logged_losses(subset->dir);
+  ASSERT_EQ(losses.size(), 3u);
+  ASSERT_EQ(losses2.size(), 3u);
+  for (size_t i = 0; i < 3; ++i) EXPECT_NEAR(losses2[i], losses[i], 1e-5 * std::abs(losses[i])) << i;
+  // As for channels_last above: well under one Adam step (lr 1e-3) of difference.
+  EXPECT_LT(max_relative_difference(whole->trainer->model(), subset->trainer->model()), 1e-4);
+  EXPECT_LT(max_relative_difference(whole->trainer->emas()[0].model(), subset->trainer->emas()[0].model()), 1e-4);
 }
