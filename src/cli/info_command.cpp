@@ -3,6 +3,7 @@
 #include "cli/commands.h"
 #include "core/error.h"
 #include "distributed/backends.h"
+#include "networks/adm_unet.h"
 #include "networks/edm2_unet.h"
 #include "networks/mlp.h"
 #include "networks/mp_layers.h"
@@ -58,6 +59,17 @@ int64_t edm2_reference_count(const Edm2UNetConfig& c) {
   }
 }
 
+// The consistency-model release's own parameter counts (tools/make_adm_fixtures.py --count: cm/unet.py UNetModel
+// with launch.sh's ImageNet-64 arguments, and iCT-deep's 6 res blocks); 0 for other configurations.
+int64_t adm_reference_count(const AdmUNetConfig& c) {
+  const bool release = c.img_resolution == 64 && c.img_channels == 3 && c.label_dim == 1000 &&
+                       c.model_channels == 192 && c.channel_mult == std::vector<int64_t>{1, 2, 3, 4} &&
+                       c.attn_resolutions == std::vector<int64_t>{32, 16, 8} && c.num_head_channels == 64 &&
+                       c.use_scale_shift_norm;
+  if (!release) return 0;
+  return c.num_res_blocks == 3 ? 295899267 : c.num_res_blocks == 6 ? 495357699 : 0;
+}
+
 void print_info(const std::string& source, Denoiser& model) {
   std::ostringstream out;
   out << "source: " << source << "\n";
@@ -70,6 +82,8 @@ void print_info(const std::string& source, Denoiser& model) {
   out << "parameters: " << with_commas(parameters);
   if (auto* edm2 = dynamic_cast<Edm2UNetImpl*>(&network); edm2 && edm2_reference_count(edm2->config()) > 0)
     out << " (EDM2's own count for this size: " << with_commas(edm2_reference_count(edm2->config())) << ")";
+  if (auto* adm = dynamic_cast<AdmUNetImpl*>(&network); adm && adm_reference_count(adm->config()) > 0)
+    out << " (the consistency-model release's own count: " << with_commas(adm_reference_count(adm->config())) << ")";
   out << "\n";
   const int64_t macs = forward_macs(model);
   char cost[160];

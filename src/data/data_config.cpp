@@ -9,8 +9,8 @@ DataConfig DataConfig::from_config(const Json& root) {
   DataConfig c;
   SectionReader r(root, "data");
   c.dataset = r.get_string("dataset", c.dataset,
-                           {"fashion-mnist", "mnist", "idx", "cifar10", "folder", "zip", "points", "eight-gaussians",
-                            "two-moons", "checkerboard", "swiss-roll", "thin-rings", "thin-spiral",
+                           {"fashion-mnist", "mnist", "idx", "cifar10", "folder", "zip", "imagenet-npz", "points",
+                            "eight-gaussians", "two-moons", "checkerboard", "swiss-roll", "thin-rings", "thin-spiral",
                             "skewed-checkerboard", "mixed-widths"});
   c.path = r.get_string("path", c.path);
   c.split = r.get_string("split", c.split, {"train", "test"});

@@ -19,6 +19,7 @@ std::filesystem::path required_path(const DataConfig& c) {
           : c.dataset == "zip"    ? "zip of PNG images with dataset.json"
           : c.dataset == "points" ? ".npy float32 [N, 2] or CSV file"
           : c.dataset == "idx"    ? "an IDX images file"
+          : c.dataset == "imagenet-npz" ? "directory with train_data_batch_*.npz / val_data.npz or one .npz file"
                                   : "directory with {train,t10k}-*-ubyte[.gz]",
           ")");
   require(std::filesystem::exists(c.path), "data.path ", c.path, " does not exist");
@@ -36,6 +37,7 @@ Dataset read_source(const DataConfig& c) {
   if (c.dataset == "idx") return load_idx_file(required_path(c));
   if (c.dataset == "cifar10") return load_cifar10(required_path(c), c.split);
   if (c.dataset == "folder") return load_image_folder(required_path(c), c.resize == "resize" ? c.resolution : 0);
+  if (c.dataset == "imagenet-npz") return load_imagenet_npz(required_path(c), c.split);
   if (c.dataset == "zip") return load_image_zip(required_path(c), c.resize == "resize" ? c.resolution : 0);
   Dataset d;
   if (c.dataset == "points") {

@@ -13,9 +13,9 @@
 namespace onestep {
 
 struct DataConfig {
-  // fashion-mnist | mnist | idx | cifar10 | folder | zip | points | eight-gaussians | two-moons | checkerboard |
-  // swiss-roll (these four standardized) | thin-rings | thin-spiral | skewed-checkerboard | mixed-widths (the hard
-  // suite, raw units)
+  // fashion-mnist | mnist | idx | cifar10 | folder | zip | imagenet-npz (downsampled ImageNet .npz batches) | points |
+  // eight-gaussians | two-moons | checkerboard | swiss-roll (these four standardized) | thin-rings | thin-spiral |
+  // skewed-checkerboard | mixed-widths (the hard suite, raw units)
   std::string dataset = "fashion-mnist";
   std::string path;          // file or directory; empty = the dataset's default location (Debian's package for FMNIST)
   std::string split = "train";  // train | test

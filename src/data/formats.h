@@ -22,6 +22,9 @@ Dataset load_idx_file(const std::filesystem::path& images_file);
 // CIFAR-10 binary batches: a directory holding data_batch_1..5.bin (train) / test_batch.bin (test), or one .bin file.
 Dataset load_cifar10(const std::filesystem::path& path, const std::string& split);
 
+// Downsampled ImageNet (Chrabaszcz et al. 2017) .npz batches: a directory with train_data_batch_<k>.npz (split
+// "train", all of them in the order of k) / val_data.npz ("test"), or one such file. Labels 1..1000 -> 0..999.
+Dataset load_imagenet_npz(const std::filesystem::path& path, const std::string& split);
 // A directory of PNG/JPEG files (recursive, sorted by relative path); labels from dataset.json when present.
 Dataset load_image_folder(const std::filesystem::path& dir, int64_t resolution);
 // A zip of PNG/JPEG images with EDM's dataset.json ({"labels": [[fname, label], ...]}).

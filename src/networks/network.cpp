@@ -1,6 +1,7 @@
 #include "networks/network.h"
 
 #include "core/error.h"
+#include "networks/adm_unet.h"
 #include "networks/edm2_unet.h"
 #include "networks/mlp.h"
 #include "networks/song_unet.h"
@@ -14,7 +15,7 @@ int64_t NetworkImpl::forward_macs() const { fail("this network does not count it
 std::shared_ptr<NetworkImpl> build_network(const Json& root, Json* effective) {
   std::string arch = "songunet";
   if (root.is_object() && root.contains("model") && root["model"].is_object() && root["model"].contains("arch")) {
-    require(root["model"]["arch"].is_string(), "config: model.arch must be a string (songunet | mlp | edm2)");
+    require(root["model"]["arch"].is_string(), "config: model.arch must be a string (songunet | mlp | edm2 | adm)");
     arch = root["model"]["arch"].get<std::string>();
   }
   if (arch == "songunet") {
@@ -32,7 +33,12 @@ std::shared_ptr<NetworkImpl> build_network(const Json& root, Json* effective) {
     if (effective) *effective = config.to_json();
     return std::make_shared<Edm2UNetImpl>(config);
   }
-  fail("config: model.arch = '", arch, "' is not one of: songunet, mlp, edm2");
+  if (arch == "adm") {
+    auto config = AdmUNetConfig::from_config(root);
+    if (effective) *effective = config.to_json();
+    return std::make_shared<AdmUNetImpl>(config);
+  }
+  fail("config: model.arch = '", arch, "' is not one of: songunet, mlp, edm2, adm");
 }
 
 const std::vector<int64_t>* stored_shape(const StoredShapes& stored, const std::string& name) {
@@ -67,6 +73,7 @@ void check_network_against_stored(const Json& root, const StoredShapes& stored) 
   if (arch == "songunet") SongUNetConfig::from_config(root).check_against(stored);
   else if (arch == "mlp") MlpConfig::from_config(root).check_against(stored);
   else if (arch == "edm2") Edm2UNetConfig::from_config(root).check_against(stored);
+  else if (arch == "adm") AdmUNetConfig::from_config(root).check_against(stored);
   else build_network(root);  // an unknown arch: build_network names it
 }
 

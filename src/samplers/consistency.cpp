@@ -1,7 +1,8 @@
 // Consistency multistep sampling (CM algorithm 1; iCT/ECT 1- and 2-step samplers, docs/methods.md section 4):
 // x = f(sigma_0 z, sigma_0); for each next sigma s: x += a z', x = f(x, s), with a = sqrt(s^2 - sigma_min^2) as CM
 // algorithm 1 and iCT write it, or a = s as ECT's sampler does (ct_training_loop.py:96), following the method the
-// model was trained with unless [sample].renoise says otherwise.
+// model was trained with unless [sample].renoise says otherwise. [sample].clip_denoised clamps each f to [-1, 1] as
+// the consistency-model release does (karras_diffusion.py karras_sample).
 #include "core/error.h"
 #include "core/random.h"
 #include "samplers/sampler.h"
@@ -26,7 +27,8 @@ torch::Tensor run_consistency_sampler(Denoiser& model, const SamplerConfig& conf
   const bool ect_renoise = resolved_renoise(config, *model) == Renoise::Ect;
   auto denoise = [&](const torch::Tensor& x, double sigma) {
     auto s = torch::full({n}, sigma, torch::TensorOptions().dtype(torch::kFloat32).device(x.device()));
-    return model->forward(x.to(torch::kFloat32), s, model->precond().sample_scalings, class_labels).to(dtype);
+    torch::Tensor d = model->forward(x.to(torch::kFloat32), s, model->precond().sample_scalings, class_labels);
+    return (config.clip_denoised ? d.clamp(-1, 1) : d).to(dtype);
   };
   torch::Tensor x = denoise(latents.to(dtype) * config.sigmas[0], config.sigmas[0]);
   for (size_t i = 1; i < config.sigmas.size(); ++i) {

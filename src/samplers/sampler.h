@@ -37,6 +37,11 @@ struct SamplerConfig {
   // ct_training_loop.py:96); "auto": as the method the model was trained with (DenoiserImpl::trained_with: "ect" ->
   // ect, else ict).
   Renoise renoise = Renoise::Auto;
+  // Consistency sampler: clamp every denoised output to [-1, 1] before re-noising, as the consistency-model
+  // release samples (openai/consistency_models scripts/image_sample.py clip_denoised = True, karras_sample's
+  // denoiser); recorded by tools/convert_openai_cm.py. Off by default (iCT and ECT describe no clamping); Heun and Euler
+  // do not read it.
+  bool clip_denoised = false;
   static SamplerConfig from_config(const Json& root);  // reads [sample]
   Json to_json() const;
   void validate() const;  // throws onestep::Error naming the bad value

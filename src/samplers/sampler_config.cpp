@@ -17,6 +17,7 @@ SamplerConfig SamplerConfig::from_config(const Json& root) {
   c.rho = reader.get_float("rho", c.rho);
   c.float64 = reader.get_bool("float64", c.float64);
   c.renoise = reader.get_enum("renoise", c.renoise);
+  c.clip_denoised = reader.get_bool("clip_denoised", c.clip_denoised);
   reader.finish();
   c.validate();
   return c;
@@ -37,9 +38,11 @@ void SamplerConfig::validate() const {
 }
 
 Json SamplerConfig::to_json() const {
-  return Json{{"kind", enum_name(kind)}, {"sigmas", sigmas}, {"steps", steps},      {"sigma_min", sigma_min},
-              {"sigma_max", sigma_max},   {"rho", rho},       {"float64", float64},
-              {"renoise", enum_name(renoise)}};
+  Json j{{"kind", enum_name(kind)}, {"sigmas", sigmas}, {"steps", steps},      {"sigma_min", sigma_min},
+         {"sigma_max", sigma_max},   {"rho", rho},       {"float64", float64},
+         {"renoise", enum_name(renoise)}};
+  if (clip_denoised) j["clip_denoised"] = true;  // absent when off, as in the files written before the key existed
+  return j;
 }
 
 SamplerConfig with_steps(SamplerConfig sampler, int64_t steps, double sigma_mid) {

@@ -1,9 +1,10 @@
-// The ImageNet-64 commands as a user runs them: `onestep info` on the full-size EDM2 presets (counted on the meta
-// device, so XL's 1.1e9 parameters cost no memory) next to EDM2's own counts, and `onestep phema` refusing bad input
-// with one line.
+// The ImageNet-64 commands as a user runs them: `onestep info` on the full-size EDM2 and ADM presets (counted on the
+// meta device, so XL's 1.1e9 parameters cost no memory) next to the references' own counts, `onestep sample` on a
+// converted consistency-model release checkpoint, and `onestep phema` refusing bad input with one line.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "build_paths.h"
 #include "data/temp_dir.h"
 #include "run_onestep.h"
 
@@ -23,6 +24,31 @@ TEST(ImageNet64Cli, InfoCountsEveryEdm2SizeAsEdm2Does) {
   }
   const auto ect = onestep::testing::run_onestep("info --preset imagenet64-ect-xl");
   EXPECT_THAT(ect.output, HasSubstr("dropout 0.5 at <= 16x16"));
+}
+
+TEST(ImageNet64Cli, InfoCountsBothAdmPresetsAsTheReleaseDoes) {
+  for (const auto& [preset, count] : std::vector<std::pair<std::string, std::string>>{
+           {"adm-img64", "295,899,267"}, {"adm-img64-deep", "495,357,699"}, {"imagenet64-ict-deep", "495,357,699"}}) {
+    const auto r = onestep::testing::run_onestep("info --preset " + preset);
+    ASSERT_EQ(r.status, 0) << r.output;
+    EXPECT_THAT(r.output, HasSubstr("parameters: " + count + " (the consistency-model release's own count: " + count));
+    EXPECT_THAT(r.output, HasSubstr("GFLOP"));
+  }
+}
+
+// A converted release checkpoint samples with the schedule the converter recorded: `--steps 2` is the release's
+// multistep ts 0,22,39 of 40 levels (sigmas 80 and 1.38237), with its clamping; a class for every sample.
+TEST(ImageNet64Cli, SampleUsesTheRecordedReleaseSchedule) {
+  onestep::testing::TempDir dir("adm_sample_cli");
+  const std::string fixture = std::string(ONESTEP_TEST_FIXTURES) + "/networks/adm_unet_small.safetensors";
+  const auto r = onestep::testing::run_onestep("sample --ckpt " + fixture + " --weights net. --class 3 --steps 2 --n 2 "
+                                               "--out " + (dir / "x.npy").string());
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("sampling consistency, sigmas 80, 1.38237"));
+  EXPECT_TRUE(std::filesystem::exists(dir / "x.npy"));
+  const auto bad = onestep::testing::run_onestep("sample --ckpt " + fixture + " --weights net. --class 10 --n 1 --out " +
+                                                 (dir / "y.npy").string());
+  EXPECT_NE(bad.status, 0);
 }
 
 TEST(ImageNet64Cli, PhemaRefusesBadInputWithOneLine) {

@@ -77,4 +77,30 @@ TEST(ImageNet64Presets, Edm2SPretraining) {
   EXPECT_EQ(train.ema_rules()[0].name(), "phema0.05");
 }
 
+// iCT on ImageNet-64 (methods.md section 15): the iCT method on the release's ADM; iCT-deep doubles the res blocks.
+TEST(ImageNet64Presets, IctOnAdm) {
+  for (const auto& [name, blocks] : {std::pair<std::string, int64_t>{"imagenet64-ict", 3}, {"imagenet64-ict-deep", 6}}) {
+    const auto root = in64_preset(name);
+    const auto train = onestep::TrainConfig::from_config(root);
+    EXPECT_EQ(train.steps, 800000) << name;
+    EXPECT_EQ(train.batch, 4096) << name;
+    EXPECT_EQ(train.optimizer, "adam") << name;
+    EXPECT_DOUBLE_EQ(train.lr, 1e-4) << name;
+    ASSERT_EQ(train.ema_rules().size(), 1u);
+    EXPECT_EQ(train.ema_rules()[0].name(), "0.99997") << name;
+    onestep::MetaInit meta;
+    onestep::Denoiser model = onestep::build_model(root);
+    EXPECT_EQ(model->model_config()["arch"], "adm") << name;
+    EXPECT_EQ(model->model_config()["num_res_blocks"], blocks) << name;
+    EXPECT_EQ(model->model_config()["dropout"], 0.2) << name;
+    EXPECT_EQ(model->precond().sample_scalings, onestep::Scalings::Consistency);
+    const auto objective = onestep::build_objective(root, model)->to_json();
+    EXPECT_EQ(objective["s0"], 10) << name;
+    EXPECT_EQ(objective["s1"], 1280) << name;
+    // c = 0.00054 sqrt(d), d = 3 x 64 x 64 (iCT section 3.3): 0.0599.
+    EXPECT_NEAR(objective["huber_c"].get<double>(), 0.00054 * std::sqrt(3.0 * 64 * 64), 1e-12) << name;
+    EXPECT_EQ(onestep::SamplerConfig::from_config(root).sigmas, (std::vector<double>{80.0, 1.526}));
+  }
+}
+
 }  // namespace

@@ -1,6 +1,6 @@
 // The network JVP (src/networks/jvp.h) against two independent references, in float64: central finite differences
 // and double backward (J v = d/du <J^T u, v>, two reverse passes). Every network onestep builds: the 2-D MLP, the
-// Fashion-MNIST UNet preset, DDPM++ and NCSN++ (attention, FIR resampling, Fourier embedding, residual encoder), and
+// Fashion-MNIST UNet preset, DDPM++ and NCSN++ (attention, FIR resampling, Fourier embedding, residual encoder), ADM, and
 // the two-time-input variants MeanFlow uses.
 #include "config/config.h"
 #include "core/error.h"
@@ -106,6 +106,16 @@ TEST(Jvp, DdpmppWithAttention) { jvp_expect_exact(jvp_make_case(jvp_unet_root("d
 TEST(Jvp, NcsnppFourierResidualFir) { jvp_expect_exact(jvp_make_case(jvp_unet_root("ncsnpp"), {2, 8, 8})); }
 
 TEST(Jvp, SongUNetWithTwoTimeInputs) { jvp_expect_exact(jvp_make_case(jvp_unet_root("ddpmpp", 2), {2, 8, 8}, 2)); }
+
+// ADM (the consistency-model release's U-Net): GroupNorm32, scale-shift conditioning, resampling residual blocks,
+// multi-head attention at both levels and in the middle block, the sinusoidal embedding of 1000 c_noise.
+TEST(Jvp, AdmWithAttentionAndScaleShift) {
+  const Json root{{"model",
+                   {{"arch", "adm"}, {"img_resolution", 8}, {"img_channels", 2}, {"label_dim", 0},
+                    {"model_channels", 32}, {"channel_mult", {1, 2}}, {"num_res_blocks", 1},
+                    {"attn_resolutions", {8, 4}}, {"num_head_channels", 16}, {"dropout", 0.2}}}};
+  jvp_expect_exact(jvp_make_case(root, {2, 8, 8}));
+}
 
 TEST(Jvp, FashionMnistUnetPreset) {
   jvp_expect_exact(jvp_make_case(load_toml_file(resolve_preset("unet-fmnist-cpu")), {1, 28, 28}));
