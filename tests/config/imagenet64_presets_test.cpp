@@ -84,7 +84,7 @@ TEST(ImageNet64Presets, IctOnAdm) {
     const auto train = onestep::TrainConfig::from_config(root);
     EXPECT_EQ(train.steps, 800000) << name;
     EXPECT_EQ(train.batch, 4096) << name;
-    EXPECT_EQ(train.optimizer, "adam") << name;
+    EXPECT_EQ(train.optimizer, onestep::OptimizerKind::Adam) << name;
     EXPECT_DOUBLE_EQ(train.lr, 1e-4) << name;
     ASSERT_EQ(train.ema_rules().size(), 1u);
     EXPECT_EQ(train.ema_rules()[0].name(), "0.99997") << name;
