@@ -90,7 +90,7 @@ TEST(AdmUNet, SamplersReproduceTheReleasesOnestepAndMultistep) {
   const double hi = std::pow(80.0, 1 / 7.0), lo = std::pow(0.002, 1 / 7.0);
   EXPECT_NEAR(config.sigmas[1], std::pow(hi + 22.0 / 39.0 * (lo - hi), 7.0), 1e-12);
   EXPECT_TRUE(config.clip_denoised);
-  EXPECT_EQ(onestep::resolved_renoise(config, *model), "ict");
+  EXPECT_EQ(onestep::resolved_renoise(config, *model), onestep::Renoise::Ict);
   const torch::Tensor latents = *content.find("inputs.latents");
   const torch::Tensor labels = *content.find("inputs.one_hot");
   const auto seed = content.find("inputs.noise_seed")->item<int64_t>();
