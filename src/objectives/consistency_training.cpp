@@ -31,7 +31,14 @@ ConsistencyTrainingConfig ConsistencyTrainingConfig::defaults_for(ObjectiveMetho
 ConsistencyTrainingObjective::ConsistencyTrainingObjective(ConsistencyTrainingConfig config,
                                                            std::vector<int64_t> sample_shape)
     : config_(std::move(config)),
-      huber_c_(config_.huber_c >= 0 ? config_.huber_c : default_huber_c(sample_shape)) {}
+      huber_c_(config_.huber_c >= 0 ? config_.huber_c : default_huber_c(sample_shape)),
+      bank_(config_.posterior_bank) {}
+
+std::vector<std::pair<std::string, torch::Tensor>> ConsistencyTrainingObjective::state_tensors() {
+  auto tensors = teacher_.state_tensors();
+  for (auto& named : bank_.state_tensors()) tensors.push_back(std::move(named));
+  return tensors;
+}
 
 int64_t ConsistencyTrainingObjective::num_levels(const TrainProgress& progress) const {
   return config_.curriculum == CtCurriculum::Doubling
@@ -64,7 +71,8 @@ LossOutput ConsistencyTrainingObjective::compute_loss(Denoiser& model, const Bat
   // The papers' y + sigma_i n, or the same Euler step with the batch's posterior mean (objective_util.h).
   const torch::Tensor x_lo =
       config_.target_estimate == TargetEstimate::BatchPosterior
-          ? euler_step_to(x_hi, clean_estimate(config_.target_estimate, batch, x_hi, sigma_hi, labels), sigma_hi, sigma_lo)
+          ? euler_step_to(x_hi, clean_estimate(config_.target_estimate, batch, x_hi, sigma_hi, labels, &bank_), sigma_hi,
+                        sigma_lo)
           : y + sigma_lo.reshape(shape) * noise;
 
   SharedDropoutState dropout(y.device());
@@ -119,6 +127,7 @@ Json ConsistencyTrainingObjective::to_json() const {
          {"weighting", enum_name(c.weighting)},
          {"teacher", enum_name(c.teacher)},
          {"target_estimate", enum_name(c.target_estimate)}};
+  if (c.posterior_bank > 0) j["posterior_bank"] = c.posterior_bank;
   if (c.index == CtIndex::LogNormal) {
     j["p_mean"] = c.p_mean;
     j["p_std"] = c.p_std;

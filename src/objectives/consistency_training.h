@@ -65,6 +65,8 @@ struct ConsistencyTrainingConfig {
   CtTeacherDecay teacher_decay = CtTeacherDecay::Paper;
   // single_sample (the papers: y + sigma_i n) | batch_posterior (objective_util.h; not in the papers)
   TargetEstimate target_estimate = TargetEstimate::SingleSample;
+  // > 0 with batch_posterior: the posterior also runs over the last posterior_bank training rows (PosteriorBank)
+  int64_t posterior_bank = 0;
   static ConsistencyTrainingConfig defaults_for(ObjectiveMethod method);  // Ict | Ct
 };
 class ConsistencyTrainingObjective : public Objective {
@@ -74,10 +76,11 @@ class ConsistencyTrainingObjective : public Objective {
   LossOutput compute_loss(Denoiser& model, const Batch& batch, const TrainProgress& progress,
                           at::Generator& generator) override;
   void after_step(Denoiser& model, const TrainProgress& progress) override;
-  std::vector<std::pair<std::string, torch::Tensor>> state_tensors() override { return teacher_.state_tensors(); }
+  std::vector<std::pair<std::string, torch::Tensor>> state_tensors() override;
   void load_state_tensors(const std::vector<std::pair<std::string, torch::Tensor>>& t) override {
-    teacher_.load_state_tensors(t);
+    teacher_.load_state_tensors(bank_.load_state_tensors(t));
   }
+  std::string single_process_reason() const override { return posterior_bank_reason(bank_); }
   Json to_json() const override;
   int64_t num_levels(const TrainProgress& progress) const;
   double teacher_decay(const TrainProgress& progress) const;  // mu(k) of original CT's EMA teacher
@@ -87,6 +90,7 @@ class ConsistencyTrainingObjective : public Objective {
   ConsistencyTrainingConfig config_;
   double huber_c_;
   EmaTeacher teacher_;
+  PosteriorBank bank_;
 };
 
 }  // namespace onestep

@@ -28,7 +28,7 @@ LossOutput EctObjective::compute_loss(Denoiser& model, const Batch& batch, const
   const torch::Tensor x_t = y + t.reshape(shape) * eps;
   // The papers' target input y + r eps, or the same Euler step with the batch's posterior mean (objective_util.h).
   const bool batch_posterior = config_.target_estimate == TargetEstimate::BatchPosterior;
-  const torch::Tensor denoised = clean_estimate(config_.target_estimate, batch, x_t, t, labels);
+  const torch::Tensor denoised = clean_estimate(config_.target_estimate, batch, x_t, t, labels, &bank_);
   const torch::Tensor x_r = batch_posterior ? euler_step_to(x_t, denoised, t, r) : y + r.reshape(shape) * eps;
 
   SharedDropoutState dropout(y.device());
@@ -68,6 +68,7 @@ Json EctObjective::to_json() const {
          {"huber_c", config_.huber_c},
          {"weighting", enum_name(config_.weighting)},
          {"target_estimate", enum_name(config_.target_estimate)}};
+  if (config_.posterior_bank > 0) j["posterior_bank"] = config_.posterior_bank;
   if (m.kind == EctMappingKind::Sigmoid) {  // the const mapping has n(t) = 1 and reads neither
     j["k"] = m.k;
     j["b"] = m.b;

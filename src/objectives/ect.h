@@ -38,17 +38,25 @@ struct EctObjectiveConfig {
   EctWeighting weighting = EctWeighting::InverseDt;
   // single_sample (the paper: y + r eps) | batch_posterior (objective_util.h; not in the paper)
   TargetEstimate target_estimate = TargetEstimate::SingleSample;
+  // > 0 with batch_posterior: the posterior also runs over the last posterior_bank training rows (PosteriorBank)
+  int64_t posterior_bank = 0;
 };
 class EctObjective : public Objective {
  public:
-  explicit EctObjective(EctObjectiveConfig config) : config_(std::move(config)) {}
+  explicit EctObjective(EctObjectiveConfig config) : config_(std::move(config)), bank_(config_.posterior_bank) {}
   std::string name() const override { return "ect"; }
   LossOutput compute_loss(Denoiser& model, const Batch& batch, const TrainProgress& progress,
                           at::Generator& generator) override;
   Json to_json() const override;
+  std::vector<std::pair<std::string, torch::Tensor>> state_tensors() override { return bank_.state_tensors(); }
+  void load_state_tensors(const std::vector<std::pair<std::string, torch::Tensor>>& t) override {
+    require_no_other_state(bank_.load_state_tensors(t));
+  }
+  std::string single_process_reason() const override { return posterior_bank_reason(bank_); }
 
  private:
   EctObjectiveConfig config_;
+  PosteriorBank bank_;
 };
 
 }  // namespace onestep

@@ -28,7 +28,7 @@ LossOutput EdmObjective::compute_loss(Denoiser& model, const Batch& batch, const
   const torch::Tensor x = y + sigma.reshape(shape) * noise;
   // The clean sample, or its posterior mean over the batch (Stable Target Field; objective_util.h): less variance
   // in the target, the same minimiser E[y | x] as the batch grows.
-  const torch::Tensor target = clean_estimate(config_.target_estimate, batch, x, sigma, labels);
+  const torch::Tensor target = clean_estimate(config_.target_estimate, batch, x, sigma, labels, &bank_);
   const torch::Tensor denoised = model->forward(x, sigma, Scalings::Edm, labels);
   const torch::Tensor weight = edm_loss_weight(sigma, sd);
   const torch::Tensor loss = (weight * squared_l2_per_sample(denoised - target)).mean();
@@ -36,10 +36,12 @@ LossOutput EdmObjective::compute_loss(Denoiser& model, const Batch& batch, const
 }
 
 Json EdmObjective::to_json() const {
-  return Json{{"method", "edm"},
-              {"p_mean", config_.p_mean},
-              {"p_std", config_.p_std},
-              {"target_estimate", enum_name(config_.target_estimate)}};
+  Json j{{"method", "edm"},
+         {"p_mean", config_.p_mean},
+         {"p_std", config_.p_std},
+         {"target_estimate", enum_name(config_.target_estimate)}};
+  if (config_.posterior_bank > 0) j["posterior_bank"] = config_.posterior_bank;
+  return j;
 }
 
 }  // namespace onestep

@@ -16,17 +16,25 @@ struct EdmObjectiveConfig {
   double p_mean = -1.2, p_std = 1.2;
   // single_sample (EDM: the target is y) | batch_posterior (E[y | x] over the batch; objective_util.h)
   TargetEstimate target_estimate = TargetEstimate::SingleSample;
+  // > 0 with batch_posterior: the posterior also runs over the last posterior_bank training rows (PosteriorBank)
+  int64_t posterior_bank = 0;
 };
 class EdmObjective : public Objective {
  public:
-  explicit EdmObjective(EdmObjectiveConfig config) : config_(config) {}
+  explicit EdmObjective(EdmObjectiveConfig config) : config_(config), bank_(config.posterior_bank) {}
   std::string name() const override { return "edm"; }
   LossOutput compute_loss(Denoiser& model, const Batch& batch, const TrainProgress& progress,
                           at::Generator& generator) override;
   Json to_json() const override;
+  std::vector<std::pair<std::string, torch::Tensor>> state_tensors() override { return bank_.state_tensors(); }
+  void load_state_tensors(const std::vector<std::pair<std::string, torch::Tensor>>& t) override {
+    require_no_other_state(bank_.load_state_tensors(t));
+  }
+  std::string single_process_reason() const override { return posterior_bank_reason(bank_); }
 
  private:
   EdmObjectiveConfig config_;
+  PosteriorBank bank_;
 };
 
 }  // namespace onestep

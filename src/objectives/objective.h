@@ -51,6 +51,9 @@ class Objective {
   // Extra tensors/state to checkpoint (original CT's teacher weights), by name.
   virtual std::vector<std::pair<std::string, torch::Tensor>> state_tensors() { return {}; }
   virtual void load_state_tensors(const std::vector<std::pair<std::string, torch::Tensor>>& /*tensors*/) {}
+  // Non-empty when the objective keeps state of one process's rows that a checkpoint cannot hold for every rank
+  // (objective.posterior_bank): the reason a data-parallel run is refused.
+  virtual std::string single_process_reason() const { return ""; }
   // The effective [objective] section (defaults filled in).
   virtual Json to_json() const = 0;
 };

@@ -34,6 +34,17 @@ E ct_choice(SectionReader& reader, ObjectiveMethod method, const std::string& ke
   return method == ObjectiveMethod::Ct ? fixed_ct_choice(reader, key, fallback) : reader.get_enum(key, fallback);
 }
 
+// objective.posterior_bank (objective_util.h, PosteriorBank): only read with the batch posterior it widens.
+int64_t read_posterior_bank(SectionReader& reader, TargetEstimate target_estimate) {
+  if (target_estimate != TargetEstimate::BatchPosterior) {
+    refuse_unread(reader, "posterior_bank", "with target_estimate = \"single_sample\" (it widens the batch posterior)");
+    return 0;
+  }
+  const int64_t bank = reader.get_int("posterior_bank", 0);
+  require(bank >= 0, "objective.posterior_bank must be >= 0 (training rows kept as posterior references)");
+  return bank;
+}
+
 std::unique_ptr<Objective> build_consistency_training(SectionReader& reader, ObjectiveMethod method,
                                                       const Denoiser& model) {
   auto c = ConsistencyTrainingConfig::defaults_for(method);
@@ -48,6 +59,7 @@ std::unique_ptr<Objective> build_consistency_training(SectionReader& reader, Obj
   c.weighting = ct_choice(reader, method, "weighting", c.weighting);
   c.teacher = ct_choice(reader, method, "teacher", c.teacher);
   c.target_estimate = ct_choice(reader, method, "target_estimate", c.target_estimate);
+  c.posterior_bank = read_posterior_bank(reader, c.target_estimate);
   const std::string by = "by method \"" + std::string(enum_name(method)) + "\"";
   if (c.index == CtIndex::LogNormal) {
     c.p_mean = reader.get_float("p_mean", c.p_mean);
@@ -79,6 +91,7 @@ std::unique_ptr<Objective> build_edm(SectionReader& reader) {
   c.p_mean = reader.get_float("p_mean", c.p_mean);
   c.p_std = reader.get_float("p_std", c.p_std);
   c.target_estimate = reader.get_enum("target_estimate", c.target_estimate);
+  c.posterior_bank = read_posterior_bank(reader, c.target_estimate);
   require(c.p_std > 0, "objective.p_std must be > 0");
   return std::make_unique<EdmObjective>(c);
 }
@@ -102,6 +115,7 @@ std::unique_ptr<Objective> build_ect(SectionReader& reader) {
   c.huber_c = reader.get_float("huber_c", c.huber_c);
   c.weighting = reader.get_enum("weighting", c.weighting);
   c.target_estimate = reader.get_enum("target_estimate", c.target_estimate);
+  c.posterior_bank = read_posterior_bank(reader, c.target_estimate);
   require(c.p_std > 0, "objective.p_std must be > 0");
   require(c.mapping.q > 1, "objective.q must be > 1");
   require(c.mapping.stage_length > 0, "objective.stage_length must be > 0 (images per stage)");
@@ -135,7 +149,7 @@ std::unique_ptr<Objective> build_objective(const Json& root, const Denoiser& mod
       {"weighting", "ct, ict, ect"}, {"teacher", "ct, ict"}, {"mu0", "ct, ict"}, {"teacher_decay", "ct, ict"},
       {"huber_c", "ict, ect"},  {"p_mean", "edm, ict, ect"},  {"p_std", "edm, ict, ect"}, {"mapping", "ect"},
       {"k", "ect"},             {"b", "ect"},                 {"q", "ect"},              {"stage_length", "ect"},
-      {"stage_exponent", "ect"}};
+      {"stage_exponent", "ect"}, {"posterior_bank", "edm, ict, ect"}};
   for (const auto& [key, methods] : owners)
     require(!reader.has(key) || reader.was_read(key), "objective.", key, " is not read by method \"",
             enum_name(method), "\" (a key of ", methods, "); remove it");

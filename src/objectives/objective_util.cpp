@@ -90,32 +90,93 @@ torch::Tensor consistency_target(Denoiser& model, const torch::Tensor& x_r, cons
 Json stat_value(const torch::Tensor& scalar) { return scalar.detach().to(torch::kCPU).item<double>(); }
 
 torch::Tensor batch_posterior_mean(const torch::Tensor& y, const torch::Tensor& x_t, const torch::Tensor& t,
-                                   const torch::Tensor& labels) {
+                                   const torch::Tensor& labels, const torch::Tensor& ref_y,
+                                   const torch::Tensor& ref_labels) {
   torch::NoGradGuard no_grad;
   // float32 whatever the autocast state (train.bf16): under autocast the matrix products would run in bfloat16, whose
   // 8-bit mantissa rounds the rows of the weighted mean and the distances behind the weights.
   const c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::autocast_dispatch_keyset);
   const int64_t b = y.size(0);
-  const torch::Tensor ys = y.detach().reshape({b, -1}).to(torch::kFloat32);
+  torch::Tensor ys = y.detach().reshape({b, -1}).to(torch::kFloat32);
+  const bool banked = ref_y.defined() && ref_y.size(0) > 0;
+  if (banked) ys = torch::cat({ys, ref_y.detach().reshape({ref_y.size(0), -1}).to(ys.device(), torch::kFloat32)});
+  const int64_t m = ys.size(0);
   const torch::Tensor xs = x_t.detach().reshape({b, -1}).to(torch::kFloat32);
   // |x_i - y_j|^2 by the expansion |x_i|^2 + |y_j|^2 - 2 x_i.y_j, one matrix product (float32: its rounding, about
   // 1e-7 |x|^2, moves the logits by far less than they differ at any t where the weights are not all on the own row).
-  const torch::Tensor squared = (xs.square().sum(1, true) + ys.square().sum(1).reshape({1, b}))
+  const torch::Tensor squared = (xs.square().sum(1, true) + ys.square().sum(1).reshape({1, m}))
                                     .addmm_(xs, ys.t(), 1.0, -2.0)
                                     .clamp_min_(0.0);
   // log N(x_i; y_j, t_i^2 I) up to a term constant in j.
   torch::Tensor logits = squared.div_(t.to(torch::kFloat32).square().mul(-2.0).reshape({b, 1}));
   if (labels.defined()) {
-    const torch::Tensor l = labels.to(x_t.device());
-    logits.masked_fill_(l.reshape({b, 1}) != l.reshape({1, b}), -std::numeric_limits<float>::infinity());
+    torch::Tensor l = labels.to(x_t.device());
+    torch::Tensor refs = l;
+    if (banked) {
+      require(ref_labels.defined(), "batch posterior: the reference rows have no labels");
+      refs = torch::cat({l, ref_labels.to(x_t.device())});
+    }
+    logits.masked_fill_(l.reshape({b, 1}) != refs.reshape({1, m}), -std::numeric_limits<float>::infinity());
   }
   return torch::softmax(logits, 1).mm(ys).to(y.scalar_type()).reshape(y.sizes());
 }
 
+void PosteriorBank::push(const Batch& batch) {
+  if (capacity_ <= 0) return;
+  torch::NoGradGuard no_grad;
+  const torch::Tensor rows = batch.x.detach().to(torch::kFloat32);
+  images_ = images_.defined() ? torch::cat({images_, rows}) : rows.clone();
+  if (batch.labels.defined()) labels_ = labels_.defined() ? torch::cat({labels_, batch.labels}) : batch.labels.clone();
+  if (images_.size(0) > capacity_) {
+    const int64_t drop = images_.size(0) - capacity_;
+    images_ = images_.narrow(0, drop, capacity_).clone();
+    if (labels_.defined()) labels_ = labels_.narrow(0, drop, capacity_).clone();
+  }
+}
+
+std::vector<std::pair<std::string, torch::Tensor>> PosteriorBank::state_tensors() const {
+  std::vector<std::pair<std::string, torch::Tensor>> out;
+  if (images_.defined()) out.emplace_back("posterior_bank.images", images_);
+  if (labels_.defined()) out.emplace_back("posterior_bank.labels", labels_);
+  return out;
+}
+
+std::vector<std::pair<std::string, torch::Tensor>> PosteriorBank::load_state_tensors(
+    const std::vector<std::pair<std::string, torch::Tensor>>& tensors) {
+  images_ = torch::Tensor();
+  labels_ = torch::Tensor();
+  std::vector<std::pair<std::string, torch::Tensor>> others;
+  for (const auto& [name, t] : tensors) {
+    if (name == "posterior_bank.images")
+      images_ = t.clone();
+    else if (name == "posterior_bank.labels")
+      labels_ = t.clone();
+    else
+      others.emplace_back(name, t);
+  }
+  require(!images_.defined() || images_.size(0) <= capacity_, "checkpoint: the posterior bank holds ",
+          images_.defined() ? images_.size(0) : 0, " rows, more than objective.posterior_bank = ", capacity_);
+  return others;
+}
+
+std::string posterior_bank_reason(const PosteriorBank& bank) {
+  return bank.capacity() > 0 ? "objective.posterior_bank keeps one process's training rows, which a checkpoint holds "
+                               "for one process only; train with one process or set objective.posterior_bank = 0"
+                             : "";
+}
+
+void require_no_other_state(const std::vector<std::pair<std::string, torch::Tensor>>& rest) {
+  require(rest.empty(), "unexpected objective state tensor '", rest.empty() ? "" : rest.front().first, "'");
+}
+
 torch::Tensor clean_estimate(TargetEstimate target_estimate, const Batch& batch, const torch::Tensor& x_t,
-                             const torch::Tensor& t, const torch::Tensor& one_hot) {
+                             const torch::Tensor& t, const torch::Tensor& one_hot, PosteriorBank* bank) {
   if (target_estimate != TargetEstimate::BatchPosterior) return batch.x;
-  return batch_posterior_mean(batch.x, x_t, t, one_hot.defined() ? batch.labels : torch::Tensor());
+  const torch::Tensor labels = one_hot.defined() ? batch.labels : torch::Tensor();
+  if (bank == nullptr || bank->capacity() <= 0) return batch_posterior_mean(batch.x, x_t, t, labels);
+  const torch::Tensor d = batch_posterior_mean(batch.x, x_t, t, labels, bank->images(), bank->labels());
+  bank->push(batch);
+  return d;
 }
 
 torch::Tensor euler_step_to(const torch::Tensor& x_t, const torch::Tensor& denoised, const torch::Tensor& t,

@@ -77,14 +77,48 @@ Json stat_value(const torch::Tensor& scalar);
 // "batch_posterior" takes D = E[y | x_t] over the batch instead, sum_j w_j y_j with w_j ~ N(x_t; y_j, t^2 I) (and
 // only rows of the same class): Stable Target Field (Xu et al. 2023), which reduces the variance of the denoising
 // target the same way. At small t the weights fall on the row's own y and the step is the papers' y + r n.
-// y and x_t [B, ...], t [B], labels [B] int64 or undefined -> D [B, ...].
+// y and x_t [B, ...], t [B], labels [B] int64 or undefined -> D [B, ...]. `ref_y` [M, ...] (with `ref_labels` [M]
+// when labels are given) adds M reference points beside the batch's own rows (PosteriorBank below).
 torch::Tensor batch_posterior_mean(const torch::Tensor& y, const torch::Tensor& x_t, const torch::Tensor& t,
-                                   const torch::Tensor& labels);
+                                   const torch::Tensor& labels, const torch::Tensor& ref_y = torch::Tensor(),
+                                   const torch::Tensor& ref_labels = torch::Tensor());
+
+// objective.posterior_bank = M: the clean rows of the last M training images, kept as reference points of the batch
+// posterior beside the batch's own rows. STF (Xu et al. 2023, section 3) draws a reference batch much larger than the
+// training batch; on images a batch of 32 is too small for the posterior to leave the own row except at very large t
+// (docs/methods.md section 6). The references are earlier batches, so they are independent of this batch's noise,
+// as STF's are. The bank is part of the objective's checkpointed state (exact resume); it holds one process's rows,
+// so data-parallel runs refuse it (Objective::single_process_reason).
+class PosteriorBank {
+ public:
+  explicit PosteriorBank(int64_t capacity = 0) : capacity_(capacity) {}
+  int64_t capacity() const { return capacity_; }
+  int64_t size() const { return images_.defined() ? images_.size(0) : 0; }
+  const torch::Tensor& images() const { return images_; }  // [size, ...], oldest first; undefined while empty
+  const torch::Tensor& labels() const { return labels_; }  // [size] int64, or undefined (unlabelled data)
+  // The batch's rows enter; beyond the capacity the oldest leave.
+  void push(const Batch& batch);
+  std::vector<std::pair<std::string, torch::Tensor>> state_tensors() const;
+  // Takes the tensors named "posterior_bank.*" and returns the others.
+  std::vector<std::pair<std::string, torch::Tensor>> load_state_tensors(
+      const std::vector<std::pair<std::string, torch::Tensor>>& tensors);
+
+ private:
+  int64_t capacity_;
+  torch::Tensor images_, labels_;
+};
+
+// Objective::single_process_reason of an objective with this bank: empty when the bank is off.
+std::string posterior_bank_reason(const PosteriorBank& bank);
+// After PosteriorBank::load_state_tensors: an objective with no other state refuses what is left.
+void require_no_other_state(const std::vector<std::pair<std::string, torch::Tensor>>& rest);
+
 // The clean-point estimate of a pair's target under objective.target_estimate: the batch's own rows y
 // ("single_sample", the papers') or batch_posterior_mean of them given x_t ("batch_posterior"), over rows of the same
-// class when the model is class-conditional (one_hot defined, as one_hot_labels gives it).
+// class when the model is class-conditional (one_hot defined, as one_hot_labels gives it). With a bank of capacity > 0
+// the posterior also runs over the bank's rows, and the batch's rows then enter the bank.
 torch::Tensor clean_estimate(TargetEstimate target_estimate, const Batch& batch, const torch::Tensor& x_t,
-                             const torch::Tensor& t, const torch::Tensor& one_hot);
+                             const torch::Tensor& t, const torch::Tensor& one_hot, PosteriorBank* bank = nullptr);
 // x_r = D + (r / t) (x_t - D), broadcast over the sample dimensions; [B, ...].
 torch::Tensor euler_step_to(const torch::Tensor& x_t, const torch::Tensor& denoised, const torch::Tensor& t,
                             const torch::Tensor& r);

@@ -89,6 +89,8 @@ Trainer::Trainer(RunDir& run, Json effective_config, TrainConfig train, std::opt
   model_->set_trained_with(objective_->name());  // saved with every checkpoint and EMA (the sampler's re-noising)
   require(data_ != nullptr && data_->size() > 0, "trainer: the dataset is empty");
   const int world = ranks_.world_size();
+  const std::string single_process = objective_->single_process_reason();
+  require(world == 1 || single_process.empty(), "this run has ", world, " processes: ", single_process);
   require(train_.batch % world == 0, "train.batch = ", train_.batch, " (the global batch) is not divisible by the ",
           world, " processes of this run");
   if (train_.bf16 && !device_.is_cuda())

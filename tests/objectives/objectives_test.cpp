@@ -579,3 +579,100 @@ TEST(BatchPosterior, IsFloat32UnderBf16Autocast) {
   EXPECT_EQ(got.scalar_type(), torch::kFloat32);
   EXPECT_TRUE(torch::equal(got, expected)) << (got - expected).abs().max().item<double>();
 }
+
+// objective.posterior_bank (objective_util.h, PosteriorBank): the reference rows of the batch posterior beyond the
+// batch. The numbers are those of MeanOfTheBatchWeightedByTheGaussianLikelihoodOfXt's row 0 with two of its rows moved
+// into the bank: the same three points, so the same weights (0.567840, 0.420666, 0.011494 -> 0.455149; classes
+// {0 | 1, 0}: 0.980160, 0.019840 -> 0.059521).
+TEST(PosteriorBank, BankRowsAreReferencePointsBesideTheBatch) {
+  const auto y = torch::tensor({{0.0f, 0.0f}});
+  const auto x = torch::tensor({{0.2f, 0.0f}});
+  const auto t = torch::tensor({1.0f});
+  const auto bank = torch::tensor({{1.0f, 0.0f}, {3.0f, 0.0f}});
+  EXPECT_NEAR(batch_posterior_mean(y, x, t, torch::Tensor(), bank)[0][0].item<double>(), 0.455149, 1e-6);
+  const auto d = batch_posterior_mean(y, x, t, torch::tensor({0}, torch::kInt64), bank, torch::tensor({1, 0}, torch::kInt64));
+  EXPECT_NEAR(d[0][0].item<double>(), 0.059521, 1e-6);
+  // Without the bank the row is alone: its own y.
+  EXPECT_NEAR(batch_posterior_mean(y, x, t, torch::Tensor())[0][0].item<double>(), 0.0, 1e-7);
+}
+
+// clean_estimate with a bank: the posterior runs over the rows pushed by earlier calls (not this batch's twice), then
+// this batch's rows enter; the oldest leave beyond the capacity, and the state round-trips through a checkpoint.
+TEST(PosteriorBank, HoldsTheLastRowsOldestFirstAndRoundTrips) {
+  PosteriorBank bank(3);
+  const Batch first{torch::tensor({{1.0f, 0.0f}, {3.0f, 0.0f}}), torch::tensor({5, 6}, torch::kInt64)};
+  const auto big_t = torch::tensor({1e6f, 1e6f});
+  // An empty bank: the batch posterior alone (at a huge t the plain mean of the batch, 2.0).
+  const auto d0 = clean_estimate(TargetEstimate::BatchPosterior, first, first.x, big_t, torch::Tensor(), &bank);
+  EXPECT_NEAR(d0[0][0].item<double>(), 2.0, 1e-4);
+  ASSERT_EQ(bank.size(), 2);
+  const Batch second{torch::tensor({{0.0f, 0.0f}}), torch::tensor({7}, torch::kInt64)};
+  const auto d1 = clean_estimate(TargetEstimate::BatchPosterior, second, torch::tensor({{0.2f, 0.0f}}),
+                                 torch::tensor({1.0f}), torch::Tensor(), &bank);
+  EXPECT_NEAR(d1[0][0].item<double>(), 0.455149, 1e-6);
+  ASSERT_EQ(bank.size(), 3);
+  const Batch third{torch::tensor({{9.0f, 9.0f}}), torch::tensor({8}, torch::kInt64)};
+  bank.push(third);
+  ASSERT_EQ(bank.size(), 3);  // (1, 0) left
+  EXPECT_TRUE(torch::equal(bank.images(), torch::tensor({{3.0f, 0.0f}, {0.0f, 0.0f}, {9.0f, 9.0f}})));
+  EXPECT_TRUE(torch::equal(bank.labels(), torch::tensor({6, 7, 8}, torch::kInt64)));
+  // The single-sample target neither reads nor fills the bank.
+  EXPECT_TRUE(torch::equal(clean_estimate(TargetEstimate::SingleSample, first, first.x, big_t, torch::Tensor(), &bank),
+                           first.x));
+  EXPECT_EQ(bank.size(), 3);
+
+  auto state = bank.state_tensors();
+  state.emplace_back("teacher.w", torch::ones({1}));
+  PosteriorBank restored(3);
+  const auto rest = restored.load_state_tensors(state);
+  ASSERT_EQ(rest.size(), 1u);
+  EXPECT_EQ(rest.front().first, "teacher.w");
+  EXPECT_TRUE(torch::equal(restored.images(), bank.images()));
+  EXPECT_TRUE(torch::equal(restored.labels(), bank.labels()));
+  PosteriorBank smaller(2);
+  EXPECT_THAT(error_of([&] { smaller.load_state_tensors(state); }), ::testing::HasSubstr("objective.posterior_bank = 2"));
+}
+
+// The key: read with the batch posterior only, checked, written back; the objectives keep the bank in their
+// checkpointed state, so a restored objective gives the continuing one's loss; data-parallel runs are refused.
+TEST(PosteriorBank, ConfigStateAndResumeOfEveryObjectiveThatReadsIt) {
+  auto model = zero_model(2);
+  for (const std::string method : {"edm", "ict", "ect"}) {
+    SCOPED_TRACE(method);
+    Json objective = objective_root(method)["objective"];
+    EXPECT_THAT(error_of([&] {
+                  Json o = objective;
+                  o["posterior_bank"] = 64;
+                  build_objective(Json{{"objective", o}}, model);
+                }),
+                ::testing::HasSubstr("objective.posterior_bank is not read"));
+    objective["target_estimate"] = "batch_posterior";
+    EXPECT_THAT(error_of([&] {
+                  Json o = objective;
+                  o["posterior_bank"] = -1;
+                  build_objective(Json{{"objective", o}}, model);
+                }),
+                ::testing::HasSubstr("objective.posterior_bank must be >= 0"));
+    EXPECT_EQ(build_objective(Json{{"objective", objective}}, model)->single_process_reason(), "");
+    objective["posterior_bank"] = 6;
+    auto going = build_objective(Json{{"objective", objective}}, model);
+    EXPECT_EQ(going->to_json().at("posterior_bank"), 6);
+    EXPECT_THAT(going->single_process_reason(), ::testing::HasSubstr("objective.posterior_bank"));
+    auto g = gen(11);
+    torch::manual_seed(3);
+    for (int64_t step = 0; step < 3; ++step)
+      going->compute_loss(model, Batch{torch::randn({4, 2}), {}}, {step, 10, step * 4}, g);
+    auto restored = build_objective(Json{{"objective", objective}}, model);
+    restored->load_state_tensors(going->state_tensors());
+    const Batch next{torch::randn({4, 2}) * 0.1, {}};
+    const auto generator_state = g.get_state();
+    const double a = going->compute_loss(model, next, {3, 10, 12}, g).loss.item<double>();
+    g.set_state(generator_state);
+    const double b = restored->compute_loss(model, next, {3, 10, 12}, g).loss.item<double>();
+    EXPECT_EQ(a, b);
+    // A fresh objective (empty bank) differs: the bank is what the posterior used.
+    auto fresh = build_objective(Json{{"objective", objective}}, model);
+    g.set_state(generator_state);
+    EXPECT_NE(fresh->compute_loss(model, next, {3, 10, 12}, g).loss.item<double>(), a);
+  }
+}
