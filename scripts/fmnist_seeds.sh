@@ -81,7 +81,7 @@ for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
 
 # mean and sample sd of the numbers on stdin
 stats() { awk '{ s += $1; q += $1 * $1; n++ } END { m = s / n; v = n > 1 ? (q - n * m * m) / (n - 1) : 0;
-  if (v < 0) v = 0; printf "%.1f %.1f", m, sqrt(v) }'; }
+  if (v < 0) v = 0; printf "%.1f %.1f\n", m, sqrt(v) }'; }
 read -r T_MEAN T_SD < <(stats < "$RUNS/teacher-heun35-n$N.txt")
 {
   echo "FD-FMNIST, n = $N against the 10,000 test images; mean +- sd over training seeds ($SEEDS)"
