@@ -2,8 +2,9 @@
 # The main job: ECT tunes the shipped Fashion-MNIST diffusion teacher (assets/fmnist_edm_teacher.safetensors, a
 # 0.31M-parameter UNet trained by onestep, assets/README.md) into a 1-/2-step model on the CPU, then samples and
 # scores the teacher (Heun, 35 evaluations; and at 1 step, ECT's starting point) and the tuned model with FD-FMNIST
-# beside the data floor. 490 s (8.2 minutes) on 2 idle cores in all, 4000 ECT steps included (timed 2026-11-30 09:41;
-# docs/results.md, "Fashion-MNIST demo").
+# beside the data floor. 816 s (13.6 minutes) on 2 idle cores in all: the 4000 ECT steps 637 s, the teacher's Heun-35
+# score 139 s (timed 2026-12-07 23:44; the 2026-11-30 machine ran the same step twice as fast: 490 s then;
+# bench/RESULTS.md, docs/results.md "Fashion-MNIST demo").
 #   ONESTEP_DEMO_PRESET=fmnist-ict-cpu scripts/demo.sh   iCT from scratch instead (no teacher; 48k images, about 8
 #                                                       minutes; fmnist-ict-cpu-160k: the teacher's 160k images)
 #   ONESTEP_DEMO_EVAL_N=5000                            samples per FD (default 2000; FD falls as n grows, so compare
@@ -65,19 +66,22 @@ FLOOR="$OUT/fmnist-train10k.npz"
 [ -f "$FLOOR" ] || "$BIN" eval stats --data "$PRESET" --set data.split=train --limit 10000 --metric fd-fmnist \
   --out "$FLOOR"
 fd_of() { sed -n 's/.*-step FD-FMNIST, seed [0-9]*: \([0-9.]*\).*/\1/p' | tail -1; }
+# Copies its input to stderr as well (to be seen while it is captured). Not `tee /dev/stderr`: that reopens the file
+# behind stderr, which truncates a log the demo is redirected into (`scripts/demo.sh > log 2>&1`).
+show() { while IFS= read -r line; do printf '%s\n' "$line"; printf '%s\n' "$line" >&2; done; }
 if [ ${#INIT[@]} -gt 0 ]; then
   TEACHER_FD="$OUT/teacher-fd-n$N_EVAL.txt"   # the teacher is fixed: scored once per n
   if [ ! -f "$TEACHER_FD" ]; then
     heun=$("$BIN" eval --config fmnist-edm-cpu --ckpt "$TEACHER" --steps 18 --n "$N_EVAL" --ref "$REF" \
-      --metric fd-fmnist --seeds 1 | tee /dev/stderr | fd_of)
+      --metric fd-fmnist --seeds 1 | show | fd_of)
     one=$("$BIN" eval --ckpt "$TEACHER" --steps 1 --n "$N_EVAL" --ref "$REF" --metric fd-fmnist --seeds 1 \
-      | tee /dev/stderr | fd_of)
+      | show | fd_of)
     printf '%s %s\n' "$heun" "$one" > "$TEACHER_FD.tmp" && mv "$TEACHER_FD.tmp" "$TEACHER_FD"
   fi
   read -r TEACHER_HEUN TEACHER_1STEP < "$TEACHER_FD"
 fi
 STUDENT=$("$BIN" eval --ckpt "$MODEL" --steps 1,2 --set "eval.sigma_mid=$SIGMA_MID" --n "$N_EVAL" --ref "$REF" \
-  --metric fd-fmnist --seeds 1 | tee /dev/stderr)
+  --metric fd-fmnist --seeds 1 | show)
 S1=$(echo "$STUDENT" | grep '^1-step' | fd_of)
 S2=$(echo "$STUDENT" | grep '^2-step' | fd_of)
 FLOOR_FD=$("$BIN" eval fd "$FLOOR" "$REF" | grep -o '[0-9][0-9.]*$' | tail -1)

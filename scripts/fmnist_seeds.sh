@@ -5,8 +5,8 @@
 # sampling seeds, and prints mean +- sd and the multiple of the teacher. docs/fmnist-ict.md holds the numbers.
 #
 # Environment:
-#   ONESTEP_SEEDS_PRESETS  presets (default "fmnist-ect-cpu fmnist-ict-cpu-160k"); presets with "ect" in the name
-#                          start from the shipped teacher (--init), the others from scratch
+#   ONESTEP_SEEDS_PRESETS  presets (default "fmnist-ect-cpu fmnist-ict-cpu-160k"); presets with "ect" or "scd" in the
+#                          name start from the shipped teacher (--init), the others from scratch
 #   ONESTEP_SEEDS          training seeds (default "0 1 2")
 #   ONESTEP_SEEDS_RUNS     where runs go (default runs/seeds); <runs>/<preset>-s<seed>
 #   ONESTEP_SEEDS_N        samples per FD (default 2000, the demo's; FD falls as n grows: compare at one n)
@@ -27,19 +27,23 @@ JOBS="${ONESTEP_SEEDS_JOBS:-2}"
 EXTRA=()
 for kv in ${ONESTEP_SEEDS_SET:-}; do EXTRA+=(--set "$kv"); done
 TEACHER="$ROOT/assets/fmnist_edm_teacher.safetensors"
+# A training's wall and CPU seconds go to <run>.time where GNU time is installed (the cost of a method's step).
+TIMER=()
+[ -x /usr/bin/time ] && TIMER=(/usr/bin/time -f "%e s wall %U s user %S s sys")
 REF="$RUNS/fmnist-test-ref.npz"
 mkdir -p "$RUNS"
 [ -f "$REF" ] || "$BIN" eval stats --data fmnist-edm-cpu --set data.split=test --metric fd-fmnist --out "$REF"
 
 # One run: train (one thread) unless finished, then score 1 and 2 steps once (sampling seed 1) into <run>/fd.txt.
 train_and_score() {
-  local preset=$1 seed=$2 run="$RUNS/$1-s$2" init=()
-  [[ $preset == *ect* ]] && init=(--init "$TEACHER")
+  local preset=$1 seed=$2 run="$RUNS/$1-s$2" init=() timer=()
+  ((${#TIMER[@]})) && timer=("${TIMER[@]}" -o "$run.time")
+  [[ $preset == *ect* || $preset == *scd* ]] && init=(--init "$TEACHER")
   if [ ! -f "$run/model.safetensors" ]; then
     if [ -f "$run/config.toml" ]; then
       "$BIN" train --run "$run" --resume > "$run.train.log" 2>&1
     else
-      "$BIN" train --config "$preset" --set train.seed="$seed" --set train.threads=1 "${EXTRA[@]}" "${init[@]}" --run "$run" \
+      "${timer[@]}" "$BIN" train --config "$preset" --set train.seed="$seed" --set train.threads=1 "${EXTRA[@]}" "${init[@]}" --run "$run" \
         > "$run.train.log" 2>&1
     fi
   fi

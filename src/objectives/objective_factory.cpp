@@ -34,14 +34,14 @@ E ct_choice(SectionReader& reader, ObjectiveMethod method, const std::string& ke
   return method == ObjectiveMethod::Ct ? fixed_ct_choice(reader, key, fallback) : reader.get_enum(key, fallback);
 }
 
-// objective.posterior_bank (objective_util.h, PosteriorBank): only read with the batch posterior it widens.
+// objective.posterior_bank (objective_util.h, PosteriorBank): widens the batch posterior, so a bank with the
+// single-sample target is refused; 0 (off) is accepted with either, so that a preset with a bank can be run without one
+// (--set objective.target_estimate=single_sample --set objective.posterior_bank=0).
 int64_t read_posterior_bank(SectionReader& reader, TargetEstimate target_estimate) {
-  if (target_estimate != TargetEstimate::BatchPosterior) {
-    refuse_unread(reader, "posterior_bank", "with target_estimate = \"single_sample\" (it widens the batch posterior)");
-    return 0;
-  }
   const int64_t bank = reader.get_int("posterior_bank", 0);
   require(bank >= 0, "objective.posterior_bank must be >= 0 (training rows kept as posterior references)");
+  require(bank == 0 || target_estimate == TargetEstimate::BatchPosterior, "objective.posterior_bank = ", bank,
+          " is not read with target_estimate = \"single_sample\" (it widens the batch posterior); set it to 0");
   return bank;
 }
 

@@ -91,71 +91,126 @@ Json stat_value(const torch::Tensor& scalar) { return scalar.detach().to(torch::
 
 torch::Tensor batch_posterior_mean(const torch::Tensor& y, const torch::Tensor& x_t, const torch::Tensor& t,
                                    const torch::Tensor& labels, const torch::Tensor& ref_y,
-                                   const torch::Tensor& ref_labels) {
+                                   const torch::Tensor& ref_labels, const torch::Tensor& ref_squared_norms) {
   torch::NoGradGuard no_grad;
   // float32 whatever the autocast state (train.bf16): under autocast the matrix products would run in bfloat16, whose
   // 8-bit mantissa rounds the rows of the weighted mean and the distances behind the weights.
   const c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::autocast_dispatch_keyset);
   const int64_t b = y.size(0);
-  torch::Tensor ys = y.detach().reshape({b, -1}).to(torch::kFloat32);
-  const bool banked = ref_y.defined() && ref_y.size(0) > 0;
-  if (banked) ys = torch::cat({ys, ref_y.detach().reshape({ref_y.size(0), -1}).to(ys.device(), torch::kFloat32)});
-  const int64_t m = ys.size(0);
+  const torch::Tensor ys = y.detach().reshape({b, -1}).to(torch::kFloat32);
   const torch::Tensor xs = x_t.detach().reshape({b, -1}).to(torch::kFloat32);
-  // |x_i - y_j|^2 by the expansion |x_i|^2 + |y_j|^2 - 2 x_i.y_j, one matrix product (float32: its rounding, about
-  // 1e-7 |x|^2, moves the logits by far less than they differ at any t where the weights are not all on the own row).
-  const torch::Tensor squared = (xs.square().sum(1, true) + ys.square().sum(1).reshape({1, m}))
-                                    .addmm_(xs, ys.t(), 1.0, -2.0)
-                                    .clamp_min_(0.0);
-  // log N(x_i; y_j, t_i^2 I) up to a term constant in j.
-  torch::Tensor logits = squared.div_(t.to(torch::kFloat32).square().mul(-2.0).reshape({b, 1}));
+  const torch::Tensor x_squared = xs.square().sum(1, true);
+  const torch::Tensor scale = t.to(torch::kFloat32).square().mul(-2.0).reshape({b, 1});
+  // log N(x_i; y_j, t_i^2 I) up to a term constant in j, from |x_i - y_j|^2 = |x_i|^2 + |y_j|^2 - 2 x_i.y_j: one matrix
+  // product per reference set (float32: its rounding, about 1e-7 |x|^2, moves the logits by far less than they differ
+  // at any t where the weights are not all on the own row).
+  const auto logits_of = [&](const torch::Tensor& refs, const torch::Tensor& refs_squared) {
+    return (x_squared + refs_squared.reshape({1, -1})).addmm_(xs, refs.t(), 1.0, -2.0).clamp_min_(0.0).div_(scale);
+  };
+  torch::Tensor logits = logits_of(ys, ys.square().sum(1));
+  // The bank's rows are used where they lie (no copy of the bank beside the batch), with their squared norms as the
+  // bank keeps them; only the [B, B + M] logits are joined.
+  const bool banked = ref_y.defined() && ref_y.size(0) > 0;
+  torch::Tensor refs;
+  if (banked) {
+    refs = ref_y.detach().reshape({ref_y.size(0), -1}).to(ys.device(), torch::kFloat32);
+    const torch::Tensor refs_squared = ref_squared_norms.defined() ? ref_squared_norms.to(ys.device(), torch::kFloat32)
+                                                                   : refs.square().sum(1);
+    logits = torch::cat({logits, logits_of(refs, refs_squared)}, 1);
+  }
+  const int64_t m = logits.size(1);
   if (labels.defined()) {
-    torch::Tensor l = labels.to(x_t.device());
-    torch::Tensor refs = l;
+    const torch::Tensor l = labels.to(x_t.device());
+    torch::Tensor classes = l;
     if (banked) {
       require(ref_labels.defined(), "batch posterior: the reference rows have no labels");
-      refs = torch::cat({l, ref_labels.to(x_t.device())});
+      classes = torch::cat({l, ref_labels.to(x_t.device())});
     }
-    logits.masked_fill_(l.reshape({b, 1}) != refs.reshape({1, m}), -std::numeric_limits<float>::infinity());
+    logits.masked_fill_(l.reshape({b, 1}) != classes.reshape({1, m}), -std::numeric_limits<float>::infinity());
   }
-  return torch::softmax(logits, 1).mm(ys).to(y.scalar_type()).reshape(y.sizes());
+  const torch::Tensor w = torch::softmax(logits, 1);
+  torch::Tensor mean = w.narrow(1, 0, b).mm(ys);
+  if (banked) mean.addmm_(w.narrow(1, b, m - b), refs);
+  return mean.to(y.scalar_type()).reshape(y.sizes());
 }
 
 void PosteriorBank::push(const Batch& batch) {
   if (capacity_ <= 0) return;
   torch::NoGradGuard no_grad;
-  const torch::Tensor rows = batch.x.detach().to(torch::kFloat32);
-  images_ = images_.defined() ? torch::cat({images_, rows}) : rows.clone();
-  if (batch.labels.defined()) labels_ = labels_.defined() ? torch::cat({labels_, batch.labels}) : batch.labels.clone();
-  if (images_.size(0) > capacity_) {
-    const int64_t drop = images_.size(0) - capacity_;
-    images_ = images_.narrow(0, drop, capacity_).clone();
-    if (labels_.defined()) labels_ = labels_.narrow(0, drop, capacity_).clone();
+  torch::Tensor rows = batch.x.detach().to(torch::kFloat32);
+  torch::Tensor labels = batch.labels;
+  if (!images_.defined()) {
+    std::vector<int64_t> shape = rows.sizes().vec();
+    shape[0] = capacity_;
+    images_ = torch::empty(shape, rows.options());
+    squared_norms_ = torch::empty({capacity_}, rows.options());
+    if (labels.defined()) labels_ = torch::empty({capacity_}, labels.options());
   }
+  require(labels.defined() == labels_.defined(), "posterior bank: a batch ", labels.defined() ? "with" : "without",
+          " labels after batches ", labels_.defined() ? "with" : "without");
+  int64_t n = rows.size(0);
+  if (n > capacity_) {  // only the last capacity rows would stay
+    rows = rows.narrow(0, n - capacity_, capacity_);
+    if (labels.defined()) labels = labels.narrow(0, n - capacity_, capacity_);
+    n = capacity_;
+  }
+  // At most two pieces: up to the end of the ring, then from its start.
+  for (int64_t done = 0; done < n;) {
+    const int64_t piece = std::min(n - done, capacity_ - next_);
+    const torch::Tensor part = rows.narrow(0, done, piece);
+    images_.narrow(0, next_, piece).copy_(part);
+    squared_norms_.narrow(0, next_, piece).copy_(part.reshape({piece, -1}).square().sum(1));
+    if (labels.defined()) labels_.narrow(0, next_, piece).copy_(labels.narrow(0, done, piece));
+    next_ = (next_ + piece) % capacity_;
+    done += piece;
+  }
+  size_ = std::min(capacity_, size_ + n);
 }
 
 std::vector<std::pair<std::string, torch::Tensor>> PosteriorBank::state_tensors() const {
   std::vector<std::pair<std::string, torch::Tensor>> out;
-  if (images_.defined()) out.emplace_back("posterior_bank.images", images_);
-  if (labels_.defined()) out.emplace_back("posterior_bank.labels", labels_);
+  if (size_ == 0) return out;
+  out.emplace_back("posterior_bank.images", images());
+  if (labels_.defined()) out.emplace_back("posterior_bank.labels", labels());
+  out.emplace_back("posterior_bank.next", torch::tensor({next_}, torch::kInt64));
   return out;
 }
 
 std::vector<std::pair<std::string, torch::Tensor>> PosteriorBank::load_state_tensors(
     const std::vector<std::pair<std::string, torch::Tensor>>& tensors) {
-  images_ = torch::Tensor();
-  labels_ = torch::Tensor();
+  torch::Tensor images, labels, next;
   std::vector<std::pair<std::string, torch::Tensor>> others;
   for (const auto& [name, t] : tensors) {
     if (name == "posterior_bank.images")
-      images_ = t.clone();
+      images = t;
     else if (name == "posterior_bank.labels")
-      labels_ = t.clone();
+      labels = t;
+    else if (name == "posterior_bank.next")
+      next = t;
     else
       others.emplace_back(name, t);
   }
-  require(!images_.defined() || images_.size(0) <= capacity_, "checkpoint: the posterior bank holds ",
-          images_.defined() ? images_.size(0) : 0, " rows, more than objective.posterior_bank = ", capacity_);
+  images_ = labels_ = squared_norms_ = torch::Tensor();
+  size_ = next_ = 0;
+  if (!images.defined()) return others;
+  size_ = images.size(0);
+  require(size_ <= capacity_, "checkpoint: the posterior bank holds ", size_,
+          " rows, more than objective.posterior_bank = ", capacity_);
+  require(!labels.defined() || (labels.dim() == 1 && labels.size(0) == size_),
+          "checkpoint: posterior_bank.labels does not match posterior_bank.images");
+  std::vector<int64_t> shape = images.sizes().vec();
+  shape[0] = capacity_;
+  images_ = torch::empty(shape, images.options());
+  images_.narrow(0, 0, size_).copy_(images);
+  squared_norms_ = torch::zeros({capacity_}, images.options().dtype(torch::kFloat32));
+  squared_norms_.narrow(0, 0, size_).copy_(images.reshape({size_, -1}).to(torch::kFloat32).square().sum(1));
+  if (labels.defined()) {
+    labels_ = torch::empty({capacity_}, labels.options());
+    labels_.narrow(0, 0, size_).copy_(labels);
+  }
+  next_ = next.defined() ? next.reshape({-1})[0].item<int64_t>() : size_ % capacity_;
+  require(next_ >= 0 && next_ < capacity_ && (size_ == capacity_ || next_ == size_),
+          "checkpoint: posterior_bank.next = ", next_, " is not a position of a bank of ", size_, " rows");
   return others;
 }
 
@@ -174,7 +229,8 @@ torch::Tensor clean_estimate(TargetEstimate target_estimate, const Batch& batch,
   if (target_estimate != TargetEstimate::BatchPosterior) return batch.x;
   const torch::Tensor labels = one_hot.defined() ? batch.labels : torch::Tensor();
   if (bank == nullptr || bank->capacity() <= 0) return batch_posterior_mean(batch.x, x_t, t, labels);
-  const torch::Tensor d = batch_posterior_mean(batch.x, x_t, t, labels, bank->images(), bank->labels());
+  const torch::Tensor d =
+      batch_posterior_mean(batch.x, x_t, t, labels, bank->images(), bank->labels(), bank->squared_norms());
   bank->push(batch);
   return d;
 }

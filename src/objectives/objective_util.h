@@ -78,10 +78,12 @@ Json stat_value(const torch::Tensor& scalar);
 // only rows of the same class): Stable Target Field (Xu et al. 2023), which reduces the variance of the denoising
 // target the same way. At small t the weights fall on the row's own y and the step is the papers' y + r n.
 // y and x_t [B, ...], t [B], labels [B] int64 or undefined -> D [B, ...]. `ref_y` [M, ...] (with `ref_labels` [M]
-// when labels are given) adds M reference points beside the batch's own rows (PosteriorBank below).
+// when labels are given) adds M reference points beside the batch's own rows (PosteriorBank below); their squared norms
+// [M] (|ref_y_j|^2 over the flattened row) may be passed precomputed, as the bank keeps them.
 torch::Tensor batch_posterior_mean(const torch::Tensor& y, const torch::Tensor& x_t, const torch::Tensor& t,
                                    const torch::Tensor& labels, const torch::Tensor& ref_y = torch::Tensor(),
-                                   const torch::Tensor& ref_labels = torch::Tensor());
+                                   const torch::Tensor& ref_labels = torch::Tensor(),
+                                   const torch::Tensor& ref_squared_norms = torch::Tensor());
 
 // objective.posterior_bank = M: the clean rows of the last M training images, kept as reference points of the batch
 // posterior beside the batch's own rows. STF (Xu et al. 2023, section 3) draws a reference batch much larger than the
@@ -93,19 +95,29 @@ class PosteriorBank {
  public:
   explicit PosteriorBank(int64_t capacity = 0) : capacity_(capacity) {}
   int64_t capacity() const { return capacity_; }
-  int64_t size() const { return images_.defined() ? images_.size(0) : 0; }
-  const torch::Tensor& images() const { return images_; }  // [size, ...], oldest first; undefined while empty
-  const torch::Tensor& labels() const { return labels_; }  // [size] int64, or undefined (unlabelled data)
-  // The batch's rows enter; beyond the capacity the oldest leave.
+  int64_t size() const { return size_; }
+  // The bank's rows [size, ...] in ring order (not oldest first: the posterior does not depend on the order, and the
+  // ring is written in place, without the two copies of the whole bank a shift would cost each step); undefined while
+  // empty. labels() likewise: [size] int64, or undefined (unlabelled data).
+  torch::Tensor images() const { return size_ > 0 ? images_.narrow(0, 0, size_) : torch::Tensor(); }
+  torch::Tensor labels() const { return size_ > 0 && labels_.defined() ? labels_.narrow(0, 0, size_) : torch::Tensor(); }
+  // |row|^2 of each row over its flattened pixels, kept as rows enter: [size] float32, or undefined while empty.
+  torch::Tensor squared_norms() const { return size_ > 0 ? squared_norms_.narrow(0, 0, size_) : torch::Tensor(); }
+  int64_t next() const { return next_; }  // the ring position the next row is written to: the oldest row when full
+  // The batch's rows enter; beyond the capacity they overwrite the oldest.
   void push(const Batch& batch);
+  // "posterior_bank.images" / ".labels" (the filled rows in ring order) and ".next", so that a resumed run's posterior
+  // sums in the continuing run's order (bitwise resume).
   std::vector<std::pair<std::string, torch::Tensor>> state_tensors() const;
-  // Takes the tensors named "posterior_bank.*" and returns the others.
+  // Takes the tensors named "posterior_bank.*" and returns the others. A checkpoint without ".next" (written oldest
+  // first) continues at size % capacity, which overwrites its oldest row first.
   std::vector<std::pair<std::string, torch::Tensor>> load_state_tensors(
       const std::vector<std::pair<std::string, torch::Tensor>>& tensors);
 
  private:
   int64_t capacity_;
-  torch::Tensor images_, labels_;
+  int64_t size_ = 0, next_ = 0;
+  torch::Tensor images_, labels_, squared_norms_;  // [capacity, ...] once the first batch arrives
 };
 
 // Objective::single_process_reason of an objective with this bank: empty when the bank is off.

@@ -596,9 +596,43 @@ TEST(PosteriorBank, BankRowsAreReferencePointsBesideTheBatch) {
   EXPECT_NEAR(batch_posterior_mean(y, x, t, torch::Tensor())[0][0].item<double>(), 0.0, 1e-7);
 }
 
+// The banked posterior (logits of batch and bank computed apart, the bank's squared norms as it keeps them) against
+// the posterior written out directly in float64: w_ij = softmax_j(-|x_i - r_j|^2 / (2 t_i^2)) over the batch's rows and
+// the bank's, of the same class, D_i = sum_j w_ij r_j.
+TEST(PosteriorBank, BankedPosteriorEqualsTheDirectFormula) {
+  torch::manual_seed(5);
+  const int64_t b = 4, m = 7;
+  const auto y = torch::randn({b, 1, 2, 3});
+  const auto x = y + torch::randn({b, 1, 2, 3}) * 1.5;
+  const auto t = torch::tensor({0.5f, 1.0f, 2.0f, 4.0f});
+  const auto labels = torch::tensor({0, 1, 0, 1}, torch::kInt64);
+  PosteriorBank bank(m);
+  for (int i = 0; i < 3; ++i)  // 9 rows through a ring of 7: the bank wraps
+    bank.push(Batch{torch::randn({3, 1, 2, 3}), torch::tensor({i % 2, 1, 0}, torch::kInt64)});
+  ASSERT_EQ(bank.size(), m);
+  EXPECT_TRUE(torch::allclose(bank.squared_norms(), bank.images().reshape({m, -1}).square().sum(1), 1e-6, 1e-6));
+  const auto got = batch_posterior_mean(y, x, t, labels, bank.images(), bank.labels(), bank.squared_norms());
+  const auto refs = torch::cat({y, bank.images()}).reshape({b + m, -1}).to(torch::kFloat64);
+  const auto classes = torch::cat({labels, bank.labels()});
+  const auto xs = x.reshape({b, -1}).to(torch::kFloat64);
+  const auto squared = (xs.unsqueeze(1) - refs.unsqueeze(0)).square().sum(2);  // [b, b + m], no expansion
+  auto logits = -squared / (2.0 * t.to(torch::kFloat64).square().reshape({b, 1}));
+  logits = logits.masked_fill(labels.reshape({b, 1}) != classes.reshape({1, b + m}), -INFINITY);
+  const auto want = torch::softmax(logits, 1).mm(refs).reshape(y.sizes());
+  EXPECT_TRUE(torch::allclose(got.to(torch::kFloat64), want, 1e-5, 1e-5)) << (got - want).abs().max();
+  // Without the precomputed norms the same, and the bank's rows do move the estimate.
+  EXPECT_TRUE(torch::allclose(batch_posterior_mean(y, x, t, labels, bank.images(), bank.labels()), got, 1e-6, 1e-6));
+  EXPECT_FALSE(torch::allclose(batch_posterior_mean(y, x, t, labels), got, 1e-3, 1e-3));
+  // A restored bank recomputes its norms.
+  PosteriorBank restored(m);
+  restored.load_state_tensors(bank.state_tensors());
+  EXPECT_TRUE(torch::equal(restored.squared_norms(), bank.squared_norms()));
+}
+
 // clean_estimate with a bank: the posterior runs over the rows pushed by earlier calls (not this batch's twice), then
-// this batch's rows enter; the oldest leave beyond the capacity, and the state round-trips through a checkpoint.
-TEST(PosteriorBank, HoldsTheLastRowsOldestFirstAndRoundTrips) {
+// this batch's rows enter; beyond the capacity they overwrite the oldest in place (a ring), and the state round-trips
+// through a checkpoint with the ring's position.
+TEST(PosteriorBank, HoldsTheLastRowsInARingAndRoundTrips) {
   PosteriorBank bank(3);
   const Batch first{torch::tensor({{1.0f, 0.0f}, {3.0f, 0.0f}}), torch::tensor({5, 6}, torch::kInt64)};
   const auto big_t = torch::tensor({1e6f, 1e6f});
@@ -606,16 +640,19 @@ TEST(PosteriorBank, HoldsTheLastRowsOldestFirstAndRoundTrips) {
   const auto d0 = clean_estimate(TargetEstimate::BatchPosterior, first, first.x, big_t, torch::Tensor(), &bank);
   EXPECT_NEAR(d0[0][0].item<double>(), 2.0, 1e-4);
   ASSERT_EQ(bank.size(), 2);
+  EXPECT_EQ(bank.next(), 2);
   const Batch second{torch::tensor({{0.0f, 0.0f}}), torch::tensor({7}, torch::kInt64)};
   const auto d1 = clean_estimate(TargetEstimate::BatchPosterior, second, torch::tensor({{0.2f, 0.0f}}),
                                  torch::tensor({1.0f}), torch::Tensor(), &bank);
   EXPECT_NEAR(d1[0][0].item<double>(), 0.455149, 1e-6);
   ASSERT_EQ(bank.size(), 3);
+  EXPECT_EQ(bank.next(), 0);
   const Batch third{torch::tensor({{9.0f, 9.0f}}), torch::tensor({8}, torch::kInt64)};
   bank.push(third);
-  ASSERT_EQ(bank.size(), 3);  // (1, 0) left
-  EXPECT_TRUE(torch::equal(bank.images(), torch::tensor({{3.0f, 0.0f}, {0.0f, 0.0f}, {9.0f, 9.0f}})));
-  EXPECT_TRUE(torch::equal(bank.labels(), torch::tensor({6, 7, 8}, torch::kInt64)));
+  ASSERT_EQ(bank.size(), 3);  // (1, 0), the oldest, was overwritten
+  EXPECT_EQ(bank.next(), 1);
+  EXPECT_TRUE(torch::equal(bank.images(), torch::tensor({{9.0f, 9.0f}, {3.0f, 0.0f}, {0.0f, 0.0f}})));
+  EXPECT_TRUE(torch::equal(bank.labels(), torch::tensor({8, 6, 7}, torch::kInt64)));
   // The single-sample target neither reads nor fills the bank.
   EXPECT_TRUE(torch::equal(clean_estimate(TargetEstimate::SingleSample, first, first.x, big_t, torch::Tensor(), &bank),
                            first.x));
@@ -629,8 +666,36 @@ TEST(PosteriorBank, HoldsTheLastRowsOldestFirstAndRoundTrips) {
   EXPECT_EQ(rest.front().first, "teacher.w");
   EXPECT_TRUE(torch::equal(restored.images(), bank.images()));
   EXPECT_TRUE(torch::equal(restored.labels(), bank.labels()));
+  EXPECT_EQ(restored.next(), 1);
   PosteriorBank smaller(2);
   EXPECT_THAT(error_of([&] { smaller.load_state_tensors(state); }), ::testing::HasSubstr("objective.posterior_bank = 2"));
+
+  // A batch that runs past the end of the ring wraps to its start: (1, 1) into slots 1 and 2, (2, 2) into slot 0.
+  restored.push(Batch{torch::tensor({{1.0f, 1.0f}, {1.0f, 1.0f}, {2.0f, 2.0f}}), torch::tensor({1, 1, 2}, torch::kInt64)});
+  EXPECT_TRUE(torch::equal(restored.images(), torch::tensor({{2.0f, 2.0f}, {1.0f, 1.0f}, {1.0f, 1.0f}})));
+  EXPECT_TRUE(torch::equal(restored.labels(), torch::tensor({2, 1, 1}, torch::kInt64)));
+  EXPECT_EQ(restored.next(), 1);
+  // A batch larger than the bank: only its last rows stay.
+  PosteriorBank two(2);
+  two.push(Batch{torch::tensor({{1.0f}, {2.0f}, {3.0f}}), {}});
+  EXPECT_TRUE(torch::equal(two.images(), torch::tensor({{2.0f}, {3.0f}})));
+  EXPECT_FALSE(two.labels().defined());
+  EXPECT_EQ(two.next(), 0);
+  // A checkpoint of the earlier layout (oldest first, no position) continues by overwriting its oldest row.
+  PosteriorBank old_layout(3);
+  old_layout.load_state_tensors({{"posterior_bank.images", torch::tensor({{1.0f}, {2.0f}})}});
+  EXPECT_EQ(old_layout.next(), 2);
+  old_layout.push(Batch{torch::tensor({{3.0f}, {4.0f}}), {}});
+  EXPECT_TRUE(torch::equal(old_layout.images(), torch::tensor({{4.0f}, {2.0f}, {3.0f}})));
+  // Labels that stop or start half way are refused, as is a position that is not one.
+  EXPECT_THAT(error_of([&] { two.push(Batch{torch::tensor({{1.0f}}), torch::tensor({0}, torch::kInt64)}); }),
+              ::testing::HasSubstr("posterior bank: a batch with labels"));
+  EXPECT_THAT(error_of([&] {
+                PosteriorBank b(3);
+                b.load_state_tensors({{"posterior_bank.images", torch::tensor({{1.0f}})},
+                                      {"posterior_bank.next", torch::tensor({0}, torch::kInt64)}});
+              }),
+              ::testing::HasSubstr("posterior_bank.next = 0"));
 }
 
 // The key: read with the batch posterior only, checked, written back; the objectives keep the bank in their
@@ -645,7 +710,12 @@ TEST(PosteriorBank, ConfigStateAndResumeOfEveryObjectiveThatReadsIt) {
                   o["posterior_bank"] = 64;
                   build_objective(Json{{"objective", o}}, model);
                 }),
-                ::testing::HasSubstr("objective.posterior_bank is not read"));
+                ::testing::HasSubstr("objective.posterior_bank = 64 is not read"));
+    {  // 0 is off with either target: a preset's bank can be switched off with the single-sample target
+      Json o = objective;
+      o["posterior_bank"] = 0;
+      EXPECT_EQ(build_objective(Json{{"objective", o}}, model)->single_process_reason(), "");
+    }
     objective["target_estimate"] = "batch_posterior";
     EXPECT_THAT(error_of([&] {
                   Json o = objective;
