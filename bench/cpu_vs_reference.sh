@@ -5,7 +5,8 @@
 #
 # Rows (the Python side is tools/bench_cpu_reference.py, which says what each loop is):
 #   ect    the demo's ECT step (configs/fmnist-ect-cpu.toml, 0.31M-parameter Fashion-MNIST SongUNet, batch 32, RAdam,
-#          EMA 0.9999, dropout BENCH_DROPOUT) against locuslab/ect's ECMLoss + RAdam + EMA loop on the same network
+#          EMA 0.9999, dropout BENCH_DROPOUT; the paper's single-sample target, as ECMLoss computes it, not the preset's
+#          posterior bank) against locuslab/ect's ECMLoss + RAdam + EMA loop on the same network
 #   mlp    the 2-D MLP step of configs/points-ect.toml against a plain PyTorch loop of the same objective
 #   sample 1-step sampling of the demo network (onestep sample --steps 1) against the reference's generator_fn
 # Each row runs the reference and onestep BENCH_PAIRS times in turn (A B A B ...). Two figures per run: the
@@ -99,7 +100,8 @@ for row in $ROWS; do
         run ect.ref ref_steps $REF ect --ect "$ECT" --batch 32 --steps $((ECT_STEPS - 5)) --warmup 5 \
           --threads "$THREADS" --dropout "$DROPOUT"
         run ect.onestep onestep_train onestep_train fmnist-ect-cpu "$ECT_STEPS" "$LOG" \
-          --init assets/fmnist_edm_teacher.safetensors --set model.dropout="$DROPOUT" --set 'train.ema=[0.9999]'
+          --init assets/fmnist_edm_teacher.safetensors --set model.dropout="$DROPOUT" --set 'train.ema=[0.9999]' \
+          --set objective.target_estimate=single_sample --set objective.posterior_bank=0
         ;;
       mlp)
         echo "mlp pair $i/$PAIRS" >&2
