@@ -89,6 +89,14 @@ torch::Tensor consistency_target(Denoiser& model, const torch::Tensor& x_r, cons
 
 Json stat_value(const torch::Tensor& scalar) { return scalar.detach().to(torch::kCPU).item<double>(); }
 
+namespace {
+// |row|^2 of each row of x [N, ...] over its flattened entries, in float32: [N]. One formula for the posterior's
+// distances and the norms the bank keeps, so that kept and computed norms agree.
+torch::Tensor row_squared_norms(const torch::Tensor& x) {
+  return x.reshape({x.size(0), -1}).to(torch::kFloat32).square().sum(1);
+}
+}  // namespace
+
 torch::Tensor batch_posterior_mean(const torch::Tensor& y, const torch::Tensor& x_t, const torch::Tensor& t,
                                    const torch::Tensor& labels, const torch::Tensor& ref_y,
                                    const torch::Tensor& ref_labels, const torch::Tensor& ref_squared_norms) {
@@ -99,7 +107,7 @@ torch::Tensor batch_posterior_mean(const torch::Tensor& y, const torch::Tensor& 
   const int64_t b = y.size(0);
   const torch::Tensor ys = y.detach().reshape({b, -1}).to(torch::kFloat32);
   const torch::Tensor xs = x_t.detach().reshape({b, -1}).to(torch::kFloat32);
-  const torch::Tensor x_squared = xs.square().sum(1, true);
+  const torch::Tensor x_squared = row_squared_norms(xs).reshape({b, 1});
   const torch::Tensor scale = t.to(torch::kFloat32).square().mul(-2.0).reshape({b, 1});
   // log N(x_i; y_j, t_i^2 I) up to a term constant in j, from |x_i - y_j|^2 = |x_i|^2 + |y_j|^2 - 2 x_i.y_j: one matrix
   // product per reference set (float32: its rounding, about 1e-7 |x|^2, moves the logits by far less than they differ
@@ -107,7 +115,7 @@ torch::Tensor batch_posterior_mean(const torch::Tensor& y, const torch::Tensor& 
   const auto logits_of = [&](const torch::Tensor& refs, const torch::Tensor& refs_squared) {
     return (x_squared + refs_squared.reshape({1, -1})).addmm_(xs, refs.t(), 1.0, -2.0).clamp_min_(0.0).div_(scale);
   };
-  torch::Tensor logits = logits_of(ys, ys.square().sum(1));
+  torch::Tensor logits = logits_of(ys, row_squared_norms(ys));
   // The bank's rows are used where they lie (no copy of the bank beside the batch), with their squared norms as the
   // bank keeps them; only the [B, B + M] logits are joined.
   const bool banked = ref_y.defined() && ref_y.size(0) > 0;
@@ -115,7 +123,7 @@ torch::Tensor batch_posterior_mean(const torch::Tensor& y, const torch::Tensor& 
   if (banked) {
     refs = ref_y.detach().reshape({ref_y.size(0), -1}).to(ys.device(), torch::kFloat32);
     const torch::Tensor refs_squared = ref_squared_norms.defined() ? ref_squared_norms.to(ys.device(), torch::kFloat32)
-                                                                   : refs.square().sum(1);
+                                                                   : row_squared_norms(refs);
     logits = torch::cat({logits, logits_of(refs, refs_squared)}, 1);
   }
   const int64_t m = logits.size(1);
@@ -159,7 +167,7 @@ void PosteriorBank::push(const Batch& batch) {
     const int64_t piece = std::min(n - done, capacity_ - next_);
     const torch::Tensor part = rows.narrow(0, done, piece);
     images_.narrow(0, next_, piece).copy_(part);
-    squared_norms_.narrow(0, next_, piece).copy_(part.reshape({piece, -1}).square().sum(1));
+    squared_norms_.narrow(0, next_, piece).copy_(row_squared_norms(part));
     if (labels.defined()) labels_.narrow(0, next_, piece).copy_(labels.narrow(0, done, piece));
     next_ = (next_ + piece) % capacity_;
     done += piece;
@@ -202,12 +210,14 @@ std::vector<std::pair<std::string, torch::Tensor>> PosteriorBank::load_state_ten
   shape[0] = capacity_;
   images_ = torch::empty(shape, images.options());
   images_.narrow(0, 0, size_).copy_(images);
-  squared_norms_ = torch::zeros({capacity_}, images.options().dtype(torch::kFloat32));
-  squared_norms_.narrow(0, 0, size_).copy_(images.reshape({size_, -1}).to(torch::kFloat32).square().sum(1));
+  squared_norms_ = torch::empty({capacity_}, images.options().dtype(torch::kFloat32));
+  squared_norms_.narrow(0, 0, size_).copy_(row_squared_norms(images));
   if (labels.defined()) {
     labels_ = torch::empty({capacity_}, labels.options());
     labels_.narrow(0, 0, size_).copy_(labels);
   }
+  require(!next.defined() || next.numel() == 1, "checkpoint: posterior_bank.next holds ",
+          next.defined() ? next.numel() : 0, " values, not one");
   next_ = next.defined() ? next.reshape({-1})[0].item<int64_t>() : size_ % capacity_;
   require(next_ >= 0 && next_ < capacity_ && (size_ == capacity_ || next_ == size_),
           "checkpoint: posterior_bank.next = ", next_, " is not a position of a bank of ", size_, " rows");

@@ -696,6 +696,12 @@ TEST(PosteriorBank, HoldsTheLastRowsInARingAndRoundTrips) {
                                       {"posterior_bank.next", torch::tensor({0}, torch::kInt64)}});
               }),
               ::testing::HasSubstr("posterior_bank.next = 0"));
+  EXPECT_THAT(error_of([&] {
+                PosteriorBank b(3);
+                b.load_state_tensors({{"posterior_bank.images", torch::tensor({{1.0f}})},
+                                      {"posterior_bank.next", torch::tensor({1, 1}, torch::kInt64)}});
+              }),
+              ::testing::HasSubstr("posterior_bank.next holds 2 values"));
 }
 
 // The key: read with the batch posterior only, checked, written back; the objectives keep the bank in their
