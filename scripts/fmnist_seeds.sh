@@ -5,7 +5,7 @@
 # sampling seeds, and prints mean +- sd and the multiple of the teacher. docs/fmnist-ict.md holds the numbers.
 #
 # Environment:
-#   ONESTEP_SEEDS_PRESETS  presets (default "fmnist-ect-cpu fmnist-ict-cpu-160k"); presets with "ect" or "scd" in the
+#   ONESTEP_SEEDS_PRESETS  presets (default "fmnist-ect-cpu fmnist-ict-cpu-160k"); presets with "ect", "sct" or "scd" in the
 #                          name start from the shipped teacher (--init), the others from scratch
 #   ONESTEP_SEEDS          training seeds (default "0 1 2")
 #   ONESTEP_SEEDS_RUNS     where runs go (default runs/seeds); <runs>/<preset>-s<seed>
@@ -38,7 +38,7 @@ mkdir -p "$RUNS"
 train_and_score() {
   local preset=$1 seed=$2 run="$RUNS/$1-s$2" init=() timer=()
   ((${#TIMER[@]})) && timer=("${TIMER[@]}" -o "$run.time")
-  [[ $preset == *ect* || $preset == *scd* ]] && init=(--init "$TEACHER")
+  [[ $preset == *ect* || $preset == *scd* || $preset == *sct* ]] && init=(--init "$TEACHER")
   if [ ! -f "$run/model.safetensors" ]; then
     if [ -f "$run/config.toml" ]; then
       "$BIN" train --run "$run" --resume > "$run.train.log" 2>&1

@@ -4,6 +4,7 @@
 #include "core/error.h"
 
 #include <ATen/Context.h>
+#include <ATen/cpu/Utils.h>
 #include <torch/cuda.h>
 #include <torch/utils.h>
 
@@ -14,6 +15,18 @@
 #include <cstdlib>
 
 namespace onestep {
+
+bool cpu_has_native_bf16() {
+  static const bool native = [] {
+    const auto caps = at::cpu::get_cpu_capabilities();
+    const auto flag = [&](const char* name) {
+      const auto it = caps.find(name);
+      return it != caps.end() && it->second.isBool() && it->second.toBool();
+    };
+    return flag("avx512_bf16") || flag("amx_bf16");
+  }();
+  return native;
+}
 
 DeviceChoice parse_device_choice(const std::string& text, const std::string& key) {
   if (text == "auto") return DeviceChoice::kAuto;

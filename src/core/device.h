@@ -46,6 +46,10 @@ void set_cuda_math(bool tf32, bool cudnn_benchmark, bool deterministic);
 // cuBLAS handle and NCCL communicator this rank creates lives on its own GPU; nothing for a CPU device.
 void use_device(const c10::Device& device);
 
+// Whether this CPU computes bfloat16 natively (AVX512-BF16 or AMX-BF16, as oneDNN's bf16 kernels need); without it
+// bf16 autocast on the CPU would emulate the format and run slower than fp32.
+bool cpu_has_native_bf16();
+
 struct ProcessSettings {
   DeviceChoice device = DeviceChoice::kAuto;
   std::string device_key = "train.device";  // names the setting in errors

@@ -7,6 +7,11 @@
 
 namespace onestep {
 
+EctObjective::EctObjective(EctObjectiveConfig config) : config_(std::move(config)), bank_(config_.posterior_bank) {
+  if (config_.target_estimate == TargetEstimate::Teacher)
+    teacher_ = load_frozen_teacher(config_.teacher, "objective.teacher");
+}
+
 LossOutput EctObjective::compute_loss(Denoiser& model, const Batch& batch, const TrainProgress& progress,
                                       at::Generator& generator) {
   const torch::Tensor& y = batch.x;
@@ -26,10 +31,13 @@ LossOutput EctObjective::compute_loss(Denoiser& model, const Batch& batch, const
   const torch::Tensor at_zero = (r == 0).reshape(shape);
 
   const torch::Tensor x_t = y + t.reshape(shape) * eps;
-  // The papers' target input y + r eps, or the same Euler step with the batch's posterior mean (objective_util.h).
-  const bool batch_posterior = config_.target_estimate == TargetEstimate::BatchPosterior;
-  const torch::Tensor denoised = clean_estimate(config_.target_estimate, batch, x_t, t, labels, &bank_);
-  const torch::Tensor x_r = batch_posterior ? euler_step_to(x_t, denoised, t, r) : y + r.reshape(shape) * eps;
+  // The papers' target input y + r eps, or the same Euler step with the batch's posterior mean (objective_util.h) or
+  // with the frozen teacher's denoiser (consistency distillation's Euler step).
+  const bool single_sample = config_.target_estimate == TargetEstimate::SingleSample;
+  const torch::Tensor denoised = config_.target_estimate == TargetEstimate::Teacher
+                                     ? teacher_denoised(teacher_, x_t, t, labels)
+                                     : clean_estimate(config_.target_estimate, batch, x_t, t, labels, &bank_);
+  const torch::Tensor x_r = single_sample ? y + r.reshape(shape) * eps : euler_step_to(x_t, denoised, t, r);
 
   SharedDropoutState dropout(y.device());
   const torch::Tensor student = model->forward(x_t, t, scalings, labels);
@@ -69,6 +77,7 @@ Json EctObjective::to_json() const {
          {"weighting", enum_name(config_.weighting)},
          {"target_estimate", enum_name(config_.target_estimate)}};
   if (config_.posterior_bank > 0) j["posterior_bank"] = config_.posterior_bank;
+  if (config_.target_estimate == TargetEstimate::Teacher) j["teacher"] = config_.teacher;
   if (m.kind == EctMappingKind::Sigmoid) {  // the const mapping has n(t) = 1 and reads neither
     j["k"] = m.k;
     j["b"] = m.b;

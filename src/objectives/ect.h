@@ -40,10 +40,14 @@ struct EctObjectiveConfig {
   TargetEstimate target_estimate = TargetEstimate::SingleSample;
   // > 0 with batch_posterior: the posterior also runs over the last posterior_bank training rows (PosteriorBank)
   int64_t posterior_bank = 0;
+  // With target_estimate = "teacher": the frozen EDM model whose denoiser gives D in x_r = D + (r / t) (x_t - D),
+  // the Euler step of the teacher's probability-flow ODE (consistency distillation's target; docs/methods.md
+  // section 7). Usually the file the run starts from (--init).
+  std::string teacher;
 };
 class EctObjective : public Objective {
  public:
-  explicit EctObjective(EctObjectiveConfig config) : config_(std::move(config)), bank_(config_.posterior_bank) {}
+  explicit EctObjective(EctObjectiveConfig config);
   std::string name() const override { return "ect"; }
   LossOutput compute_loss(Denoiser& model, const Batch& batch, const TrainProgress& progress,
                           at::Generator& generator) override;
@@ -53,10 +57,12 @@ class EctObjective : public Objective {
     require_no_other_state(bank_.load_state_tensors(t));
   }
   std::string single_process_reason() const override { return posterior_bank_reason(bank_); }
+  const Denoiser& teacher() const { return teacher_; }  // target_estimate = "teacher"; empty otherwise
 
  private:
   EctObjectiveConfig config_;
   PosteriorBank bank_;
+  Denoiser teacher_{nullptr};  // target_estimate = "teacher"
 };
 
 }  // namespace onestep

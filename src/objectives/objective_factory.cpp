@@ -45,6 +45,12 @@ int64_t read_posterior_bank(SectionReader& reader, TargetEstimate target_estimat
   return bank;
 }
 
+// target_estimate = "teacher" needs a diffusion teacher: only ECT (consistency tuning from one) reads it.
+void require_no_teacher_estimate(TargetEstimate estimate, ObjectiveMethod method) {
+  require(estimate != TargetEstimate::Teacher, "objective.target_estimate = \"teacher\" is read only by method \"ect\" (",
+          enum_name(method), " has no diffusion teacher); use \"single_sample\" or \"batch_posterior\"");
+}
+
 std::unique_ptr<Objective> build_consistency_training(SectionReader& reader, ObjectiveMethod method,
                                                       const Denoiser& model) {
   auto c = ConsistencyTrainingConfig::defaults_for(method);
@@ -59,6 +65,7 @@ std::unique_ptr<Objective> build_consistency_training(SectionReader& reader, Obj
   c.weighting = ct_choice(reader, method, "weighting", c.weighting);
   c.teacher = ct_choice(reader, method, "teacher", c.teacher);
   c.target_estimate = ct_choice(reader, method, "target_estimate", c.target_estimate);
+  require_no_teacher_estimate(c.target_estimate, method);
   c.posterior_bank = read_posterior_bank(reader, c.target_estimate);
   const std::string by = "by method \"" + std::string(enum_name(method)) + "\"";
   if (c.index == CtIndex::LogNormal) {
@@ -91,12 +98,13 @@ std::unique_ptr<Objective> build_edm(SectionReader& reader) {
   c.p_mean = reader.get_float("p_mean", c.p_mean);
   c.p_std = reader.get_float("p_std", c.p_std);
   c.target_estimate = reader.get_enum("target_estimate", c.target_estimate);
+  require_no_teacher_estimate(c.target_estimate, ObjectiveMethod::Edm);
   c.posterior_bank = read_posterior_bank(reader, c.target_estimate);
   require(c.p_std > 0, "objective.p_std must be > 0");
   return std::make_unique<EdmObjective>(c);
 }
 
-std::unique_ptr<Objective> build_ect(SectionReader& reader) {
+std::unique_ptr<Objective> build_ect(SectionReader& reader, const Denoiser& model) {
   EctObjectiveConfig c;
   c.p_mean = reader.get_float("p_mean", c.p_mean);
   c.p_std = reader.get_float("p_std", c.p_std);
@@ -116,11 +124,20 @@ std::unique_ptr<Objective> build_ect(SectionReader& reader) {
   c.weighting = reader.get_enum("weighting", c.weighting);
   c.target_estimate = reader.get_enum("target_estimate", c.target_estimate);
   c.posterior_bank = read_posterior_bank(reader, c.target_estimate);
+  if (c.target_estimate == TargetEstimate::Teacher) {
+    c.teacher = reader.get_string("teacher", "");
+    require(!c.teacher.empty(), "objective.target_estimate = \"teacher\" needs objective.teacher (an EDM model file)");
+  } else {
+    refuse_unread(reader, "teacher", "by method \"ect\" unless target_estimate = \"teacher\"");
+  }
   require(c.p_std > 0, "objective.p_std must be > 0");
   require(c.mapping.q > 1, "objective.q must be > 1");
   require(c.mapping.stage_length > 0, "objective.stage_length must be > 0 (images per stage)");
   require(c.huber_c >= 0, "objective.huber_c must be >= 0");
-  return std::make_unique<EctObjective>(c);
+  auto objective = std::make_unique<EctObjective>(c);
+  if (c.target_estimate == TargetEstimate::Teacher)
+    require_same_data(objective->teacher(), model, "objective.teacher '" + c.teacher + "'");
+  return objective;
 }
 
 std::unique_ptr<Objective> build_method(SectionReader& reader, ObjectiveMethod method, const Denoiser& model) {
@@ -129,7 +146,7 @@ std::unique_ptr<Objective> build_method(SectionReader& reader, ObjectiveMethod m
     case ObjectiveMethod::Sct:
     case ObjectiveMethod::Scd: return build_scm_objective(reader, method, model);  // objectives/scm.h
     case ObjectiveMethod::Edm: return build_edm(reader);
-    case ObjectiveMethod::Ect: return build_ect(reader);
+    case ObjectiveMethod::Ect: return build_ect(reader, model);
     case ObjectiveMethod::Ct:
     case ObjectiveMethod::Ict: return build_consistency_training(reader, method, model);
   }
@@ -146,7 +163,7 @@ std::unique_ptr<Objective> build_objective(const Json& root, const Denoiser& mod
   const std::vector<std::pair<std::string, std::string>> owners = {
       {"sigma_min", "ct, ict"}, {"sigma_max", "ct, ict"},     {"rho", "ct, ict"},        {"curriculum", "ct, ict"},
       {"s0", "ct, ict"},        {"s1", "ct, ict"},            {"index", "ct, ict"},      {"metric", "ct, ict"},
-      {"weighting", "ct, ict, ect"}, {"teacher", "ct, ict"}, {"mu0", "ct, ict"}, {"teacher_decay", "ct, ict"},
+      {"weighting", "ct, ict, ect"}, {"teacher", "ct, ict, scd, ect"}, {"mu0", "ct, ict"}, {"teacher_decay", "ct, ict"},
       {"huber_c", "ict, ect"},  {"p_mean", "edm, ict, ect"},  {"p_std", "edm, ict, ect"}, {"mapping", "ect"},
       {"k", "ect"},             {"b", "ect"},                 {"q", "ect"},              {"stage_length", "ect"},
       {"stage_exponent", "ect"}, {"posterior_bank", "edm, ict, ect"}};

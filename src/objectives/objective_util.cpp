@@ -2,12 +2,15 @@
 
 #include "core/error.h"
 
+#include "build_paths.h"
+
 #include <ATen/Context.h>
 #include <c10/core/InferenceMode.h>
 #include <c10/core/impl/LocalDispatchKeySet.h>
 
 #include <atomic>
 #include <cmath>
+#include <filesystem>
 #include <limits>
 
 namespace onestep {
@@ -243,6 +246,36 @@ torch::Tensor clean_estimate(TargetEstimate target_estimate, const Batch& batch,
       batch_posterior_mean(batch.x, x_t, t, labels, bank->images(), bank->labels(), bank->squared_norms());
   bank->push(batch);
   return d;
+}
+
+Denoiser load_frozen_teacher(const std::string& path, const std::string& key) {
+  const std::filesystem::path p(path);
+  const auto in_checkout = std::filesystem::path(ONESTEP_SOURCE_DIR) / p;
+  const std::string found =
+      p.is_absolute() || std::filesystem::exists(p) || !std::filesystem::exists(in_checkout) ? path : in_checkout.string();
+  Denoiser teacher = load_model(found);
+  require(teacher->precond().parameterization == Parameterization::Edm, key, " '", path,
+          "': the teacher must be an EDM diffusion model, this file holds a ",
+          parameterization_name(teacher->precond().parameterization), " model");
+  teacher->eval();
+  for (auto& p : teacher->parameters()) p.requires_grad_(false);
+  return teacher;
+}
+
+torch::Tensor teacher_denoised(Denoiser& teacher, const torch::Tensor& x_t, const torch::Tensor& t,
+                               const torch::Tensor& one_hot) {
+  teacher->to(x_t.device());  // a no-op after the first step
+  torch::Tensor d;
+  {
+    c10::InferenceMode inference;  // no autograd bookkeeping for a frozen network
+    d = torch::nan_to_num(teacher->forward(x_t, t, Scalings::Edm, one_hot));
+  }
+  return d.clone();  // copied out of inference mode: a plain constant for the student's graph
+}
+
+void require_same_data(const Denoiser& teacher, const Denoiser& model, const std::string& key) {
+  require(teacher->sample_shape() == model->sample_shape() && teacher->label_dim() == model->label_dim(), key,
+          ": the teacher's samples or labels differ from the configured model's");
 }
 
 torch::Tensor euler_step_to(const torch::Tensor& x_t, const torch::Tensor& denoised, const torch::Tensor& t,

@@ -15,11 +15,12 @@
 namespace onestep {
 
 // objective.target_estimate: the clean point a pair's target starts from (clean_estimate below).
-enum class TargetEstimate { SingleSample, BatchPosterior };
+enum class TargetEstimate { SingleSample, BatchPosterior, Teacher };
 template <>
 struct EnumTable<TargetEstimate> {
-  static constexpr EnumNames<TargetEstimate, 2> names{
-      {{TargetEstimate::SingleSample, "single_sample"}, {TargetEstimate::BatchPosterior, "batch_posterior"}}};
+  static constexpr EnumNames<TargetEstimate, 3> names{{{TargetEstimate::SingleSample, "single_sample"},
+                                                       {TargetEstimate::BatchPosterior, "batch_posterior"},
+                                                       {TargetEstimate::Teacher, "teacher"}}};
 };
 
 // Squared L2 over everything but the batch dimension: [B, ...] -> [B].
@@ -131,6 +132,16 @@ void require_no_other_state(const std::vector<std::pair<std::string, torch::Tens
 // the posterior also runs over the bank's rows, and the batch's rows then enter the bank.
 torch::Tensor clean_estimate(TargetEstimate target_estimate, const Batch& batch, const torch::Tensor& x_t,
                              const torch::Tensor& t, const torch::Tensor& one_hot, PosteriorBank* bank = nullptr);
+// A frozen diffusion teacher (sCD's objective.teacher, ECT's target_estimate = "teacher"): the EDM model file at
+// `path` (a relative path is looked up from the working directory, then from the onestep checkout, so that presets'
+// "assets/..." resolve from anywhere), in eval mode, without gradients. `key` names the setting in errors.
+Denoiser load_frozen_teacher(const std::string& path, const std::string& key);
+// The teacher's denoiser D(x_t; t) (EDM scalings) under inference mode: [B, ...].
+torch::Tensor teacher_denoised(Denoiser& teacher, const torch::Tensor& x_t, const torch::Tensor& t,
+                               const torch::Tensor& one_hot);
+// The teacher must describe the student's data: same sample shape and labels, else a one-line error naming `key`.
+void require_same_data(const Denoiser& teacher, const Denoiser& model, const std::string& key);
+
 // x_r = D + (r / t) (x_t - D), broadcast over the sample dimensions; [B, ...].
 torch::Tensor euler_step_to(const torch::Tensor& x_t, const torch::Tensor& denoised, const torch::Tensor& t,
                             const torch::Tensor& r);

@@ -5,33 +5,14 @@
 #include "objectives/objective_util.h"
 #include "precond/trigflow.h"
 
-#include "build_paths.h"
-
 #include <algorithm>
 #include <cmath>
-#include <filesystem>
 
 namespace onestep {
 
-namespace {
-// A relative teacher path is looked up from the working directory, then from the onestep checkout, so that the
-// presets' "assets/fmnist_edm_teacher.safetensors" is found from any directory (as the metrics' assets are).
-std::string resolve_teacher_path(const std::string& path) {
-  const std::filesystem::path p(path);
-  if (p.is_absolute() || std::filesystem::exists(p)) return path;
-  const auto in_checkout = std::filesystem::path(ONESTEP_SOURCE_DIR) / p;
-  return std::filesystem::exists(in_checkout) ? in_checkout.string() : path;
-}
-}  // namespace
-
 ScmObjective::ScmObjective(ScmConfig config) : config_(std::move(config)) {
   if (!config_.distillation) return;
-  teacher_ = load_model(resolve_teacher_path(config_.teacher));
-  require(teacher_->precond().parameterization == Parameterization::Edm, "objective.teacher '", config_.teacher,
-          "': sCD distils an EDM diffusion model, this file holds a ",
-          parameterization_name(teacher_->precond().parameterization), " model");
-  teacher_->eval();
-  for (auto& p : teacher_->parameters()) p.requires_grad_(false);
+  teacher_ = load_frozen_teacher(config_.teacher, "objective.teacher");
 }
 
 ScmLoss scm_loss(DenoiserImpl& model, const torch::Tensor& x0, const torch::Tensor& z, const torch::Tensor& t,
@@ -137,9 +118,7 @@ std::unique_ptr<Objective> build_scm_objective(SectionReader& reader, ObjectiveM
   auto objective = std::make_unique<ScmObjective>(c);
   if (c.distillation) {
     // The teacher must describe the same data as the student.
-    const Denoiser& teacher = objective->teacher();
-    require(teacher->sample_shape() == model->sample_shape() && teacher->label_dim() == model->label_dim(),
-            "objective.teacher '", c.teacher, "': its samples or labels differ from the configured model's");
+    require_same_data(objective->teacher(), model, "objective.teacher '" + c.teacher + "'");
   }
   return objective;
 }

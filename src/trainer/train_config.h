@@ -46,7 +46,7 @@ struct TrainConfig {
   std::vector<double> ema_phema_std = {};  // EDM2 power-function EMAs by relative std (ECT: 0.010, 0.050, 0.100)
   int64_t phema_snapshot_every = 0;  // write the power-function EMAs to <run>/phema/ every this many steps, for
                                      // `onestep phema` (post-hoc reconstruction); 0 = never
-  bool bf16 = false;                // autocast to bfloat16 on CUDA (fp32 master weights); ignored on CPU
+  bool bf16 = false;                // autocast to bfloat16 (fp32 master weights) on CUDA and on CPUs with native bf16
   bool tf32 = false;                // TF32 in CUDA convolutions and matrix products; off as in EDM's and ECT's
                                     // training loops (allow_tf32 = False): the loss weights 1/(t - r) amplify
                                     // the student-teacher difference that TF32's 10-bit mantissa would blur

@@ -19,23 +19,24 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// bf16 autocast on CUDA, fp32 master weights; a no-op elsewhere.
+// bf16 autocast of the forward passes (CUDA, or a CPU with native bf16), fp32 master weights.
 class AutocastScope {
  public:
-  explicit AutocastScope(bool enabled) : enabled_(enabled) {
+  AutocastScope(bool enabled, at::DeviceType type) : enabled_(enabled), type_(type) {
     if (!enabled_) return;
-    at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
-    at::autocast::set_autocast_enabled(at::kCUDA, true);
+    at::autocast::set_autocast_dtype(type_, at::kBFloat16);
+    at::autocast::set_autocast_enabled(type_, true);
     at::autocast::increment_nesting();
   }
   ~AutocastScope() {
     if (!enabled_) return;
     if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
-    at::autocast::set_autocast_enabled(at::kCUDA, false);
+    at::autocast::set_autocast_enabled(type_, false);
   }
 
  private:
   bool enabled_;
+  at::DeviceType type_;
 };
 
 // train.channels_last: the 4-D weights (convolutions) in NHWC. Autograd gives their gradients the same layout and
@@ -93,9 +94,11 @@ Trainer::Trainer(RunDir& run, Json effective_config, TrainConfig train, std::opt
   require(world == 1 || single_process.empty(), "this run has ", world, " processes: ", single_process);
   require(train_.batch % world == 0, "train.batch = ", train_.batch, " (the global batch) is not divisible by the ",
           world, " processes of this run");
-  if (train_.bf16 && !device_.is_cuda())
-    std::fprintf(stderr, "onestep: warning: train.bf16 needs CUDA; training in fp32 on %s\n",
-                 device_.str().c_str());
+  // On the CPU, oneDNN's bf16 convolutions need AVX512-BF16 or AMX; emulated bf16 would be slower than fp32.
+  autocast_bf16_ = train_.bf16 && (device_.is_cuda() || cpu_has_native_bf16());
+  if (train_.bf16 && !autocast_bf16_)
+    std::fprintf(stderr, "onestep: warning: train.bf16: this CPU has no native bfloat16 (AVX512-BF16 / AMX); "
+                         "training in fp32\n");
   model_->to(device_);
   model_->train();
   ranks_.broadcast_weights(model_);
@@ -211,7 +214,7 @@ torch::Tensor Trainer::forward_micro_batches(const Batch& batch, torch::Tensor& 
     if (round > 0) set_generator_state(generator_, objective_start, checkpoint_layout::kRngObjective);
     LossOutput out;
     {
-      AutocastScope autocast(train_.bf16 && device_.is_cuda());
+      AutocastScope autocast(autocast_bf16_, device_.type());
       out = objective_->compute_loss(model_, rounds > 1 ? batch.rows(start, count) : batch, progress, generator_);
     }
     if (rounds == 1) {

@@ -111,6 +111,7 @@ class Trainer {
   std::optional<SamplerConfig> sample_;
   DataParallel ranks_;
   torch::Device device_;
+  bool autocast_bf16_ = false;  // train.bf16 where it runs natively (CUDA; CPUs with AVX512-BF16 or AMX)
   Denoiser model_;
   std::unique_ptr<Objective> objective_;
   std::shared_ptr<const Dataset> data_;

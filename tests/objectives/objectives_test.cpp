@@ -15,6 +15,7 @@
 #include <map>
 
 #include "error_message.h"
+#include "../data/temp_dir.h"
 
 using namespace onestep;
 using namespace onestep::testing;
@@ -527,6 +528,67 @@ TEST(EctObjective, BatchPosteriorTargetIsThePosteriorMeanOverTheBatch) {
   EctObjective paper(c);
   auto g3 = gen(9);
   EXPECT_GT(std::abs(paper.compute_loss(model, batch, {0, 10, 0}, g3).loss.item<double>() - expected), 1e-3 * expected);
+}
+
+// target_estimate = "teacher": D = the frozen teacher's denoiser at x_t, x_r = D + (r / t) (x_t - D), and the rows with
+// r = 0 target D itself. Written out in float64 with a zero student (f(x, t) = c_skip(t) x) and a random MLP teacher
+// loaded from a file, at ECT's stage 0, where rows with t below ~1.9 have r = 0 and the others r > 0.
+TEST(EctObjective, TeacherTargetIsTheEulerStepOfTheTeachersOde) {
+  onestep::testing::TempDir dir("ect_teacher");
+  torch::manual_seed(21);
+  Denoiser teacher_net = build_model(Json{{"model", points_model_config(2)}});
+  const auto path = dir / "teacher.safetensors";
+  save_model(path, teacher_net);
+  auto model = zero_model(2);
+  EctObjectiveConfig c;
+  c.target_estimate = TargetEstimate::Teacher;
+  c.teacher = path.string();
+  EctObjective objective(c);
+  torch::manual_seed(22);
+  const Batch batch{torch::randn({8, 2}) * 0.5, {}};
+  auto g = gen(31);
+  const auto out = objective.compute_loss(model, batch, {0, 10, 0}, g);
+
+  auto g2 = gen(31);
+  const auto t32 = sample_lognormal(8, -1.1, 2.0, g2);
+  const auto eps = at::randn({8, 2}, g2, torch::kFloat32).to(torch::kFloat64);
+  const auto t = t32.to(torch::kFloat64);
+  const auto r = c.mapping.r(t32, 0).to(torch::kFloat64);
+  ASSERT_GT((r == 0).sum().item<int64_t>(), 0);
+  ASSERT_GT((r > 0).sum().item<int64_t>(), 0);
+  const auto x = batch.x.to(torch::kFloat64) + t.reshape({8, 1}) * eps;
+  torch::Tensor d;
+  {
+    torch::NoGradGuard no_grad;
+    Denoiser loaded = load_model(path);
+    d = loaded->forward(x.to(torch::kFloat32), t32, Scalings::Edm, torch::Tensor()).to(torch::kFloat64);
+  }
+  const auto c_skip = [](const torch::Tensor& s) { return (0.25 / (s.square() + 0.25)).reshape({-1, 1}); };
+  const auto x_r = d + (r / t).reshape({8, 1}) * (x - d);
+  const auto target = torch::where((r > 0).reshape({8, 1}), c_skip(r) * x_r, d);
+  const double expected = ((c_skip(t) * x - target).square().sum(1).sqrt() / (t - r)).mean().item<double>();
+  EXPECT_NEAR(out.loss.item<double>(), expected, 1e-4 * expected);
+  // The same draws with the paper's target y + r eps give another loss.
+  EctObjective paper(EctObjectiveConfig{});
+  auto g3 = gen(31);
+  EXPECT_GT(std::abs(paper.compute_loss(model, batch, {0, 10, 0}, g3).loss.item<double>() - expected), 1e-3 * expected);
+  EXPECT_EQ(objective.to_json()["teacher"], path.string());
+
+  // Read from the configuration: needs the file, refused where no method has a teacher, and checked against the data.
+  const auto error_for = [&](const Json& objective_section, Denoiser& m) {
+    return onestep::testing::error_of([&] { build_objective(Json{{"objective", objective_section}}, m); });
+  };
+  EXPECT_THAT(error_for({{"method", "ect"}, {"target_estimate", "teacher"}}, model), ::testing::HasSubstr("needs objective.teacher"));
+  EXPECT_THAT(error_for({{"method", "ect"}, {"teacher", path.string()}}, model),
+              ::testing::HasSubstr("objective.teacher is not read by method \"ect\" unless target_estimate = \"teacher\""));
+  for (const std::string method : {"edm", "ict"})
+    EXPECT_THAT(error_for({{"method", method}, {"target_estimate", "teacher"}}, model),
+                ::testing::HasSubstr("target_estimate = \"teacher\" is read only by method \"ect\""));
+  auto three = zero_model(3);
+  EXPECT_THAT(error_for({{"method", "ect"}, {"target_estimate", "teacher"}, {"teacher", path.string()}}, three),
+              ::testing::HasSubstr("the teacher's samples or labels differ"));
+  EXPECT_NO_THROW(build_objective(
+      Json{{"objective", {{"method", "ect"}, {"target_estimate", "teacher"}, {"teacher", path.string()}}}}, model));
 }
 
 // Rows far apart (the posterior is each row's own y) give the papers' loss for iCT and ECT; close rows do not.
