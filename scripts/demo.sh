@@ -2,9 +2,9 @@
 # The main job: ECT tunes the shipped Fashion-MNIST diffusion teacher (assets/fmnist_edm_teacher.safetensors, a
 # 0.31M-parameter UNet trained by onestep, assets/README.md) into a 1-/2-step model on the CPU, then samples and
 # scores the teacher (Heun, 35 evaluations; and at 1 step, ECT's starting point) and the tuned model with FD-FMNIST
-# beside the data floor. 816 s (13.6 minutes) on 2 idle cores in all: the 4000 ECT steps 637 s, the teacher's Heun-35
-# score 139 s (timed 2026-12-07 23:44; the 2026-11-30 machine ran the same step twice as fast: 490 s then;
-# bench/RESULTS.md, docs/results.md "Fashion-MNIST demo").
+# beside the data floor (the teacher's scores are committed: assets/fmnist_edm_teacher.scores.txt). 658 s (11 minutes)
+# on 2 idle cores in all, the 4000 ECT steps 625 s of it (timed 2026-12-08 03:11; the 2026-11-30 machine ran the same
+# step twice as fast: 490 s then; bench/RESULTS.md, docs/results.md "Fashion-MNIST demo").
 #   ONESTEP_DEMO_PRESET=fmnist-ict-cpu scripts/demo.sh   iCT from scratch instead (no teacher; 48k images, about 8
 #                                                       minutes; fmnist-ict-cpu-160k: the teacher's 160k images)
 #   ONESTEP_DEMO_EVAL_N=5000                            samples per FD (default 2000; FD falls as n grows, so compare
