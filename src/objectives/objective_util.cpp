@@ -249,16 +249,15 @@ torch::Tensor clean_estimate(TargetEstimate target_estimate, const Batch& batch,
 }
 
 Denoiser load_frozen_teacher(const std::string& path, const std::string& key) {
-  const std::filesystem::path p(path);
-  const auto in_checkout = std::filesystem::path(ONESTEP_SOURCE_DIR) / p;
-  const std::string found =
-      p.is_absolute() || std::filesystem::exists(p) || !std::filesystem::exists(in_checkout) ? path : in_checkout.string();
-  Denoiser teacher = load_model(found);
+  const std::filesystem::path given(path);
+  const auto in_checkout = std::filesystem::path(ONESTEP_SOURCE_DIR) / given;
+  const bool as_given = given.is_absolute() || std::filesystem::exists(given) || !std::filesystem::exists(in_checkout);
+  Denoiser teacher = load_model(as_given ? given : in_checkout);
   require(teacher->precond().parameterization == Parameterization::Edm, key, " '", path,
           "': the teacher must be an EDM diffusion model, this file holds a ",
           parameterization_name(teacher->precond().parameterization), " model");
   teacher->eval();
-  for (auto& p : teacher->parameters()) p.requires_grad_(false);
+  for (auto& param : teacher->parameters()) param.requires_grad_(false);
   return teacher;
 }
 
