@@ -93,11 +93,9 @@ torch::Tensor consistency_target(Denoiser& model, const torch::Tensor& x_r, cons
 Json stat_value(const torch::Tensor& scalar) { return scalar.detach().to(torch::kCPU).item<double>(); }
 
 namespace {
-// |row|^2 of each row of x [N, ...] over its flattened entries, in float32: [N]. One formula for the posterior's
-// distances and the norms the bank keeps, so that kept and computed norms agree.
-torch::Tensor row_squared_norms(const torch::Tensor& x) {
-  return x.reshape({x.size(0), -1}).to(torch::kFloat32).square().sum(1);
-}
+// |row|^2 of each row of x [N, ...] in float32: [N]. One formula for the posterior's distances and the norms the bank
+// keeps, so that kept and computed norms agree.
+torch::Tensor row_squared_norms(const torch::Tensor& x) { return squared_l2_per_sample(x.to(torch::kFloat32)); }
 }  // namespace
 
 torch::Tensor batch_posterior_mean(const torch::Tensor& y, const torch::Tensor& x_t, const torch::Tensor& t,
